@@ -1,0 +1,2 @@
+//! kube-rescue: triage and safe repair of a Kubernetes control plane in trouble.
+pub mod sim;
