@@ -1,1 +1,132 @@
-fn main(){}
+//! kube-rescue: parse the command line, send the log to a file, dispatch.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use kube_rescue::cli::{Cli, Command, SimArgs};
+use kube_rescue::sim::{Simulator, scenario::Scenario};
+
+fn state_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("kube-rescue");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/kube-rescue"),
+        None => std::env::temp_dir().join("kube-rescue"),
+    }
+}
+
+/// Sends tracing to a file; the terminal stays clean. Returns the guard that flushes it.
+fn init_tracing(file: &Path) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("could not create the log folder {}", dir.display()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .with_context(|| format!("could not open the log file {}", file.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(log);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBE_RESCUE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,rustls=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .init();
+    Ok(guard)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    if args.list_scenarios {
+        for (name, description) in Scenario::shipped() {
+            println!("{name:<22} {description}");
+        }
+        return Ok(());
+    }
+    let scenario = Scenario::load(&args.scenario)?;
+    let name = scenario.name.clone();
+    let simulator = Simulator::start(scenario, args.listen)
+        .await
+        .context("could not start the simulator")?;
+    println!(
+        "kube-rescue simulator: scenario {name}, listening on https://{}",
+        simulator.address()
+    );
+    if let Some(path) = &args.kubeconfig_out {
+        simulator
+            .write_kubeconfig(path)
+            .with_context(|| format!("could not write the kubeconfig to {}", path.display()))?;
+        println!("kubeconfig written to {}", path.display());
+        println!("try: kubectl --kubeconfig {} get nodes", path.display());
+    } else {
+        println!("no --kubeconfig-out given; the kubeconfig follows:\n");
+        println!("{}", simulator.kubeconfig());
+    }
+    println!("request log: GET https://{}/sim/requests (with the kubeconfig's token)", simulator.address());
+    println!("stop with Ctrl-C");
+    shutdown_signal().await;
+    println!("stopping");
+    simulator.stop().await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let state = state_dir(cli.state_dir.as_deref());
+    let log_file = cli.log_file.clone().unwrap_or_else(|| state.join("kube-rescue.log"));
+    let _guard = match init_tracing(&log_file) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("kube-rescue: warning: {e:#}; logging is off");
+            None
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kube-rescue: could not start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Sim(args) => run_sim(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kube-rescue: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The apiserver's error answers: a `Status` object with the reason and code real clients
+//! (kubectl, kube-rs) decode and print.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::kinds::Kind;
+use super::store::StoreError;
+
+/// An error answer, rendered as a `Status` body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.reason, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+fn details(kind: &Kind, name: &str) -> Value {
+    let mut d = json!({"name": name, "kind": kind.plural});
+    if !kind.group.is_empty() {
+        d["group"] = json!(kind.group);
+    }
+    d
+}
+
+/// `configmaps` or `validatingwebhookconfigurations.admissionregistration.k8s.io`, as the
+/// apiserver names a resource in messages.
+pub fn qualified(kind: &Kind) -> String {
+    if kind.group.is_empty() {
+        kind.plural.to_string()
+    } else {
+        format!("{}.{}", kind.plural, kind.group)
+    }
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn not_found(kind: &Kind, name: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(kind)),
+        )
+        .with_details(details(kind, name))
+    }
+
+    pub fn already_exists(kind: &Kind, name: &str) -> Self {
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(kind)),
+        )
+        .with_details(details(kind, name))
+    }
+
+    pub fn conflict(kind: &Kind, name: &str, why: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(kind)
+            ),
+        )
+        .with_details(details(kind, name))
+    }
+
+    pub fn modified(kind: &Kind, name: &str) -> Self {
+        Self::conflict(
+            kind,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    pub fn invalid(kind: &Kind, name: &str, why: &str) -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {why}", kind.kind),
+        )
+        .with_details(details(kind, name))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    /// The answer for a path nothing is served at.
+    pub fn no_such_path() -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
+    }
+
+    pub fn method_not_allowed(verb: &str, kind: &Kind) -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "{verb} is not supported on resources of kind \"{}\"",
+                qualified(kind)
+            ),
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
+    }
+
+    pub fn from_store(kind: &Kind, error: StoreError) -> Self {
+        match error {
+            StoreError::AlreadyExists(_, name) => Self::already_exists(kind, &name),
+            StoreError::NotFound(_, name) => Self::not_found(kind, &name),
+            StoreError::Conflict(_, name) => Self::modified(kind, &name),
+            StoreError::Invalid(why) => Self::new(422, "Invalid", why),
+        }
+    }
+
+    /// The `Status` object.
+    pub fn status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            status["details"] = d.clone();
+        }
+        status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(code, &self.status())
+    }
+}
+
+/// A JSON answer with the content type clients expect.
+pub fn json_response(code: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (
+        code,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::kinds::by_resource;
+
+    #[test]
+    fn not_found_reads_like_the_apiserver() {
+        let vwc = by_resource(
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingwebhookconfigurations",
+        )
+        .unwrap();
+        let e = ApiError::not_found(vwc, "opa");
+        assert_eq!(
+            e.message,
+            "validatingwebhookconfigurations.admissionregistration.k8s.io \"opa\" not found"
+        );
+        let status = e.status();
+        assert_eq!(status["code"], 404);
+        assert_eq!(status["reason"], "NotFound");
+        assert_eq!(status["details"]["group"], "admissionregistration.k8s.io");
+    }
+}

@@ -1,0 +1,94 @@
+//! Shared pieces of the integration tests: a simulator started in-process from scenario
+//! YAML, kube clients built from the kubeconfig it writes, and kubectl.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube_rescue::sim::Simulator;
+use kube_rescue::sim::scenario::Scenario;
+
+pub struct Running {
+    pub sim: Simulator,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+/// Starts the simulator on loopback with a scenario given as YAML and writes its kubeconfig.
+pub async fn start_yaml(yaml: &str) -> Running {
+    let scenario = Scenario::from_yaml(yaml, "test scenario").expect("valid test scenario");
+    start(scenario).await
+}
+
+pub async fn start(scenario: Scenario) -> Running {
+    let sim = Simulator::start(scenario, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    Running {
+        sim,
+        dir,
+        kubeconfig,
+    }
+}
+
+/// A kube client from a kubeconfig file, TLS verified against the simulator's CA.
+pub async fn client(kubeconfig: &Path) -> kube::Client {
+    let kc = Kubeconfig::read_from(kubeconfig).expect("kubeconfig reads");
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is valid");
+    kube::Client::try_from(config).expect("client builds")
+}
+
+/// The path of kubectl, or None. With KUBE_RESCUE_REQUIRE_KUBECTL=1 (set by .ci/run) a
+/// missing kubectl fails the test instead of skipping it.
+pub fn kubectl() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("kubectl"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let required = std::env::var("KUBE_RESCUE_REQUIRE_KUBECTL").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "kubectl is required (KUBE_RESCUE_REQUIRE_KUBECTL=1) but is not on PATH"
+        );
+        eprintln!(
+            "\n##########\n# SKIPPED: kubectl is not on PATH, so the kubectl compatibility test did not run.\n##########\n"
+        );
+    }
+    found
+}
+
+/// Runs kubectl against a kubeconfig; returns (success, stdout, stderr, elapsed).
+pub fn run_kubectl(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> (bool, String, String, Duration) {
+    let started = Instant::now();
+    let Output { status, stdout, stderr } = Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--request-timeout=40s")
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("kubectl runs");
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Whether kubectl failed only because the apiserver was restarting (the outage scenario
+/// takes it down on purpose).
+pub fn apiserver_was_down(stderr: &str) -> bool {
+    ["connection refused", "EOF", "connection reset", "Unable to connect", "broken pipe", "TLS handshake"]
+        .iter()
+        .any(|s| stderr.contains(s))
+}
