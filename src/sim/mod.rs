@@ -1,1 +1,3 @@
-pub mod x {}
+pub mod health;
+pub mod metrics;
+pub mod scenario;
