@@ -857,7 +857,10 @@ impl Scenario {
     /// Parse a scenario. `origin` (a file path or `builtin:NAME`) starts every error message.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Scenario> {
         let mut failed_at = None;
-        let parsed = serde_saphyr::with_deserializer_from_str(text, |de| {
+        // YAML 1.2 booleans only: `n`, `no`, `off` stay strings (a node may well be called `n`).
+        let mut options = serde_saphyr::Options::default();
+        options.strict_booleans = true;
+        let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
             serde_path_to_error::deserialize::<_, RawScenario>(de).map_err(|e| {
                 failed_at = Some(field_path(e.path()));
                 e.into_inner()
@@ -1305,5 +1308,289 @@ fn fill(object: &mut Value, path: &[&str], value: &str) {
         here = map
             .entry(*key)
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("8s"), Some(secs(8)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(secs(120)));
+        assert_eq!(parse_duration("1m30s"), Some(secs(90)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("12"), Some(secs(12)));
+        assert_eq!(parse_duration("1h"), Some(secs(3600)));
+        for bad in ["", "8 seconds", "s", "-1s", "5d", "1..2s", "ms"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    fn entry(at: u64, every: Option<u64>, until: Option<u64>, count: Option<u32>) -> TimelineEntry {
+        TimelineEntry {
+            at: secs(at),
+            every: every.map(secs),
+            until: until.map(secs),
+            count,
+            action: TimelineAction::ClearFaults,
+        }
+    }
+
+    #[test]
+    fn one_shot_fires_once_across_windows() {
+        let e = entry(5, None, None, None);
+        assert!(e.firings(secs(0), secs(5)).is_empty());
+        assert_eq!(e.firings(secs(5), secs(6)), vec![secs(5)]);
+        assert!(e.firings(secs(6), secs(100)).is_empty());
+    }
+
+    #[test]
+    fn repeated_entries_fire_at_every_period() {
+        let e = entry(5, Some(10), None, None);
+        assert_eq!(
+            e.firings(secs(0), secs(30)),
+            vec![secs(5), secs(15), secs(25)]
+        );
+        assert_eq!(e.firings(secs(16), secs(36)), vec![secs(25), secs(35)]);
+        assert_eq!(e.firings(secs(15), secs(16)), vec![secs(15)]);
+        let total: usize = (0..100)
+            .map(|t| e.firings(secs(t), secs(t + 1)).len())
+            .sum();
+        assert_eq!(total, 10, "5, 15, ..., 95 each exactly once");
+        let until = entry(5, Some(10), Some(25), None);
+        assert_eq!(
+            until.firings(secs(0), secs(100)),
+            vec![secs(5), secs(15), secs(25)]
+        );
+        let count = entry(5, Some(10), None, Some(2));
+        assert_eq!(count.firings(secs(0), secs(100)), vec![secs(5), secs(15)]);
+        assert!(count.firings(secs(16), secs(100)).is_empty());
+    }
+
+    #[test]
+    fn due_orders_by_time() {
+        let text = "name: t\ntimeline:\n  - at: 10\n    clearFaults: true\n  - at: 2\n    every: 5\n    restartApiserver: true\n";
+        let s = Scenario::from_yaml(text, "t.yaml").expect("valid");
+        let due: Vec<&str> = s.due(secs(0), secs(13)).iter().map(|a| a.key()).collect();
+        assert_eq!(
+            due,
+            [
+                "restartApiserver",
+                "restartApiserver",
+                "clearFaults",
+                "restartApiserver"
+            ]
+        );
+        let at: Vec<Duration> = s
+            .due_at(secs(0), secs(13))
+            .iter()
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(at, [secs(2), secs(7), secs(10), secs(12)]);
+    }
+
+    fn fault(yaml: &str) -> Fault {
+        let text = format!("name: f\nfaults:\n  - {yaml}\n");
+        let s = Scenario::from_yaml(&text, "f.yaml").expect("valid fault");
+        s.faults.into_iter().next().expect("one fault")
+    }
+
+    #[test]
+    fn faults_match_requests() {
+        let list_nodes = FaultRequest {
+            verb: "list",
+            resource: "nodes",
+            path: "/api/v1/nodes",
+            ..FaultRequest::default()
+        };
+        let f = fault("{match: {verb: list, resource: nodes}, latencyMs: 4000}");
+        assert!(f.matches(&list_nodes));
+        assert_eq!(f.latency(), secs(4));
+        assert!(!f.matches(&FaultRequest {
+            verb: "get",
+            ..list_nodes
+        }));
+
+        let status = fault("{match: {resource: pods/status}, status: 500}");
+        let pod_status = FaultRequest {
+            verb: "update",
+            resource: "pods",
+            subresource: "status",
+            namespace: Some("prod"),
+            name: Some("web-1"),
+            path: "/api/v1/namespaces/prod/pods/web-1/status",
+        };
+        assert!(status.matches(&pod_status));
+        assert!(!status.matches(&FaultRequest {
+            subresource: "",
+            ..pod_status
+        }));
+        let plain_pods = fault("{match: {resource: pods}, status: 500}");
+        assert!(!plain_pods.matches(&pod_status));
+        let any_sub = fault("{match: {resource: pods/*, namespace: prod}, status: 500}");
+        assert!(any_sub.matches(&pod_status));
+        assert!(!any_sub.matches(&FaultRequest {
+            namespace: Some("dev"),
+            ..pod_status
+        }));
+
+        let readyz = fault("{match: {path: /readyz}, hang: true, probability: 0.25}");
+        let req = FaultRequest {
+            verb: "get",
+            path: "/readyz/etcd",
+            ..FaultRequest::default()
+        };
+        assert!(readyz.matches(&req));
+        assert!(readyz.hits(&req, 0.1));
+        assert!(!readyz.hits(&req, 0.3));
+        assert!(!readyz.matches(&list_nodes));
+        let everything = fault("{hang: true}");
+        assert!(everything.matches(&list_nodes) && everything.matches(&req));
+        let r = roll();
+        assert!((0.0..1.0).contains(&r));
+    }
+
+    #[test]
+    fn version_numbers() {
+        let gke = ApiserverSpec {
+            git_version: "v1.31.4-gke.1000".into(),
+        };
+        assert_eq!((gke.major().as_str(), gke.minor().as_str()), ("1", "31"));
+        assert_eq!(gke.version_info()["gitVersion"], "v1.31.4-gke.1000");
+        assert_eq!(ApiserverSpec::default().minor(), "31");
+    }
+
+    #[test]
+    fn status_reasons() {
+        assert_eq!(status_reason(403), "Forbidden");
+        assert_eq!(status_reason(504), "Timeout");
+        assert_eq!(status_reason(502), "InternalError");
+    }
+
+    #[test]
+    fn stamp_fills_only_missing_times() {
+        let text = "name: s\nobjects:\n  - {apiVersion: coordination.k8s.io/v1, kind: Lease, metadata: {name: n, namespace: kube-node-lease}, spec: {holderIdentity: n}}\n  - {apiVersion: v1, kind: Event, metadata: {name: e, namespace: default, creationTimestamp: '2020-01-01T00:00:00Z'}, reason: X}\n";
+        let mut s = Scenario::from_yaml(text, "s.yaml").expect("valid");
+        let now: jiff::Timestamp = "2025-03-04T05:06:07.123456789Z".parse().expect("time");
+        s.stamp(now);
+        assert_eq!(
+            s.objects[0]["spec"]["renewTime"],
+            "2025-03-04T05:06:07.123456Z"
+        );
+        assert_eq!(
+            s.objects[0]["metadata"]["creationTimestamp"],
+            "2025-03-04T05:06:07Z"
+        );
+        assert_eq!(
+            s.objects[1]["metadata"]["creationTimestamp"],
+            "2020-01-01T00:00:00Z"
+        );
+        assert_eq!(s.objects[1]["lastTimestamp"], "2025-03-04T05:06:07Z");
+    }
+
+    #[test]
+    fn unknown_names_and_missing_files() {
+        match Scenario::load("opa-outage") {
+            Err(ScenarioError::Unknown { known, .. }) => {
+                assert!(known.contains("opa-webhook-outage") && known.contains("large"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match Scenario::load("/nonexistent/x.yaml") {
+            Err(e @ ScenarioError::Read { .. }) => {
+                assert!(
+                    e.to_string()
+                        .starts_with("cannot read scenario file /nonexistent/x.yaml")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn large_params() {
+        assert_eq!(
+            LargeParams::parse("large").expect("ok"),
+            LargeParams::default()
+        );
+        assert_eq!(
+            LargeParams::parse("large:nodes=10,events=7").expect("ok"),
+            LargeParams {
+                nodes: 10,
+                webhooks: 300,
+                events: 7
+            }
+        );
+        for bad in [
+            "large:nodes",
+            "large:pods=3",
+            "large:nodes=x",
+            "large;nodes=1",
+            "large:nodes=999999999",
+        ] {
+            let e = LargeParams::parse(bad).expect_err(bad);
+            assert!(e.to_string().contains("large:nodes=5000"), "{e}");
+        }
+    }
+
+    #[test]
+    fn large_small_instance_is_consistent() {
+        let s = large(LargeParams {
+            nodes: 50,
+            webhooks: 10,
+            events: 100,
+        });
+        let count = |kind: &str| s.objects.iter().filter(|o| o["kind"] == kind).count();
+        assert_eq!(count("Node"), 50);
+        assert_eq!(count("Lease"), 50);
+        assert_eq!(count("Event"), 100);
+        assert_eq!(count("Pod"), 5);
+        let hooks: usize = s
+            .objects
+            .iter()
+            .filter_map(|o| o.get("webhooks").and_then(Value::as_array))
+            .map(Vec::len)
+            .sum();
+        assert_eq!(hooks, 10);
+        assert_eq!(
+            s.backends.len(),
+            count("ValidatingWebhookConfiguration") + count("MutatingWebhookConfiguration")
+        );
+        for o in &s.objects {
+            assert!(
+                o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty()),
+                "{o}"
+            );
+        }
+        let names: std::collections::BTreeSet<_> = s
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o["kind"].to_string(),
+                    o["metadata"]["namespace"].to_string(),
+                    o["metadata"]["name"].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(names.len(), s.objects.len(), "names are unique");
+    }
+
+    #[test]
+    fn large_default_is_generated_quickly() {
+        let started = std::time::Instant::now();
+        let s = Scenario::load("large").expect("large");
+        // A generous bound that catches a pathological slowdown even in a debug build.
+        assert!(started.elapsed() < secs(20), "{:?}", started.elapsed());
+        assert!(s.objects.len() > 60_000);
     }
 }
