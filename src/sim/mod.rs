@@ -1,1 +1,2 @@
-pub mod x {}
+//! The Kubernetes API simulator: selectors, real admission webhooks and scenario backends.
+pub mod selector;
