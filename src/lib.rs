@@ -1,2 +1,4 @@
 //! kube-rescue: triage and safe repair of a Kubernetes control plane in trouble.
+
+pub mod cli;
 pub mod sim;

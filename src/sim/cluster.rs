@@ -149,8 +149,9 @@ impl ControlPlane {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn secs(s: f64) -> Duration {
-        Duration::from_secs_f64(s.max(0.05))
+    /// A period from the scenario, never zero (a zero interval would spin).
+    fn secs(d: Duration) -> Duration {
+        d.max(Duration::from_millis(50))
     }
 
     /// Records an event about a node, as the node controller does. Events are written
@@ -220,14 +221,11 @@ impl ControlPlane {
             let Some(k) = state.kubelets.get_mut(name) else {
                 return;
             };
-            if !renewed {
-                k.heartbeat_failed = true;
-                return;
-            }
             let report = Self::secs(self.timings().node_status_report_seconds);
             let due = k.last_status_post.is_none_or(|t| t.elapsed() >= report);
-            let post = k.heartbeat_failed || due;
-            k.heartbeat_failed = false;
+            // Status goes out on its own schedule, and at once when the heartbeat recovers.
+            let post = due || (renewed && k.heartbeat_failed);
+            k.heartbeat_failed = !renewed;
             post
         };
         if post_status && self.post_ready(name, &node).await {
@@ -309,7 +307,7 @@ impl ControlPlane {
     async fn renew_lease(&self, name: &str, node: &Value) -> bool {
         let api = self.api();
         let options = Self::node_user(name);
-        let duration = self.timings().lease_duration_seconds.round().max(1.0) as i64;
+        let duration = self.timings().lease_duration_seconds.as_secs().max(1) as i64;
         match api.get_object(leases(), NODE_LEASE_NAMESPACE, name) {
             Ok(lease) => {
                 let mut renewed = lease.clone();
@@ -368,7 +366,7 @@ impl ControlPlane {
         if !api.is_up() {
             return;
         }
-        let grace = self.timings().node_monitor_grace_period_seconds;
+        let grace = self.timings().node_monitor_grace_period_seconds.as_secs_f64();
         let all: Vec<Value> = api.store().list("nodes", None).map(|(_, n)| n.clone()).collect();
         let mut seen = Vec::new();
         for node in all {
@@ -403,7 +401,7 @@ impl ControlPlane {
                     false
                 } else {
                     let since = *state.not_ready_since.entry(uid.clone()).or_insert_with(Instant::now);
-                    repair_after > 0.0 && since.elapsed() >= Self::secs(repair_after)
+                    !repair_after.is_zero() && since.elapsed() >= repair_after
                 }
             };
             if due {
@@ -415,7 +413,7 @@ impl ControlPlane {
 
     async fn mark_unknown(&self, name: &str, uid: &str, node: &Value) {
         let now = now_rfc3339();
-        let conditions: Vec<Value> = node["status"]["conditions"]
+        let mut conditions: Vec<Value> = node["status"]["conditions"]
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -430,6 +428,13 @@ impl ControlPlane {
                 c
             })
             .collect();
+        for t in ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"] {
+            if !conditions.iter().any(|c| c["type"] == t) {
+                conditions.push(json!({"type": t, "status": "Unknown", "lastHeartbeatTime": now,
+                    "lastTransitionTime": now, "reason": "NodeStatusNeverUpdated",
+                    "message": "Kubelet never posted node status."}));
+            }
+        }
         let patch = json!({"status": {"conditions": conditions}});
         let result = self
             .api()

@@ -171,6 +171,14 @@ impl HealthChecks {
         true
     }
 
+    /// One check passes again on `endpoint`.
+    pub fn pass(&mut self, endpoint: Endpoint, check: &str) {
+        match endpoint {
+            Endpoint::Livez => self.livez_failing.remove(check),
+            Endpoint::Readyz | Endpoint::Healthz => self.readyz_failing.remove(check),
+        };
+    }
+
     /// Every check passes again.
     pub fn clear(&mut self) {
         self.livez_failing.clear();

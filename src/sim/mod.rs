@@ -82,7 +82,9 @@ impl Simulator {
     /// Loads the scenario's objects, starts its webhook backends, the HTTPS listener, the
     /// living cluster and the timeline. Returns once connections are accepted.
     pub async fn start(scenario: Scenario, listen: SocketAddr) -> Result<Simulator> {
-        let backends = backends::BackendServers::start(&scenario.backends)
+        let specs: Vec<backends::BackendSpec> =
+            scenario.backends.iter().cloned().map(Into::into).collect();
+        let backends = backends::BackendServers::start(&specs)
             .await
             .map_err(Error::Backends)?;
         let token = uuid::Uuid::new_v4().simple().to_string();

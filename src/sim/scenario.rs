@@ -236,6 +236,16 @@ pub struct ClusterTimings {
     pub apiserver_restart_down_seconds: Duration,
     /// A failed ca-registration post-start hook makes the apiserver exit and restart again.
     pub crash_loop_on_hook_failure: bool,
+    /// How long the ca-registration post-start hook keeps retrying its write before it fails.
+    #[serde(deserialize_with = "de_duration")]
+    pub ca_registration_timeout_seconds: Duration,
+    /// A kubelet posts node status at least this often (and whenever its heartbeat recovers).
+    #[serde(deserialize_with = "de_duration")]
+    pub node_status_report_seconds: Duration,
+    /// Run a virtual kubelet per node (off for very large generated clusters).
+    pub kubelets: bool,
+    /// Run the node lifecycle controller and auto-repair.
+    pub node_lifecycle: bool,
 }
 
 impl Default for ClusterTimings {
@@ -249,6 +259,10 @@ impl Default for ClusterTimings {
             auto_repair_down_seconds: Duration::from_secs(5),
             apiserver_restart_down_seconds: Duration::from_secs(3),
             crash_loop_on_hook_failure: true,
+            ca_registration_timeout_seconds: Duration::from_secs(30),
+            node_status_report_seconds: Duration::from_secs(300),
+            kubelets: true,
+            node_lifecycle: true,
         }
     }
 }
@@ -313,6 +327,28 @@ pub struct BackendSpec {
     pub latency_ms: u64,
     pub message: Option<String>,
     pub forward: Option<String>,
+}
+
+impl From<BackendSpec> for super::backends::BackendSpec {
+    fn from(spec: BackendSpec) -> Self {
+        use super::backends::Behavior as B;
+        super::backends::BackendSpec {
+            service: spec.service,
+            url: spec.url,
+            webhook: spec.webhook,
+            behavior: match spec.behavior {
+                Behavior::Allow => B::Allow,
+                Behavior::Deny => B::Deny,
+                Behavior::Hang => B::Hang,
+                Behavior::Refuse => B::Refuse,
+                Behavior::Error => B::Error,
+                Behavior::Slow => B::Slow,
+            },
+            latency_ms: spec.latency_ms,
+            message: spec.message,
+            forward: spec.forward,
+        }
+    }
 }
 
 impl BackendSpec {

@@ -483,12 +483,12 @@ async fn respond(
 /// Applies the first matching standing fault: added latency, a forced error, or a hang.
 async fn apply_faults(api: &Apiserver, path: &str, info: Option<&RequestInfo>) -> Option<Response> {
     let request = FaultRequest {
-        verb: info.map(|i| i.verb.clone()).unwrap_or_default(),
-        resource: info.map(|i| i.resource.clone()).unwrap_or_default(),
-        subresource: info.map(|i| i.subresource.clone()).unwrap_or_default(),
-        namespace: info.map(|i| i.namespace.clone()).unwrap_or_default(),
-        name: info.map(|i| i.name.clone()).unwrap_or_default(),
-        path: path.to_string(),
+        verb: info.map_or("get", |i| i.verb.as_str()),
+        resource: info.map_or("", |i| i.resource.as_str()),
+        subresource: info.map_or("", |i| i.subresource.as_str()),
+        namespace: info.map(|i| i.namespace.as_str()).filter(|n| !n.is_empty()),
+        name: info.map(|i| i.name.as_str()).filter(|n| !n.is_empty()),
+        path,
     };
     let fault = api.faults().iter().find(|f| f.matches(&request)).cloned()?;
     if fault.hang {
