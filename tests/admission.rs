@@ -505,36 +505,44 @@ async fn mutating_patch_is_applied_and_seen_by_validating() {
     assert_eq!(types, vec!["admit", "validating"]);
 }
 
+/// A mutating webhook that adds label `adds`, saying whether it saw label `after` already set.
+fn chain_handler(after: &'static str, adds: &'static str) -> Handler {
+    Arc::new(move |r| {
+        let saw = !r["request"]["object"]["metadata"]["labels"][after].is_null();
+        let value = if saw {
+            format!("saw-{after}")
+        } else {
+            "alone".to_string()
+        };
+        let ops =
+            json!([{"op": "add", "path": format!("/metadata/labels/{adds}"), "value": value}]);
+        let patch = base64::engine::general_purpose::STANDARD.encode(ops.to_string());
+        review_answer(
+            r,
+            json!({"allowed": true, "patchType": "JSONPatch", "patch": patch}),
+        )
+    })
+}
+
 #[tokio::test]
 async fn mutating_webhooks_run_in_configuration_name_order() {
-    let first = serve(
-        false,
-        "/",
-        patch_handler(json!([{"op": "add", "path": "/metadata/labels/first", "value": "1"}])),
-    )
-    .await;
-    // The second sees the first's label, and records what it saw in its own patch.
-    let second = serve(
-        false,
-        "/",
-        Arc::new(|r| {
-            let saw = r["request"]["object"]["metadata"]["labels"]["first"] == "1";
-            let ops = json!([{"op": "add", "path": "/metadata/labels/second", "value": if saw { "saw-first" } else { "alone" }}]);
-            let patch = base64::engine::general_purpose::STANDARD.encode(ops.to_string());
-            review_answer(r, json!({"allowed": true, "patchType": "JSONPatch", "patch": patch}))
-        }),
-    )
-    .await;
+    let first = serve(false, "/", chain_handler("none", "first")).await;
+    let second = serve(false, "/", chain_handler("first", "second")).await;
+    let third = serve(false, "/", chain_handler("second", "third")).await;
     let env = Env {
-        // Listed out of order: the apiserver sorts configurations by name.
+        // Listed neither sorted nor reverse sorted: the apiserver sorts configurations by name.
         mutating: vec![
             config(
-                "b-second",
-                vec![url_webhook("second.example.com", &second, json!({}))],
+                "c",
+                vec![url_webhook("third.example.com", &third, json!({}))],
             ),
             config(
-                "a-first",
+                "a",
                 vec![url_webhook("first.example.com", &first, json!({}))],
+            ),
+            config(
+                "b",
+                vec![url_webhook("second.example.com", &second, json!({}))],
             ),
         ],
         ..Env::default()
@@ -543,12 +551,16 @@ async fn mutating_webhooks_run_in_configuration_name_order() {
     let outcome = admit(&env, &mut attrs).await.unwrap();
     assert_eq!(
         outcome.called().collect::<Vec<_>>(),
-        vec!["first.example.com", "second.example.com"]
+        vec![
+            "first.example.com",
+            "second.example.com",
+            "third.example.com"
+        ]
     );
-    assert_eq!(
-        attrs.object.as_ref().unwrap()["metadata"]["labels"]["second"],
-        "saw-first"
-    );
+    let labels = &attrs.object.as_ref().unwrap()["metadata"]["labels"];
+    assert_eq!(labels["first"], "alone");
+    assert_eq!(labels["second"], "saw-first");
+    assert_eq!(labels["third"], "saw-second");
 }
 
 #[tokio::test]
