@@ -396,7 +396,10 @@ struct Gvr {
 
 /// Resources served under several group/versions; each row lists (group, version) pairs that
 /// hold the same objects, with the resource name and kind.
-const EQUIVALENT_RESOURCES: &[(&str, &str, &[(&str, &str)])] = &[
+/// (group, version) pairs serving one resource.
+type GroupVersions = &'static [(&'static str, &'static str)];
+
+const EQUIVALENT_RESOURCES: &[(&str, &str, GroupVersions)] = &[
     (
         "deployments",
         "Deployment",
@@ -937,7 +940,11 @@ fn tls_config(ca_bundle: Option<&str>) -> std::result::Result<rustls::ClientConf
 fn describe_tls_error(err: &std::io::Error) -> String {
     use rustls::{CertificateError, Error as TlsError};
     match err.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) {
-        Some(TlsError::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+        // A CA with the same name but another key fails as a bad signature; Go reports both
+        // as an unknown authority.
+        Some(TlsError::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        )) => {
             "tls: failed to verify certificate: x509: certificate signed by unknown authority"
                 .into()
         }

@@ -615,6 +615,20 @@ impl FieldSelector {
 
 /// The string value the apiserver compares for `field` in `object`.
 pub fn field_value(object: &Value, field: &str) -> String {
+    if field == "source" {
+        // Events: the label `source` is the source component (core) or the deprecated source
+        // component (events.k8s.io), falling back to the reporting controller.
+        return [
+            "/source/component",
+            "/deprecatedSource/component",
+            "/reportingController",
+        ]
+        .iter()
+        .filter_map(|p| object.pointer(p).and_then(Value::as_str))
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
+        .to_string();
+    }
     let mut cur = object;
     for part in field.split('.') {
         match cur.get(part) {
@@ -717,7 +731,7 @@ const EVENTS_V1_FIELDS: &[&str] = &[
     "regarding.fieldPath",
     "reason",
     "reportingController",
-    "deprecatedSource",
+    "source",
     "type",
 ];
 
