@@ -100,3 +100,18 @@ fn invalid_scenarios_name_file_line_and_field() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn shipped_scenarios_load_and_match_their_descriptions() {
+    for (name, description) in Scenario::shipped() {
+        if name == "large" {
+            continue;
+        }
+        let s = Scenario::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.name, name);
+        assert_eq!(s.description, description, "{name}");
+        for o in &s.objects {
+            assert!(o["metadata"]["creationTimestamp"].is_string(), "{name}: {o}");
+        }
+    }
+}
