@@ -100,3 +100,72 @@ fn invalid_scenarios_name_file_line_and_field() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn shipped_scenarios_load_and_match_their_descriptions() {
+    for (name, description) in Scenario::shipped() {
+        if name == "large" {
+            continue;
+        }
+        let s = Scenario::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.name, name);
+        assert_eq!(s.description, description, "{name}");
+        for o in &s.objects {
+            assert!(
+                o["metadata"]["creationTimestamp"].is_string(),
+                "{name}: {o}"
+            );
+        }
+    }
+}
+
+#[test]
+fn opa_outage_has_the_causal_pieces() {
+    use kube_rescue::sim::scenario::Behavior;
+    let s = Scenario::load("opa-webhook-outage").expect("loads");
+    let find = |kind: &str, name: &str| {
+        s.objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind}/{name} missing"))
+    };
+    let vwc = find("ValidatingWebhookConfiguration", "opa-validating-webhook");
+    let hook = &vwc["webhooks"][0];
+    assert_eq!(hook["name"], "validating-webhook.openpolicyagent.org");
+    assert_eq!(hook["failurePolicy"], "Fail");
+    assert!(hook.get("timeoutSeconds").is_none());
+    assert_eq!(hook["rules"][0]["scope"], "Namespaced");
+    assert_eq!(hook["clientConfig"]["service"]["name"], "opa");
+    assert!(
+        find("Namespace", "kube-system")["metadata"]["labels"]
+            .get("openpolicyagent.org/webhook")
+            .is_none()
+    );
+    assert_eq!(
+        find("Namespace", "opa")["metadata"]["labels"]["openpolicyagent.org/webhook"],
+        "ignore"
+    );
+    find("ConfigMap", "extension-apiserver-authentication");
+    let opa = find("Deployment", "opa");
+    assert_eq!(opa["spec"]["replicas"], 1);
+    assert!(
+        opa["spec"]["template"]["spec"]["containers"][0]
+            .get("livenessProbe")
+            .is_none()
+    );
+    let nodes = s.objects.iter().filter(|o| o["kind"] == "Node").count();
+    let leases = s.objects.iter().filter(|o| o["kind"] == "Lease").count();
+    assert_eq!((nodes, leases), (6, 6));
+    assert!(
+        s.backends
+            .iter()
+            .any(|b| b.service.as_deref() == Some("opa/opa") && b.behavior == Behavior::Hang)
+    );
+    assert!(s.objects.iter().any(|o| o["kind"] == "Event"
+        && o["message"].as_str().is_some_and(|m| {
+            m.contains("failed calling webhook \"validating-webhook.openpolicyagent.org\"")
+        })));
+    assert_eq!(s.timeline[0].action.key(), "restartApiserver");
+    assert!(s.cluster.auto_repair_after_seconds.as_secs() <= 30);
+    assert!(s.apiserver.git_version.contains("-gke."));
+}
