@@ -975,3 +975,46 @@ impl Apiserver {
         store.delete(kind, namespace, name).map_err(|e| e.to_string())
     }
 }
+
+impl Apiserver {
+    /// Points every ownerReference at its owner's real uid (scenario files cannot know uids).
+    pub fn link_owner_references(&self) {
+        let mut store = self.store();
+        let mut fixes = Vec::new();
+        for kind in KINDS.iter().filter(|k| k.is_stored()) {
+            for ((ns, name), object) in store.list(kind.storage, None) {
+                let Some(refs) = object["metadata"]["ownerReferences"].as_array() else {
+                    continue;
+                };
+                let mut changed = refs.clone();
+                let mut any = false;
+                for r in changed.iter_mut() {
+                    let owner_kind = kinds::by_api_version(
+                        r["apiVersion"].as_str().unwrap_or_default(),
+                        r["kind"].as_str().unwrap_or_default(),
+                    );
+                    let Some(owner_kind) = owner_kind.filter(|k| k.is_stored()) else {
+                        continue;
+                    };
+                    let owner_ns = if owner_kind.namespaced { ns.as_str() } else { "" };
+                    let owner = store.get(owner_kind.storage, owner_ns, r["name"].as_str().unwrap_or_default());
+                    if let Some(uid) = owner.and_then(|o| o["metadata"]["uid"].as_str())
+                        && r["uid"] != uid
+                    {
+                        r["uid"] = json!(uid);
+                        any = true;
+                    }
+                }
+                if any {
+                    fixes.push((kind, ns.clone(), name.clone(), changed));
+                }
+            }
+        }
+        for (kind, ns, name, refs) in fixes {
+            if let Some(mut object) = store.get(kind.storage, &ns, &name).cloned() {
+                object["metadata"]["ownerReferences"] = json!(refs);
+                let _ = store.update(kind, object, None);
+            }
+        }
+    }
+}

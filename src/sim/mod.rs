@@ -198,5 +198,6 @@ fn seed(api: &Apiserver, scenario: &Scenario) -> Result<()> {
             reason,
         })?;
     }
+    api.link_owner_references();
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Plays a scenario's timeline: each entry fires at `at` seconds from the start, and again
-//! every `every` seconds until `until`, acting on the apiserver and the living cluster.
+//! every `every` seconds until `until` (or `count` times), acting on the apiserver and the
+//! living cluster. When each entry fires is `TimelineEntry::firings`; this is what it does.
 
 use std::time::{Duration, Instant};
 
@@ -11,36 +12,6 @@ use super::scenario::{TimelineAction, TimelineEntry};
 
 /// How often the timeline looks at the clock.
 const RESOLUTION: Duration = Duration::from_millis(100);
-
-/// The times in `(from, to]` at which an entry fires.
-pub fn firings(entry: &TimelineEntry, from: Duration, to: Duration) -> Vec<Duration> {
-    let mut out = Vec::new();
-    let mut t = entry.at;
-    loop {
-        if t > to || entry.until.is_some_and(|u| t > u) {
-            break;
-        }
-        if t > from || (from.is_zero() && t.is_zero()) {
-            out.push(t);
-        }
-        match entry.every {
-            Some(every) if !every.is_zero() => {
-                if t <= from {
-                    // Jump close to `from` without stepping one period at a time.
-                    let behind = (from - t).as_secs_f64() / every.as_secs_f64();
-                    t += every.mul_f64(behind.floor().max(0.0));
-                    if t <= from {
-                        t += every;
-                    }
-                } else {
-                    t += every;
-                }
-            }
-            _ => break,
-        }
-    }
-    out
-}
 
 /// Carries out one action.
 pub async fn apply(plane: &ControlPlane, action: &TimelineAction) {
@@ -104,7 +75,7 @@ pub fn start(plane: ControlPlane, timeline: Vec<TimelineEntry>) -> JoinHandle<()
             let now = started.elapsed();
             let mut due: Vec<(Duration, usize)> = Vec::new();
             for (i, entry) in timeline.iter().enumerate() {
-                due.extend(firings(entry, last, now).into_iter().map(|t| (t, i)));
+                due.extend(entry.firings(last, now).into_iter().map(|t| (t, i)));
             }
             due.sort();
             for (t, i) in due {
@@ -120,38 +91,3 @@ pub fn start(plane: ControlPlane, timeline: Vec<TimelineEntry>) -> JoinHandle<()
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(at: u64, every: Option<u64>, until: Option<u64>) -> TimelineEntry {
-        TimelineEntry {
-            at: Duration::from_secs(at),
-            every: every.map(Duration::from_secs),
-            until: until.map(Duration::from_secs),
-            action: TimelineAction::ClearFaults,
-        }
-    }
-
-    fn secs(v: &[Duration]) -> Vec<u64> {
-        v.iter().map(Duration::as_secs).collect()
-    }
-
-    #[test]
-    fn one_shot_fires_once_in_its_window() {
-        let e = entry(5, None, None);
-        assert_eq!(secs(&firings(&e, Duration::ZERO, Duration::from_secs(4))), Vec::<u64>::new());
-        assert_eq!(secs(&firings(&e, Duration::from_secs(4), Duration::from_secs(5))), [5]);
-        assert!(firings(&e, Duration::from_secs(5), Duration::from_secs(100)).is_empty());
-    }
-
-    #[test]
-    fn repeating_entries_fire_every_period_until_the_end() {
-        let e = entry(20, Some(45), Some(120));
-        assert_eq!(secs(&firings(&e, Duration::ZERO, Duration::from_secs(200))), [20, 65, 110]);
-        assert_eq!(secs(&firings(&e, Duration::from_secs(65), Duration::from_secs(110))), [110]);
-        assert_eq!(secs(&firings(&e, Duration::from_secs(64), Duration::from_secs(66))), [65]);
-        let forever = entry(0, Some(10), None);
-        assert_eq!(secs(&firings(&forever, Duration::from_secs(1000), Duration::from_secs(1010))), [1010]);
-    }
-}

@@ -364,8 +364,11 @@ pub fn large(params: LargeParams) -> Scenario {
         apiserver: ApiserverSpec {
             git_version: "v1.31.4-gke.1000".to_owned(),
         },
+        // A still picture for benchmarks: no kubelets writing, no controllers reacting.
         cluster: ClusterTimings {
             auto_repair_after_seconds: Duration::ZERO,
+            kubelets: false,
+            node_lifecycle: false,
             ..ClusterTimings::default()
         },
         objects,
