@@ -24,7 +24,10 @@ fn state_dir(flag: Option<&Path>) -> PathBuf {
 
 /// Sends tracing to a file; the terminal stays clean. Returns the guard that flushes it.
 fn init_tracing(file: &Path) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
-    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the log folder {}", dir.display()))?;
     let log = std::fs::OpenOptions::new()
@@ -47,13 +50,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -91,7 +95,10 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         println!("no --kubeconfig-out given; the kubeconfig follows:\n");
         println!("{}", simulator.kubeconfig());
     }
-    println!("request log: GET https://{}/sim/requests (with the kubeconfig's token)", simulator.address());
+    println!(
+        "request log: GET https://{}/sim/requests (with the kubeconfig's token)",
+        simulator.address()
+    );
     println!("stop with Ctrl-C");
     shutdown_signal().await;
     println!("stopping");
@@ -102,7 +109,10 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let state = state_dir(cli.state_dir.as_deref());
-    let log_file = cli.log_file.clone().unwrap_or_else(|| state.join("kube-rescue.log"));
+    let log_file = cli
+        .log_file
+        .clone()
+        .unwrap_or_else(|| state.join("kube-rescue.log"));
     let _guard = match init_tracing(&log_file) {
         Ok(g) => Some(g),
         Err(e) => {

@@ -133,12 +133,17 @@ fn decode_continue(token: &str) -> Option<(u64, (String, String))> {
 }
 
 fn invalid_continue() -> ApiError {
-    ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    ApiError::bad_request(
+        "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+    )
 }
 
 /// Sets `metadata.labels["kubernetes.io/metadata.name"]` on a Namespace, as the apiserver does.
 fn default_namespace(object: &mut Value) {
-    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if !object["metadata"]["labels"].is_object() {
         object["metadata"]["labels"] = json!({});
     }
@@ -225,7 +230,8 @@ impl Apiserver {
         };
         let fields = match params.field_selector.as_deref() {
             Some(s) => {
-                let f = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let f =
+                    FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 if let Some(bad) = f.fields().find(|field| !supported_field(kind.kind, field)) {
                     return Err(ApiError::bad_request(format!(
                         "field label not supported: {bad}"
@@ -254,10 +260,14 @@ impl Apiserver {
             let (_, after) = decode_continue(token).ok_or_else(invalid_continue)?;
             start_after = Some(after);
         } else if !rv.is_empty() && rv != "0" {
-            let wanted: u64 = rv.parse().map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version: {rv}"))
-            })?;
-            match params.resource_version_match.as_deref().unwrap_or("NotOlderThan") {
+            let wanted: u64 = rv
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
+            match params
+                .resource_version_match
+                .as_deref()
+                .unwrap_or("NotOlderThan")
+            {
                 "Exact" if wanted < current => {
                     return Err(ApiError::new(
                         410,
@@ -403,7 +413,9 @@ impl Apiserver {
         options: &WriteOptions,
     ) -> ApiResult<Value> {
         if !object.is_object() {
-            return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request was not a JSON object",
+            ));
         }
         if !kind.is_stored() {
             return self.create_review(kind, object);
@@ -440,7 +452,10 @@ impl Apiserver {
                 }
             }
         }
-        if object["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+        if object["metadata"]["name"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
             match object["metadata"]["generateName"].as_str() {
                 Some(prefix) if !prefix.is_empty() => {
                     let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].into();
@@ -455,7 +470,10 @@ impl Apiserver {
                 }
             }
         }
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         self.check_namespace(kind, namespace)?;
         let mut object = events::to_storage(kind, object);
         apply_defaults(kind, &mut object);
@@ -499,7 +517,8 @@ impl Apiserver {
             review["metadata"] = json!({});
         }
         review["metadata"]["creationTimestamp"] = Value::Null;
-        review["status"] = json!({"allowed": true, "reason": "the simulated cluster's admin may do everything"});
+        review["status"] =
+            json!({"allowed": true, "reason": "the simulated cluster's admin may do everything"});
         Ok(review)
     }
 
@@ -552,10 +571,14 @@ impl Apiserver {
     ) -> ApiResult<Value> {
         Self::check_subresource(kind, subresource)?;
         if subresource == "scale" {
-            return self.update_scale(kind, namespace, name, object, options).await;
+            return self
+                .update_scale(kind, namespace, name, object, options)
+                .await;
         }
         if !object.is_object() {
-            return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request was not a JSON object",
+            ));
         }
         if let Some(body_name) = object["metadata"]["name"].as_str()
             && body_name != name
@@ -568,9 +591,15 @@ impl Apiserver {
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string);
-        self.replace_with(kind, namespace, name, subresource, expected, options, move |_| {
-            Ok(object.clone())
-        })
+        self.replace_with(
+            kind,
+            namespace,
+            name,
+            subresource,
+            expected,
+            options,
+            move |_| Ok(object.clone()),
+        )
         .await
     }
 
@@ -591,7 +620,10 @@ impl Apiserver {
     ) -> ApiResult<Value> {
         for _ in 0..5 {
             let old = self.get_object(kind, namespace, name)?;
-            let old_rv = old["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+            let old_rv = old["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             if let Some(expected) = &expected
                 && *expected != old_rv
             {
@@ -681,9 +713,10 @@ impl Apiserver {
                 .map(str::to_string),
         };
         let json_patch: Option<json_patch::Patch> = match patch_type {
-            PatchType::Json => Some(serde_json::from_value(patch.clone()).map_err(|e| {
-                ApiError::bad_request(format!("error decoding patch: {e}"))
-            })?),
+            PatchType::Json => Some(
+                serde_json::from_value(patch.clone())
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+            ),
             _ => {
                 if !patch.is_object() {
                     return Err(ApiError::bad_request(
@@ -770,9 +803,11 @@ impl Apiserver {
             return Ok(old);
         }
         let mut store = self.store();
-        let current_rv = store
-            .get(kind.storage, namespace, name)
-            .and_then(|o| o["metadata"]["resourceVersion"].as_str().map(str::to_string));
+        let current_rv = store.get(kind.storage, namespace, name).and_then(|o| {
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string)
+        });
         if current_rv.is_none() {
             return Err(ApiError::not_found(kind, name));
         }
@@ -798,7 +833,15 @@ impl Apiserver {
         params: &ListParams,
         options: &WriteOptions,
     ) -> ApiResult<Vec<Value>> {
-        let page = self.list_objects(kind, namespace, &ListParams { limit: None, continue_token: None, ..params.clone() })?;
+        let page = self.list_objects(
+            kind,
+            namespace,
+            &ListParams {
+                limit: None,
+                continue_token: None,
+                ..params.clone()
+            },
+        )?;
         let mut deleted = Vec::new();
         for item in page.items {
             let (ns, name) = key_of(&item);
@@ -820,7 +863,11 @@ impl Apiserver {
         &self,
         kind: &'static Kind,
         since: Option<u64>,
-    ) -> ApiResult<(Vec<Arc<Change>>, tokio::sync::broadcast::Receiver<Arc<Change>>, u64)> {
+    ) -> ApiResult<(
+        Vec<Arc<Change>>,
+        tokio::sync::broadcast::Receiver<Arc<Change>>,
+        u64,
+    )> {
         let store = self.store();
         let receiver = store.subscribe();
         let current = store.resource_version();
@@ -906,25 +953,33 @@ pub fn change_matches(
 /// Table rendering is in its own module; re-exported for the server.
 pub use table::to_table;
 
-
 impl Apiserver {
     /// Stores a scenario object as it is described, without admission: defaults are applied,
     /// a given uid or creationTimestamp is kept. The error says what is wrong with the object.
     pub fn seed(&self, mut object: Value) -> Result<Value, String> {
-        let api_version = object["apiVersion"].as_str().unwrap_or_default().to_string();
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let kind_name = object["kind"].as_str().unwrap_or_default().to_string();
         let kind = kinds::by_api_version(&api_version, &kind_name)
             .filter(|k| k.is_stored())
-            .ok_or_else(|| {
-                format!("the simulator does not serve {kind_name} in {api_version}")
-            })?;
-        if object["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+            .ok_or_else(|| format!("the simulator does not serve {kind_name} in {api_version}"))?;
+        if object["metadata"]["name"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
             return Err("metadata.name is required".into());
         }
         let given_uid = object["metadata"]["uid"].as_str().map(str::to_string);
-        let given_created = object["metadata"]["creationTimestamp"].as_str().map(str::to_string);
+        let given_created = object["metadata"]["creationTimestamp"]
+            .as_str()
+            .map(str::to_string);
         if kind.namespaced {
-            let ns = object["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+            let ns = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
             object["metadata"]["namespace"] = json!(ns);
             if self.store().get("namespaces", "", &ns).is_none() {
                 return Err(format!("namespace \"{ns}\" is not in the scenario"));
@@ -953,7 +1008,11 @@ impl Apiserver {
         .filter(|k| k.is_stored())
         .ok_or_else(|| "the simulator does not serve this kind".to_string())?;
         let (ns, name) = key_of(&object);
-        let ns = if kind.namespaced && ns.is_empty() { "default".to_string() } else { ns };
+        let ns = if kind.namespaced && ns.is_empty() {
+            "default".to_string()
+        } else {
+            ns
+        };
         let exists = self.store().get(kind.storage, &ns, &name).is_some();
         if !exists {
             return self.seed(object);
@@ -963,16 +1022,25 @@ impl Apiserver {
             object["metadata"]["namespace"] = json!(ns);
         }
         apply_defaults(kind, &mut object);
-        self.store().update(kind, object, None).map_err(|e| e.to_string())
+        self.store()
+            .update(kind, object, None)
+            .map_err(|e| e.to_string())
     }
 
     /// Deletes an object without admission (the timeline's `delete`).
-    pub fn delete_unadmitted(&self, kind: &'static Kind, namespace: &str, name: &str) -> Result<Value, String> {
+    pub fn delete_unadmitted(
+        &self,
+        kind: &'static Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, String> {
         let mut store = self.store();
         if kind.storage == "namespaces" {
             store.delete_namespace_contents(KINDS, name);
         }
-        store.delete(kind, namespace, name).map_err(|e| e.to_string())
+        store
+            .delete(kind, namespace, name)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -996,8 +1064,16 @@ impl Apiserver {
                     let Some(owner_kind) = owner_kind.filter(|k| k.is_stored()) else {
                         continue;
                     };
-                    let owner_ns = if owner_kind.namespaced { ns.as_str() } else { "" };
-                    let owner = store.get(owner_kind.storage, owner_ns, r["name"].as_str().unwrap_or_default());
+                    let owner_ns = if owner_kind.namespaced {
+                        ns.as_str()
+                    } else {
+                        ""
+                    };
+                    let owner = store.get(
+                        owner_kind.storage,
+                        owner_ns,
+                        r["name"].as_str().unwrap_or_default(),
+                    );
                     if let Some(uid) = owner.and_then(|o| o["metadata"]["uid"].as_str())
                         && r["uid"] != uid
                     {

@@ -113,7 +113,10 @@ impl ControlPlane {
     pub fn new(api: Arc<Apiserver>, timings: ClusterTimings, shutdown: CancellationToken) -> Self {
         let mut state = State::default();
         for (_, node) in api.store().list("nodes", None) {
-            let name = node["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let name = node["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             state.kubelets.insert(
                 name,
                 Kubelet {
@@ -156,7 +159,14 @@ impl ControlPlane {
 
     /// Records an event about a node, as the node controller does. Events are written
     /// straight to the store so the evidence survives a webhook that blocks writes.
-    pub fn record_node_event(&self, node: &str, uid: &str, reason: &str, message: &str, kind_of: &str) {
+    pub fn record_node_event(
+        &self,
+        node: &str,
+        uid: &str,
+        reason: &str,
+        message: &str,
+        kind_of: &str,
+    ) {
         let now = now_rfc3339();
         let suffix = format!("{:x}", uuid::Uuid::new_v4().as_u128() & 0xffff_ffff_ffff);
         let event = json!({
@@ -252,9 +262,16 @@ impl ControlPlane {
             node["metadata"].as_object_mut()?.remove("annotations");
         }
         node["status"]["conditions"] = json!(Self::conditions(None, "True"));
-        match self.api().create(nodes(), "", node, &Self::node_user(name)).await {
+        match self
+            .api()
+            .create(nodes(), "", node, &Self::node_user(name))
+            .await
+        {
             Ok(created) => {
-                let uid = created["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+                let uid = created["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 self.record_node_event(
                     name,
                     &uid,
@@ -297,10 +314,30 @@ impl ControlPlane {
                    "lastTransitionTime": transition, "reason": reason, "message": message})
         };
         vec![
-            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-            condition("Ready", ready, "KubeletReady", "kubelet is posting ready status"),
+            condition(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
+            condition(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+            ),
+            condition(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
+            condition(
+                "Ready",
+                ready,
+                "KubeletReady",
+                "kubelet is posting ready status",
+            ),
         ]
     }
 
@@ -333,7 +370,10 @@ impl ControlPlane {
                             "uid": node["metadata"]["uid"], "controller": false, "blockOwnerDeletion": false}]},
                     "spec": {"holderIdentity": name, "leaseDurationSeconds": duration, "renewTime": now_micro()},
                 });
-                match api.create(leases(), NODE_LEASE_NAMESPACE, lease, &options).await {
+                match api
+                    .create(leases(), NODE_LEASE_NAMESPACE, lease, &options)
+                    .await
+                {
                     Ok(_) => true,
                     Err(e) => {
                         tracing::info!(node = name, error = %e.message, "lease creation failed");
@@ -348,7 +388,15 @@ impl ControlPlane {
         let patch = json!({"status": {"conditions": Self::conditions(Some(node), "True")}});
         match self
             .api()
-            .patch(nodes(), "", name, "status", PatchType::StrategicMerge, patch, &Self::node_user(name))
+            .patch(
+                nodes(),
+                "",
+                name,
+                "status",
+                PatchType::StrategicMerge,
+                patch,
+                &Self::node_user(name),
+            )
             .await
         {
             Ok(_) => true,
@@ -366,18 +414,32 @@ impl ControlPlane {
         if !api.is_up() {
             return;
         }
-        let grace = self.timings().node_monitor_grace_period_seconds.as_secs_f64();
-        let all: Vec<Value> = api.store().list("nodes", None).map(|(_, n)| n.clone()).collect();
+        let grace = self
+            .timings()
+            .node_monitor_grace_period_seconds
+            .as_secs_f64();
+        let all: Vec<Value> = api
+            .store()
+            .list("nodes", None)
+            .map(|(_, n)| n.clone())
+            .collect();
         let mut seen = Vec::new();
         for node in all {
-            let name = node["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            let uid = node["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let name = node["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let uid = node["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             seen.push(uid.clone());
             let lease_age = api
                 .store()
                 .get("leases", NODE_LEASE_NAMESPACE, &name)
                 .and_then(|l| seconds_since(&l["spec"]["renewTime"]));
-            let status_age = ready_condition(&node).and_then(|c| seconds_since(&c["lastHeartbeatTime"]));
+            let status_age =
+                ready_condition(&node).and_then(|c| seconds_since(&c["lastHeartbeatTime"]));
             let age = match (lease_age, status_age) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => a.or(b).unwrap_or(f64::MAX),
@@ -400,7 +462,10 @@ impl ControlPlane {
                     state.not_ready_since.remove(&uid);
                     false
                 } else {
-                    let since = *state.not_ready_since.entry(uid.clone()).or_insert_with(Instant::now);
+                    let since = *state
+                        .not_ready_since
+                        .entry(uid.clone())
+                        .or_insert_with(Instant::now);
                     !repair_after.is_zero() && since.elapsed() >= repair_after
                 }
             };
@@ -408,7 +473,9 @@ impl ControlPlane {
                 self.repair(&name, Some(&uid)).await;
             }
         }
-        self.state().not_ready_since.retain(|uid, _| seen.contains(uid));
+        self.state()
+            .not_ready_since
+            .retain(|uid, _| seen.contains(uid));
     }
 
     async fn mark_unknown(&self, name: &str, uid: &str, node: &Value) {
@@ -430,23 +497,41 @@ impl ControlPlane {
             .collect();
         for t in ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"] {
             if !conditions.iter().any(|c| c["type"] == t) {
-                conditions.push(json!({"type": t, "status": "Unknown", "lastHeartbeatTime": now,
+                conditions.push(
+                    json!({"type": t, "status": "Unknown", "lastHeartbeatTime": now,
                     "lastTransitionTime": now, "reason": "NodeStatusNeverUpdated",
-                    "message": "Kubelet never posted node status."}));
+                    "message": "Kubelet never posted node status."}),
+                );
             }
         }
         let patch = json!({"status": {"conditions": conditions}});
         let result = self
             .api()
-            .patch(nodes(), "", name, "status", PatchType::StrategicMerge, patch, &Self::controller_user())
+            .patch(
+                nodes(),
+                "",
+                name,
+                "status",
+                PatchType::StrategicMerge,
+                patch,
+                &Self::controller_user(),
+            )
             .await;
         match result {
             Ok(updated) => {
-                self.record_node_event(name, uid, "NodeNotReady", &format!("Node {name} status is now: NodeNotReady"), "Normal");
+                self.record_node_event(
+                    name,
+                    uid,
+                    "NodeNotReady",
+                    &format!("Node {name} status is now: NodeNotReady"),
+                    "Normal",
+                );
                 tracing::info!(node = name, "node marked Unknown");
                 self.set_unreachable_taint(name, &updated, true).await;
             }
-            Err(e) => tracing::info!(node = name, error = %e.message, "could not mark the node Unknown"),
+            Err(e) => {
+                tracing::info!(node = name, error = %e.message, "could not mark the node Unknown")
+            }
         }
     }
 
@@ -466,7 +551,15 @@ impl ControlPlane {
         let patch = json!({"spec": {"taints": if taints.is_empty() { Value::Null } else { json!(taints) }}});
         if let Err(e) = self
             .api()
-            .patch(nodes(), "", name, "", PatchType::Merge, patch, &Self::controller_user())
+            .patch(
+                nodes(),
+                "",
+                name,
+                "",
+                PatchType::Merge,
+                patch,
+                &Self::controller_user(),
+            )
             .await
         {
             tracing::info!(node = name, error = %e.message, "could not change the node's taints");
@@ -485,30 +578,53 @@ impl ControlPlane {
         {
             let mut state = self.state();
             let template = current.clone().unwrap_or_else(|| {
-                let mut t = state.kubelets.values().next().map(|k| k.template.clone()).unwrap_or_else(|| json!({"metadata": {}}));
+                let mut t = state
+                    .kubelets
+                    .values()
+                    .next()
+                    .map(|k| k.template.clone())
+                    .unwrap_or_else(|| json!({"metadata": {}}));
                 t["metadata"]["name"] = json!(name);
                 if let Some(labels) = t["metadata"]["labels"].as_object_mut() {
                     labels.insert("kubernetes.io/hostname".into(), json!(name));
                 }
                 t
             });
-            let kubelet = state.kubelets.entry(name.to_string()).or_insert_with(|| Kubelet {
-                template,
-                ..Default::default()
-            });
-            kubelet.booting_until = Some(Instant::now() + Self::secs(self.timings().auto_repair_down_seconds));
+            let kubelet = state
+                .kubelets
+                .entry(name.to_string())
+                .or_insert_with(|| Kubelet {
+                    template,
+                    ..Default::default()
+                });
+            kubelet.booting_until =
+                Some(Instant::now() + Self::secs(self.timings().auto_repair_down_seconds));
             kubelet.heartbeat_failed = true;
         }
         if let Some(node) = current {
-            let uid = node["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-            match api.delete(nodes(), "", name, &preconditions, &Self::controller_user()).await {
+            let uid = node["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            match api
+                .delete(nodes(), "", name, &preconditions, &Self::controller_user())
+                .await
+            {
                 Ok(_) => {
                     let _ = api.delete_unadmitted(leases(), NODE_LEASE_NAMESPACE, name);
                     self.state().not_ready_since.remove(&uid);
-                    self.record_node_event(name, &uid, "RemovingNode", &format!("Removing Node {name} from Controller"), "Normal");
+                    self.record_node_event(
+                        name,
+                        &uid,
+                        "RemovingNode",
+                        &format!("Removing Node {name} from Controller"),
+                        "Normal",
+                    );
                     tracing::info!(node = name, "node deleted for repair");
                 }
-                Err(e) => tracing::info!(node = name, error = %e.message, "auto-repair could not delete the node"),
+                Err(e) => {
+                    tracing::info!(node = name, error = %e.message, "auto-repair could not delete the node")
+                }
             }
         }
         self.ensure_kubelet(name);
@@ -583,7 +699,8 @@ impl ControlPlane {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(down) => {}
             }
-            let deadline = Instant::now() + Self::secs(self.timings().ca_registration_timeout_seconds);
+            let deadline =
+                Instant::now() + Self::secs(self.timings().ca_registration_timeout_seconds);
             let mut registered = false;
             while Instant::now() < deadline && !shutdown.is_cancelled() {
                 match self.register_client_ca().await {
@@ -607,7 +724,9 @@ impl ControlPlane {
                 tracing::info!("apiserver started; ca-registration done");
                 break;
             }
-            tracing::error!("PostStartHook \"ca-registration\" failed: unable to initialize client CA configmap: timed out waiting for the condition");
+            tracing::error!(
+                "PostStartHook \"ca-registration\" failed: unable to initialize client CA configmap: timed out waiting for the condition"
+            );
             if !self.timings().crash_loop_on_hook_failure || shutdown.is_cancelled() {
                 break;
             }
@@ -657,9 +776,10 @@ impl ControlPlane {
 }
 
 fn has_unreachable_taint(node: &Value) -> bool {
-    node["spec"]["taints"]
-        .as_array()
-        .is_some_and(|ts| ts.iter().any(|t| t["key"] == "node.kubernetes.io/unreachable"))
+    node["spec"]["taints"].as_array().is_some_and(|ts| {
+        ts.iter()
+            .any(|t| t["key"] == "node.kubernetes.io/unreachable")
+    })
 }
 
 /// Starts the kubelets and the node lifecycle controller. They stop with `shutdown`.
@@ -674,7 +794,9 @@ pub fn start(plane: ControlPlane) -> Vec<JoinHandle<()>> {
         let plane = plane.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(ControlPlane::secs(plane.timings().node_monitor_period_seconds));
+            let mut tick = tokio::time::interval(ControlPlane::secs(
+                plane.timings().node_monitor_period_seconds,
+            ));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

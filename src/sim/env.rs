@@ -28,9 +28,14 @@ pub fn ready_endpoint(api: &Apiserver, namespace: &str, name: &str) -> Option<St
         if slice["metadata"]["labels"]["kubernetes.io/service-name"] != name {
             continue;
         }
-        let ready = slice["endpoints"].as_array().into_iter().flatten().find(|e| {
-            e["conditions"]["ready"] != false && e["addresses"].as_array().is_some_and(|a| !a.is_empty())
-        });
+        let ready = slice["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| {
+                e["conditions"]["ready"] != false
+                    && e["addresses"].as_array().is_some_and(|a| !a.is_empty())
+            });
         if let Some(ip) = ready.and_then(|e| e["addresses"][0].as_str()) {
             return Some(ip.to_string());
         }
@@ -40,7 +45,11 @@ pub fn ready_endpoint(api: &Apiserver, namespace: &str, name: &str) -> Option<St
         .get("subsets")?
         .as_array()?
         .iter()
-        .find_map(|s| s["addresses"].as_array()?.first()?["ip"].as_str().map(str::to_string))
+        .find_map(|s| {
+            s["addresses"].as_array()?.first()?["ip"]
+                .as_str()
+                .map(str::to_string)
+        })
 }
 
 impl AdmissionEnv for AdmissionContext<'_> {

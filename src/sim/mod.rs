@@ -188,13 +188,22 @@ fn seed(api: &Apiserver, scenario: &Scenario) -> Result<()> {
         .iter()
         .enumerate()
         .filter(|(_, o)| is_namespace(o))
-        .chain(scenario.objects.iter().enumerate().filter(|(_, o)| !is_namespace(o)));
+        .chain(
+            scenario
+                .objects
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| !is_namespace(o)),
+        );
     for (index, object) in ordered {
         api.seed(object.clone()).map_err(|reason| Error::Object {
             scenario: scenario.name.clone(),
             index,
             kind: object["kind"].as_str().unwrap_or("?").to_string(),
-            name: object["metadata"]["name"].as_str().unwrap_or("?").to_string(),
+            name: object["metadata"]["name"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
             reason,
         })?;
     }

@@ -61,7 +61,10 @@ impl RequestLog {
 
     /// The sequence number of the latest request (0 before the first).
     pub fn last_seq(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).next_seq
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_seq
     }
 }
 

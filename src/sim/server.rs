@@ -254,7 +254,11 @@ fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// Parses a resource path (`/api/v1/namespaces/ns/pods/x/status`) as the apiserver does.
-pub fn request_info(method: &Method, path: &str, query: &[(String, String)]) -> Option<RequestInfo> {
+pub fn request_info(
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+) -> Option<RequestInfo> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match parts.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
@@ -335,11 +339,17 @@ fn negotiate(headers: &HeaderMap) -> Option<Format> {
         }
         match (params.get("as"), params.get("g"), params.get("v")) {
             (None, _, _) => return Some(Format::Json),
-            (Some(&"Table"), Some(&"meta.k8s.io"), Some(&"v1")) => return Some(Format::Table("v1")),
+            (Some(&"Table"), Some(&"meta.k8s.io"), Some(&"v1")) => {
+                return Some(Format::Table("v1"));
+            }
             (Some(&"Table"), Some(&"meta.k8s.io"), Some(&"v1beta1")) => {
                 return Some(Format::Table("v1beta1"));
             }
-            (Some(&("PartialObjectMetadataList" | "PartialObjectMetadata")), Some(&"meta.k8s.io"), Some(&"v1")) => {
+            (
+                Some(&("PartialObjectMetadataList" | "PartialObjectMetadata")),
+                Some(&"meta.k8s.io"),
+                Some(&"v1"),
+            ) => {
                 return Some(Format::Metadata);
             }
             _ => continue,
@@ -423,7 +433,14 @@ fn record_request_metric(
             } else {
                 "cluster"
             };
-            (i.verb.as_str(), i.group.as_str(), i.version.as_str(), i.resource.as_str(), i.subresource.as_str(), scope)
+            (
+                i.verb.as_str(),
+                i.group.as_str(),
+                i.version.as_str(),
+                i.resource.as_str(),
+                i.subresource.as_str(),
+                scope,
+            )
         }
         None => (method_verb.as_str(), "", "", "", "", ""),
     };
@@ -536,8 +553,9 @@ async fn read_body(request: Request) -> Result<Bytes, ApiError> {
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+    })
 }
 
 fn dry_run(pairs: &[(String, String)]) -> Result<bool, ApiError> {
@@ -588,11 +606,19 @@ async fn dispatch(
     match info.verb.as_str() {
         "get" => {
             let format = format.ok_or_else(not_acceptable)?;
-            if !info.subresource.is_empty() && info.subresource != "status" && info.subresource != "scale" {
+            if !info.subresource.is_empty()
+                && info.subresource != "status"
+                && info.subresource != "scale"
+            {
                 return Err(ApiError::no_such_path());
             }
             let object = api.get_object(kind, ns, &info.name)?;
-            Ok(render_object(kind, &object, format, api.store().resource_version()))
+            Ok(render_object(
+                kind,
+                &object,
+                format,
+                api.store().resource_version(),
+            ))
         }
         "list" => {
             let format = format.ok_or_else(not_acceptable)?;
@@ -608,7 +634,11 @@ async fn dispatch(
                 return Err(ApiError::method_not_allowed("create", kind));
             }
             let created = api.create(kind, ns, body, &options).await?;
-            let code = if kind.is_stored() { StatusCode::CREATED } else { StatusCode::CREATED };
+            let code = if kind.is_stored() {
+                StatusCode::CREATED
+            } else {
+                StatusCode::CREATED
+            };
             Ok(json_response(code, &created))
         }
         "update" => {
@@ -628,7 +658,15 @@ async fn dispatch(
             })?;
             let body = parse_json(&read_body(request).await?)?;
             let patched = api
-                .patch(kind, ns, &info.name, &info.subresource, patch_type, body, &options)
+                .patch(
+                    kind,
+                    ns,
+                    &info.name,
+                    &info.subresource,
+                    patch_type,
+                    body,
+                    &options,
+                )
                 .await?;
             Ok(json_response(StatusCode::OK, &patched))
         }
@@ -662,7 +700,11 @@ async fn dispatch(
                 &list_body(kind, deleted, resource_version, None, None),
             ))
         }
-        other => Err(ApiError::new(405, "MethodNotAllowed", format!("{other} is not supported"))),
+        other => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{other} is not supported"),
+        )),
     }
 }
 
@@ -685,28 +727,51 @@ fn delete_options(body: &[u8]) -> Result<(Preconditions, bool), ApiError> {
 fn list_params(pairs: &[(String, String)]) -> Result<ListParams, ApiError> {
     let limit = match param(pairs, "limit") {
         None | Some("") => None,
-        Some(l) => Some(l.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(format!("limit: Invalid value: \"{l}\": must be a non-negative integer"))
-        })?.max(0) as usize),
+        Some(l) => Some(
+            l.parse::<i64>()
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "limit: Invalid value: \"{l}\": must be a non-negative integer"
+                    ))
+                })?
+                .max(0) as usize,
+        ),
     };
-    let own = |k: &str| param(pairs, k).filter(|v| !v.is_empty()).map(str::to_string);
+    let own = |k: &str| {
+        param(pairs, k)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     Ok(ListParams {
         label_selector: own("labelSelector"),
         field_selector: own("fieldSelector"),
         limit,
         continue_token: own("continue"),
-        resource_version: param(pairs, "resourceVersion").map(str::to_string).filter(|v| !v.is_empty()),
+        resource_version: param(pairs, "resourceVersion")
+            .map(str::to_string)
+            .filter(|v| !v.is_empty()),
         resource_version_match: own("resourceVersionMatch"),
     })
 }
 
-fn render_object(kind: &'static Kind, object: &Value, format: Format, resource_version: u64) -> Response {
+fn render_object(
+    kind: &'static Kind,
+    object: &Value,
+    format: Format,
+    resource_version: u64,
+) -> Response {
     match format {
         Format::Json => json_response(StatusCode::OK, object),
         Format::Metadata => json_response(StatusCode::OK, &partial_metadata(object)),
         Format::Table(v) => json_response(
             StatusCode::OK,
-            &to_table(kind, std::slice::from_ref(object), resource_version, None, v),
+            &to_table(
+                kind,
+                std::slice::from_ref(object),
+                resource_version,
+                None,
+                v,
+            ),
         ),
     }
 }
@@ -737,7 +802,13 @@ fn render_list(kind: &'static Kind, page: super::api::ListPage, format: Format) 
     match format {
         Format::Json => json_response(
             StatusCode::OK,
-            &list_body(kind, page.items, page.resource_version, page.continue_token.as_deref(), page.remaining),
+            &list_body(
+                kind,
+                page.items,
+                page.resource_version,
+                page.continue_token.as_deref(),
+                page.remaining,
+            ),
         ),
         Format::Metadata => {
             let mut metadata = json!({"resourceVersion": page.resource_version.to_string()});
@@ -755,7 +826,13 @@ fn render_list(kind: &'static Kind, page: super::api::ListPage, format: Format) 
         }
         Format::Table(v) => json_response(
             StatusCode::OK,
-            &to_table(kind, &page.items, page.resource_version, page.continue_token.as_deref(), v),
+            &to_table(
+                kind,
+                &page.items,
+                page.resource_version,
+                page.continue_token.as_deref(),
+                v,
+            ),
         ),
     }
 }
@@ -778,7 +855,10 @@ fn watch(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let since = match param(pairs, "resourceVersion") {
         None | Some("") | Some("0") => None,
-        Some(rv) => Some(rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?),
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
+        ),
     };
     let timeout = param(pairs, "timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -789,7 +869,13 @@ fn watch(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let event = move |change: &super::store::Change| -> Option<Bytes> {
         if change.storage != kind.storage
-            || !change_matches(kind, namespace.as_deref(), &labels, fields.as_ref(), &change.object)
+            || !change_matches(
+                kind,
+                namespace.as_deref(),
+                &labels,
+                fields.as_ref(),
+                &change.object,
+            )
         {
             return None;
         }
@@ -858,7 +944,10 @@ fn non_resource(api: &Apiserver, method: &Method, path: &str, query: &str) -> Op
         return Some(
             (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
                 api.metrics.render(),
             )
                 .into_response(),
@@ -871,7 +960,10 @@ fn non_resource(api: &Apiserver, method: &Method, path: &str, query: &str) -> Op
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 [
                     (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                    (header::HeaderName::from_static("x-content-type-options"), "nosniff"),
+                    (
+                        header::HeaderName::from_static("x-content-type-options"),
+                        "nosniff",
+                    ),
                 ],
                 body,
             )
@@ -899,7 +991,10 @@ fn resource_list(group: &str, version: &str) -> Value {
         if !kind.short_names.is_empty() {
             r["shortNames"] = json!(kind.short_names);
         }
-        if kind.storage == "pods" || kind.storage == "deployments" || kind.storage == "services" {
+        if matches!(
+            kind.storage,
+            "pods" | "deployments" | "replicasets" | "services"
+        ) {
             r["categories"] = json!(["all"]);
         }
         resources.push(r);
@@ -932,7 +1027,11 @@ fn api_group(group: &str, version: &str) -> Value {
 /// for aggregated discovery get the legacy documents (Content-Type application/json) and fall
 /// back, as they do against older apiservers.
 fn discovery(api: &Apiserver, path: &str) -> Option<Response> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     let body = match parts.as_slice() {
         ["api"] => {
             let address = api
@@ -944,7 +1043,10 @@ fn discovery(api: &Apiserver, path: &str) -> Option<Response> {
         }
         ["api", "v1"] => resource_list("", "v1"),
         ["apis"] => {
-            let groups: Vec<Value> = kinds::groups().into_iter().map(|(g, v)| api_group(g, v)).collect();
+            let groups: Vec<Value> = kinds::groups()
+                .into_iter()
+                .map(|(g, v)| api_group(g, v))
+                .collect();
             json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         }
         ["apis", group] => {
@@ -955,7 +1057,9 @@ fn discovery(api: &Apiserver, path: &str) -> Option<Response> {
             body
         }
         ["apis", group, version] => {
-            kinds::groups().into_iter().find(|(g, v)| g == group && v == version)?;
+            kinds::groups()
+                .into_iter()
+                .find(|(g, v)| g == group && v == version)?;
             resource_list(group, version)
         }
         _ => return None,
@@ -970,7 +1074,12 @@ pub fn served_kinds() -> &'static [Kind] {
 
 /// Writes the kubeconfig for this apiserver.
 pub fn kubeconfig_for(api: &Apiserver, context: &str, ca_pem: &str) -> Option<String> {
-    Some(tls::kubeconfig_yaml(context, api.address()?, ca_pem, api.token()))
+    Some(tls::kubeconfig_yaml(
+        context,
+        api.address()?,
+        ca_pem,
+        api.token(),
+    ))
 }
 
 #[cfg(test)]
@@ -984,14 +1093,45 @@ mod tests {
     #[test]
     fn parses_request_paths() {
         let i = parse(Method::GET, "/api/v1/namespaces/kube-system/configmaps/x").unwrap();
-        assert_eq!((i.verb.as_str(), i.resource.as_str(), i.namespace.as_str(), i.name.as_str()), ("get", "configmaps", "kube-system", "x"));
+        assert_eq!(
+            (
+                i.verb.as_str(),
+                i.resource.as_str(),
+                i.namespace.as_str(),
+                i.name.as_str()
+            ),
+            ("get", "configmaps", "kube-system", "x")
+        );
         let i = parse(Method::PATCH, "/api/v1/nodes/n1/status").unwrap();
-        assert_eq!((i.verb.as_str(), i.resource.as_str(), i.subresource.as_str()), ("patch", "nodes", "status"));
+        assert_eq!(
+            (i.verb.as_str(), i.resource.as_str(), i.subresource.as_str()),
+            ("patch", "nodes", "status")
+        );
         let i = parse(Method::GET, "/api/v1/namespaces/opa").unwrap();
-        assert_eq!((i.verb.as_str(), i.resource.as_str(), i.name.as_str(), i.namespace.as_str()), ("get", "namespaces", "opa", ""));
-        let i = parse(Method::GET, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations").unwrap();
-        assert_eq!((i.verb.as_str(), i.group.as_str()), ("list", "admissionregistration.k8s.io"));
-        let i = request_info(&Method::GET, "/api/v1/pods", &[("watch".into(), "true".into())]).unwrap();
+        assert_eq!(
+            (
+                i.verb.as_str(),
+                i.resource.as_str(),
+                i.name.as_str(),
+                i.namespace.as_str()
+            ),
+            ("get", "namespaces", "opa", "")
+        );
+        let i = parse(
+            Method::GET,
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+        )
+        .unwrap();
+        assert_eq!(
+            (i.verb.as_str(), i.group.as_str()),
+            ("list", "admissionregistration.k8s.io")
+        );
+        let i = request_info(
+            &Method::GET,
+            "/api/v1/pods",
+            &[("watch".into(), "true".into())],
+        )
+        .unwrap();
         assert_eq!(i.verb, "watch");
         assert!(parse(Method::GET, "/api").is_none());
         assert!(parse(Method::GET, "/api/v1").is_none());
@@ -1002,11 +1142,22 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json".parse().unwrap());
         assert_eq!(negotiate(&h), Some(Format::Table("v1")));
-        h.insert(header::ACCEPT, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1".parse().unwrap());
+        h.insert(
+            header::ACCEPT,
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(negotiate(&h), Some(Format::Metadata));
-        h.insert(header::ACCEPT, "application/vnd.kubernetes.protobuf, */*".parse().unwrap());
+        h.insert(
+            header::ACCEPT,
+            "application/vnd.kubernetes.protobuf, */*".parse().unwrap(),
+        );
         assert_eq!(negotiate(&h), Some(Format::Json));
-        h.insert(header::ACCEPT, "application/vnd.kubernetes.protobuf".parse().unwrap());
+        h.insert(
+            header::ACCEPT,
+            "application/vnd.kubernetes.protobuf".parse().unwrap(),
+        );
         assert_eq!(negotiate(&h), None);
     }
 }

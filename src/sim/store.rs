@@ -19,6 +19,7 @@ const HISTORY: usize = 4096;
 /// Kinds whose metadata.generation counts changes to everything but metadata and status.
 const GENERATION_KINDS: &[&str] = &[
     "deployments",
+    "replicasets",
     "poddisruptionbudgets",
     "validatingwebhookconfigurations",
     "mutatingwebhookconfigurations",
@@ -79,7 +80,9 @@ impl Default for Store {
 
 /// The current time as the apiserver writes it in metadata (RFC 3339, whole seconds, UTC).
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Namespace and name of a manifest ("" when absent).
@@ -193,7 +196,9 @@ impl Store {
     /// generation, apiVersion and kind. Used for dry runs too.
     pub fn prepare_new(kind: &Kind, object: &mut Value) -> Result<(), StoreError> {
         let Some(map) = object.as_object_mut() else {
-            return Err(StoreError::Invalid("the object must be a JSON object".into()));
+            return Err(StoreError::Invalid(
+                "the object must be a JSON object".into(),
+            ));
         };
         map.insert("apiVersion".into(), Value::String(kind.api_version()));
         map.insert("kind".into(), Value::String(kind.kind.into()));
@@ -202,7 +207,10 @@ impl Store {
             .or_insert_with(|| json!({}))
             .as_object_mut()
             .ok_or_else(|| StoreError::Invalid("metadata must be an object".into()))?;
-        meta.insert("uid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+        meta.insert(
+            "uid".into(),
+            Value::String(uuid::Uuid::new_v4().to_string()),
+        );
         meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
         meta.remove("resourceVersion");
         meta.remove("deletionTimestamp");
@@ -286,7 +294,12 @@ impl Store {
     }
 
     /// Removes an object and returns it as it was last stored.
-    pub fn delete(&mut self, kind: &Kind, namespace: &str, name: &str) -> Result<Value, StoreError> {
+    pub fn delete(
+        &mut self,
+        kind: &Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, StoreError> {
         let removed = self
             .objects
             .get_mut(kind.storage)
@@ -329,7 +342,12 @@ mod tests {
         let mut store = Store::new();
         let created = store.create(kind, cm("default", "a")).unwrap();
         assert!(created["metadata"]["uid"].as_str().unwrap().len() >= 32);
-        assert!(created["metadata"]["creationTimestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            created["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
         assert_eq!(created["metadata"]["resourceVersion"], "2");
         assert!(created["metadata"].get("generation").is_none());
         assert_eq!(
@@ -367,13 +385,19 @@ mod tests {
         for (ns, n) in [("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")] {
             store.create(kind, cm(ns, n)).unwrap();
         }
-        let in_b: Vec<_> = store.list("configmaps", Some("b")).map(|(k, _)| k.1.clone()).collect();
+        let in_b: Vec<_> = store
+            .list("configmaps", Some("b"))
+            .map(|(k, _)| k.1.clone())
+            .collect();
         assert_eq!(in_b, ["1", "2"]);
         assert_eq!(store.list("configmaps", None).count(), 4);
         let since = store.changes_since(3).unwrap();
         assert_eq!(since.len(), 2);
         store.delete(kind, "b", "1").unwrap();
         assert_eq!(store.list("configmaps", Some("b")).count(), 1);
-        assert!(matches!(store.delete(kind, "b", "1"), Err(StoreError::NotFound(..))));
+        assert!(matches!(
+            store.delete(kind, "b", "1"),
+            Err(StoreError::NotFound(..))
+        ));
     }
 }

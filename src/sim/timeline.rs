@@ -90,4 +90,3 @@ pub fn start(plane: ControlPlane, timeline: Vec<TimelineEntry>) -> JoinHandle<()
         }
     })
 }
-

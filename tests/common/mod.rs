@@ -67,9 +67,17 @@ pub fn kubectl() -> Option<PathBuf> {
 }
 
 /// Runs kubectl against a kubeconfig; returns (success, stdout, stderr, elapsed).
-pub fn run_kubectl(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> (bool, String, String, Duration) {
+pub fn run_kubectl(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    args: &[&str],
+) -> (bool, String, String, Duration) {
     let started = Instant::now();
-    let Output { status, stdout, stderr } = Command::new(kubectl)
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(kubectl)
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--request-timeout=40s")
@@ -88,7 +96,14 @@ pub fn run_kubectl(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> (bool, S
 /// Whether kubectl failed only because the apiserver was restarting (the outage scenario
 /// takes it down on purpose).
 pub fn apiserver_was_down(stderr: &str) -> bool {
-    ["connection refused", "EOF", "connection reset", "Unable to connect", "broken pipe", "TLS handshake"]
-        .iter()
-        .any(|s| stderr.contains(s))
+    [
+        "connection refused",
+        "EOF",
+        "connection reset",
+        "Unable to connect",
+        "broken pipe",
+        "TLS handshake",
+    ]
+    .iter()
+    .any(|s| stderr.contains(s))
 }
