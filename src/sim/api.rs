@@ -333,7 +333,9 @@ impl Apiserver {
         })
     }
 
-    /// Runs admission for a write and returns the object as the webhooks left it.
+    /// Runs admission for a write and returns the object as the webhooks left it. The
+    /// arguments are the admission attributes of the apiserver, one for one.
+    #[allow(clippy::too_many_arguments)]
     async fn admit(
         &self,
         operation: admission::Operation,
@@ -694,6 +696,7 @@ impl Apiserver {
     }
 
     /// Patches an object: JSON patch, JSON merge patch, or strategic merge (applied as merge).
+    #[allow(clippy::too_many_arguments)]
     pub async fn patch(
         &self,
         kind: &'static Kind,
@@ -859,15 +862,7 @@ impl Apiserver {
 
     /// The changes a watch should send first: everything that matches now (for a watch from
     /// "now"), or the history after `since`.
-    pub fn watch_start(
-        &self,
-        kind: &'static Kind,
-        since: Option<u64>,
-    ) -> ApiResult<(
-        Vec<Arc<Change>>,
-        tokio::sync::broadcast::Receiver<Arc<Change>>,
-        u64,
-    )> {
+    pub fn watch_start(&self, kind: &'static Kind, since: Option<u64>) -> ApiResult<WatchStart> {
         let store = self.store();
         let receiver = store.subscribe();
         let current = store.resource_version();
@@ -896,9 +891,15 @@ impl Apiserver {
                 .filter(|c| c.storage == kind.storage)
                 .collect(),
         };
-        Ok((initial, receiver, current))
+        Ok((initial, receiver))
     }
 }
+
+/// What a watch sends first, and the feed of what follows.
+pub type WatchStart = (
+    Vec<Arc<Change>>,
+    tokio::sync::broadcast::Receiver<Arc<Change>>,
+);
 
 /// The autoscaling/v1 Scale of a Deployment.
 fn scale_of(object: &Value) -> Value {

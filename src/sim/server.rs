@@ -634,12 +634,7 @@ async fn dispatch(
                 return Err(ApiError::method_not_allowed("create", kind));
             }
             let created = api.create(kind, ns, body, &options).await?;
-            let code = if kind.is_stored() {
-                StatusCode::CREATED
-            } else {
-                StatusCode::CREATED
-            };
-            Ok(json_response(code, &created))
+            Ok(json_response(StatusCode::CREATED, &created))
         }
         "update" => {
             let body = parse_json(&read_body(request).await?)?;
@@ -864,7 +859,7 @@ fn watch(
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_WATCH_TIMEOUT);
-    let (initial, mut changes, _) = api.watch_start(kind, since)?;
+    let (initial, mut changes) = api.watch_start(kind, since)?;
     let namespace = (!namespace.is_empty()).then(|| namespace.to_string());
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let event = move |change: &super::store::Change| -> Option<Bytes> {
