@@ -627,7 +627,7 @@ async fn dispatch(
             let page = api.list_objects(kind, namespace, &params)?;
             Ok(render_list(kind, page, format))
         }
-        "watch" => watch(api, kind, ns, pairs),
+        "watch" => watch(api, kind, ns, pairs, format.ok_or_else(not_acceptable)?),
         "create" => {
             let body = parse_json(&read_body(request).await?)?;
             if !info.name.is_empty() && info.subresource.is_empty() {
@@ -838,6 +838,7 @@ fn watch(
     kind: &'static Kind,
     namespace: &str,
     pairs: &[(String, String)],
+    format: Format,
 ) -> Result<Response, ApiError> {
     let labels = match param(pairs, "labelSelector") {
         Some(s) => LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
@@ -874,9 +875,22 @@ fn watch(
         {
             return None;
         }
+        let object = events::from_storage(kind, &change.object);
+        // kubectl get -w asks for Tables: each event then carries a one-row Table.
+        let object = match format {
+            Format::Json => object,
+            Format::Metadata => partial_metadata(&object),
+            Format::Table(v) => to_table(
+                kind,
+                std::slice::from_ref(&object),
+                change.resource_version,
+                None,
+                v,
+            ),
+        };
         let mut line = serde_json::to_vec(&json!({
             "type": change.change.as_str(),
-            "object": events::from_storage(kind, &change.object),
+            "object": object,
         }))
         .ok()?;
         line.push(b'\n');
