@@ -41,7 +41,7 @@ fn everything_scenario_has_every_part() {
     assert_eq!(s.cluster.node_monitor_period_seconds.as_millis(), 500);
     assert_eq!(s.cluster.auto_repair_after_seconds.as_secs(), 60);
     assert!(!s.cluster.crash_loop_on_hook_failure);
-    // the List is flattened: Namespace, two ConfigMaps, Widget
+    // the List is flattened: Namespace, two ConfigMaps, Secret
     assert_eq!(s.objects.len(), 4);
     assert_eq!(s.backends.len(), 3);
     assert_eq!(s.faults.len(), 3);

@@ -1126,6 +1126,23 @@ fn check_object(place: &Place<'_>, path: &str, object: &Value) -> Result<()> {
         missing.push("metadata.name");
     }
     if missing.is_empty() {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let served = super::kinds::by_api_version(api_version, kind).is_some_and(|k| k.is_stored());
+        if !served {
+            let known: Vec<String> = super::kinds::KINDS
+                .iter()
+                .filter(|k| k.is_stored())
+                .map(|k| format!("{} {}", k.api_version(), k.kind))
+                .collect();
+            return Err(place.error(
+                path,
+                format!(
+                    "the simulator does not serve {kind} in {api_version} (it serves: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
         return Ok(());
     }
     let what = object
