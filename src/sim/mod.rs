@@ -81,7 +81,7 @@ pub struct Simulator {
 impl Simulator {
     /// Loads the scenario's objects, starts its webhook backends, the HTTPS listener, the
     /// living cluster and the timeline. Returns once connections are accepted.
-    pub async fn start(scenario: Scenario, listen: SocketAddr) -> Result<Simulator> {
+    pub async fn start(mut scenario: Scenario, listen: SocketAddr) -> Result<Simulator> {
         let specs: Vec<backends::BackendSpec> =
             scenario.backends.iter().cloned().map(Into::into).collect();
         let backends = backends::BackendServers::start(&specs)
@@ -93,7 +93,7 @@ impl Simulator {
             scenario.apiserver.git_version.clone(),
             backends,
         ));
-        seed(&api, &scenario)?;
+        seed(&api, &mut scenario)?;
         *api.faults() = scenario.faults.clone();
 
         let listener = server::listen(listen).map_err(|source| Error::Listen {
@@ -181,29 +181,24 @@ impl Simulator {
 
 /// Namespaces first, then everything else in the scenario's order, straight into the store
 /// (a scenario describes the cluster as it is; its objects are not admitted).
-fn seed(api: &Apiserver, scenario: &Scenario) -> Result<()> {
+fn seed(api: &Apiserver, scenario: &mut Scenario) -> Result<()> {
     let is_namespace = |o: &Value| o["kind"] == "Namespace" && o["apiVersion"] == "v1";
-    let ordered = scenario
-        .objects
-        .iter()
+    let objects = std::mem::take(&mut scenario.objects);
+    let (namespaces, rest): (Vec<_>, Vec<_>) = objects
+        .into_iter()
         .enumerate()
-        .filter(|(_, o)| is_namespace(o))
-        .chain(
-            scenario
-                .objects
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| !is_namespace(o)),
-        );
-    for (index, object) in ordered {
-        api.seed(object.clone()).map_err(|reason| Error::Object {
+        .partition(|(_, o)| is_namespace(o));
+    for (index, object) in namespaces.into_iter().chain(rest) {
+        let kind = object["kind"].as_str().unwrap_or("?").to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        api.seed(object).map_err(|reason| Error::Object {
             scenario: scenario.name.clone(),
             index,
-            kind: object["kind"].as_str().unwrap_or("?").to_string(),
-            name: object["metadata"]["name"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string(),
+            kind,
+            name,
             reason,
         })?;
     }
