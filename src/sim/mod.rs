@@ -183,6 +183,25 @@ impl Simulator {
 /// (a scenario describes the cluster as it is; its objects are not admitted).
 fn seed(api: &Apiserver, scenario: &Scenario) -> Result<()> {
     let is_namespace = |o: &Value| o["kind"] == "Namespace" && o["apiVersion"] == "v1";
+    // An apiserver always has its system namespaces, whatever the scenario lists.
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let listed = scenario
+            .objects
+            .iter()
+            .any(|o| is_namespace(o) && o["metadata"]["name"] == name);
+        if !listed {
+            let namespace = serde_json::json!({
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+            });
+            api.seed(namespace).map_err(|reason| Error::Object {
+                scenario: scenario.name.clone(),
+                index: 0,
+                kind: "Namespace".into(),
+                name: name.into(),
+                reason,
+            })?;
+        }
+    }
     let ordered = scenario
         .objects
         .iter()
