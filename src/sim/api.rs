@@ -18,6 +18,14 @@ use super::{admission, events, table};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Where a watch starts: the changes to replay first, the feed of later ones, and the
+/// resourceVersion it started at.
+pub type WatchStart = (
+    Vec<Arc<Change>>,
+    tokio::sync::broadcast::Receiver<Arc<Change>>,
+    u64,
+);
+
 /// Who is asking, as admission webhooks are told.
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
@@ -334,6 +342,7 @@ impl Apiserver {
     }
 
     /// Runs admission for a write and returns the object as the webhooks left it.
+    #[allow(clippy::too_many_arguments)]
     async fn admit(
         &self,
         operation: admission::Operation,
@@ -694,6 +703,7 @@ impl Apiserver {
     }
 
     /// Patches an object: JSON patch, JSON merge patch, or strategic merge (applied as merge).
+    #[allow(clippy::too_many_arguments)]
     pub async fn patch(
         &self,
         kind: &'static Kind,
@@ -859,15 +869,7 @@ impl Apiserver {
 
     /// The changes a watch should send first: everything that matches now (for a watch from
     /// "now"), or the history after `since`.
-    pub fn watch_start(
-        &self,
-        kind: &'static Kind,
-        since: Option<u64>,
-    ) -> ApiResult<(
-        Vec<Arc<Change>>,
-        tokio::sync::broadcast::Receiver<Arc<Change>>,
-        u64,
-    )> {
+    pub fn watch_start(&self, kind: &'static Kind, since: Option<u64>) -> ApiResult<WatchStart> {
         let store = self.store();
         let receiver = store.subscribe();
         let current = store.resource_version();

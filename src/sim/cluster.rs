@@ -238,10 +238,11 @@ impl ControlPlane {
             k.heartbeat_failed = !renewed;
             post
         };
-        if post_status && self.post_ready(name, &node).await {
-            if let Some(k) = self.state().kubelets.get_mut(name) {
-                k.last_status_post = Some(Instant::now());
-            }
+        if post_status
+            && self.post_ready(name, &node).await
+            && let Some(k) = self.state().kubelets.get_mut(name)
+        {
+            k.last_status_post = Some(Instant::now());
         }
     }
 

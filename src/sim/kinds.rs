@@ -29,6 +29,7 @@ const ALL_VERBS: &[&str] = &[
     "watch",
 ];
 
+#[allow(clippy::too_many_arguments)]
 const fn kind(
     group: &'static str,
     version: &'static str,

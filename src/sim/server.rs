@@ -643,12 +643,7 @@ async fn dispatch(
                 return Err(ApiError::method_not_allowed("create", kind));
             }
             let created = api.create(kind, ns, body, &options).await?;
-            let code = if kind.is_stored() {
-                StatusCode::CREATED
-            } else {
-                StatusCode::CREATED
-            };
-            Ok(json_response(code, &created))
+            Ok(json_response(StatusCode::CREATED, &created))
         }
         "update" => {
             let body = parse_json(&read_body(request).await?)?;
