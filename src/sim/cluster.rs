@@ -441,9 +441,14 @@ impl ControlPlane {
                 .and_then(|l| seconds_since(&l["spec"]["renewTime"]));
             let status_age =
                 ready_condition(&node).and_then(|c| seconds_since(&c["lastHeartbeatTime"]));
+            // A node never heard from is given the grace period from its creation, as the
+            // node lifecycle controller probes it from creationTimestamp.
             let age = match (lease_age, status_age) {
                 (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b).unwrap_or(f64::MAX),
+                (a, b) => a
+                    .or(b)
+                    .or_else(|| seconds_since(&node["metadata"]["creationTimestamp"]))
+                    .unwrap_or(f64::MAX),
             };
             let ready = ready_status(&node).to_string();
             if age > grace && ready != "Unknown" {

@@ -184,6 +184,24 @@ impl Simulator {
 fn seed(api: &Apiserver, scenario: &mut Scenario) -> Result<()> {
     let is_namespace = |o: &Value| o["kind"] == "Namespace" && o["apiVersion"] == "v1";
     let objects = std::mem::take(&mut scenario.objects);
+    // An apiserver always has its system namespaces, whatever the scenario lists.
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let listed = objects
+            .iter()
+            .any(|o| is_namespace(o) && o["metadata"]["name"] == name);
+        if !listed {
+            let namespace = serde_json::json!({
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+            });
+            api.seed(namespace).map_err(|reason| Error::Object {
+                scenario: scenario.name.clone(),
+                index: 0,
+                kind: "Namespace".into(),
+                name: name.into(),
+                reason,
+            })?;
+        }
+    }
     let (namespaces, rest): (Vec<_>, Vec<_>) = objects
         .into_iter()
         .enumerate()

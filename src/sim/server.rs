@@ -507,7 +507,11 @@ async fn apply_faults(api: &Apiserver, path: &str, info: Option<&RequestInfo>) -
         name: info.map(|i| i.name.as_str()).filter(|n| !n.is_empty()),
         path,
     };
-    let fault = api.faults().iter().find(|f| f.matches(&request)).cloned()?;
+    let fault = api
+        .faults()
+        .iter()
+        .find(|f| f.hits(&request, roll()))
+        .cloned()?;
     if fault.hang {
         // Never answers; the client's deadline (or a dropped connection) ends it.
         std::future::pending::<()>().await;
@@ -544,6 +548,11 @@ async fn apply_faults(api: &Apiserver, path: &str, info: Option<&RequestInfo>) -
         error = error.with_details(json!({"retryAfterSeconds": 1}));
     }
     Some(error.into_response())
+}
+
+/// A uniform random number in 0..1 (from the 48 random bits that lead a v4 uuid).
+fn roll() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 80) as f64 / (1u64 << 48) as f64
 }
 
 async fn read_body(request: Request) -> Result<Bytes, ApiError> {

@@ -45,6 +45,17 @@ pub async fn client(kubeconfig: &Path) -> kube::Client {
     kube::Client::try_from(config).expect("client builds")
 }
 
+/// A kube client that does not retry 429/503/504 answers (kube-rs does by default), for
+/// looking at those answers themselves.
+pub async fn client_without_retry(kubeconfig: &Path) -> kube::Client {
+    let kc = Kubeconfig::read_from(kubeconfig).expect("kubeconfig reads");
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is valid");
+    config.default_retry = false;
+    kube::Client::try_from(config).expect("client builds")
+}
+
 /// The path of kubectl, or None. With KUBE_RESCUE_REQUIRE_KUBECTL=1 (set by .ci/run) a
 /// missing kubectl fails the test instead of skipping it.
 pub fn kubectl() -> Option<PathBuf> {
