@@ -18,14 +18,6 @@ use super::{admission, events, table};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Where a watch starts: the changes to replay first, the feed of later ones, and the
-/// resourceVersion it started at.
-pub type WatchStart = (
-    Vec<Arc<Change>>,
-    tokio::sync::broadcast::Receiver<Arc<Change>>,
-    u64,
-);
-
 /// Who is asking, as admission webhooks are told.
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
