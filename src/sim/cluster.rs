@@ -551,7 +551,7 @@ impl ControlPlane {
             .collect();
         if present {
             let now = now_rfc3339();
-            taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": now}));
+            taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}));
             taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": now}));
         }
         let patch = json!({"spec": {"taints": if taints.is_empty() { Value::Null } else { json!(taints) }}});
