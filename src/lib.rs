@@ -1,4 +1,5 @@
 //! kube-rescue: triage and safe repair of a Kubernetes control plane in trouble.
 
 pub mod cli;
+pub mod cluster;
 pub mod sim;

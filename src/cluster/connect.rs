@@ -1,0 +1,421 @@
+//! From a kubeconfig to a client that cannot hang: kubeconfig read as kubectl reads it
+//! (`--kubeconfig`, else `KUBECONFIG` with several files merged, else ~/.kube/config;
+//! `--context`, else current-context), no retry policy, a 2 s connect timeout, a deadline on
+//! every call, the read-only gate at the top of the stack, and exec auth plugins run by us with
+//! a deadline, no terminal (interactiveMode Never) and their own error text kept.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::error::{AccessError, ErrorKind, Result};
+use super::gate::Gate;
+
+/// How long a TCP connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One request's deadline unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an exec auth plugin may take.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the cluster flags say.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub timeout: Duration,
+    pub read_only: bool,
+    pub exec_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            kubeconfig: None,
+            context: None,
+            timeout: DEFAULT_TIMEOUT,
+            read_only: false,
+            exec_timeout: EXEC_TIMEOUT,
+        }
+    }
+}
+
+/// A connection to one cluster: the client, and what was chosen to build it.
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    gate: Gate,
+    context: String,
+    server: String,
+    namespace: String,
+    timeout: Duration,
+}
+
+fn config_error(message: impl Into<String>) -> AccessError {
+    AccessError::new(ErrorKind::Config, message)
+}
+
+fn default_kubeconfig_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
+}
+
+/// Reads the kubeconfig as kubectl does; the error names the file and what is wrong with it.
+pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String)> {
+    if let Some(path) = explicit {
+        let kc = Kubeconfig::read_from(path).map_err(|e| {
+            config_error(format!(
+                "could not read the kubeconfig {}: {}",
+                path.display(),
+                super::error::one_line(&e)
+            ))
+        })?;
+        return Ok((kc, path.display().to_string()));
+    }
+    if let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let shown = value.to_string_lossy().into_owned();
+        let kc = Kubeconfig::from_env()
+            .map_err(|e| {
+                config_error(format!(
+                    "could not read the kubeconfig files in KUBECONFIG ({shown}): {}",
+                    super::error::one_line(&e)
+                ))
+            })?
+            .ok_or_else(|| config_error("KUBECONFIG names no file"))?;
+        return Ok((kc, shown));
+    }
+    let path = default_kubeconfig_path()
+        .filter(|p| p.is_file())
+        .ok_or_else(|| {
+            config_error(
+                "no kubeconfig: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config",
+            )
+        })?;
+    let kc = Kubeconfig::read_from(&path).map_err(|e| {
+        config_error(format!(
+            "could not read the kubeconfig {}: {}",
+            path.display(),
+            super::error::one_line(&e)
+        ))
+    })?;
+    Ok((kc, path.display().to_string()))
+}
+
+/// The credential an exec plugin prints (client.authentication.k8s.io ExecCredential).
+#[derive(Debug, Deserialize)]
+struct ExecCredential {
+    status: Option<ExecCredentialStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecCredentialStatus {
+    token: Option<String>,
+    client_certificate_data: Option<String>,
+    client_key_data: Option<String>,
+}
+
+fn plugin_name(exec: &ExecConfig) -> String {
+    let command = exec.command.clone().unwrap_or_default();
+    Path::new(&command)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(command)
+}
+
+/// Runs an exec auth plugin with a deadline, no stdin and interactive false, and returns the
+/// credential. Its own error output is kept in the message.
+pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<AuthInfo> {
+    let name = plugin_name(exec);
+    let command = exec
+        .command
+        .clone()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| config_error("the kubeconfig's exec auth plugin has no command"))?;
+    let api_version = exec
+        .api_version
+        .clone()
+        .unwrap_or_else(|| "client.authentication.k8s.io/v1".into());
+    let mut cmd = tokio::process::Command::new(&command);
+    cmd.args(exec.args.clone().unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .env(
+            "KUBERNETES_EXEC_INFO",
+            serde_json::json!({
+                "apiVersion": api_version, "kind": "ExecCredential",
+                "spec": {"interactive": false},
+            })
+            .to_string(),
+        );
+    for var in exec.drop_env.clone().unwrap_or_default() {
+        cmd.env_remove(var);
+    }
+    for pair in exec.env.clone().unwrap_or_default() {
+        if let (Some(k), Some(v)) = (pair.get("name"), pair.get("value")) {
+            cmd.env(k, v);
+        }
+    }
+    let child = cmd.spawn().map_err(|e| {
+        let hint = exec
+            .install_hint
+            .as_deref()
+            .map(|h| format!(" ({})", h.trim().replace('\n', " ")))
+            .unwrap_or_default();
+        AccessError::new(
+            ErrorKind::AuthPlugin,
+            format!("the auth plugin {name} could not be started: {e}{hint}"),
+        )
+    })?;
+    let output = match tokio::time::timeout(deadline, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => {
+            return Err(AccessError::new(
+                ErrorKind::AuthPlugin,
+                format!("the auth plugin {name} failed: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(AccessError::new(
+                ErrorKind::AuthPlugin,
+                format!(
+                    "the auth plugin {name} did not answer within {} s (it was stopped; is it waiting for a login?)",
+                    deadline.as_secs_f64().round() as u64
+                ),
+            ));
+        }
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let said: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let said = said
+            .iter()
+            .rev()
+            .take(3)
+            .rev()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" | ");
+        return Err(AccessError::new(
+            ErrorKind::AuthPlugin,
+            format!(
+                "the auth plugin {name} failed ({}): {}",
+                output.status,
+                if said.is_empty() {
+                    "it printed nothing"
+                } else {
+                    &said
+                }
+            ),
+        ));
+    }
+    let credential: ExecCredential = serde_json::from_slice(&output.stdout).map_err(|e| {
+        AccessError::new(
+            ErrorKind::AuthPlugin,
+            format!("the auth plugin {name} printed something that is not an ExecCredential: {e}"),
+        )
+    })?;
+    let status = credential.status.ok_or_else(|| {
+        AccessError::new(
+            ErrorKind::AuthPlugin,
+            format!("the auth plugin {name} printed an ExecCredential without a status"),
+        )
+    })?;
+    let mut auth = AuthInfo::default();
+    match (
+        status.token,
+        status.client_certificate_data,
+        status.client_key_data,
+    ) {
+        (Some(token), _, _) => auth.token = Some(SecretString::from(token)),
+        (None, Some(cert), Some(key)) => {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            auth.client_certificate_data = Some(b64.encode(cert));
+            auth.client_key_data = Some(SecretString::from(b64.encode(key)));
+        }
+        _ => {
+            return Err(AccessError::new(
+                ErrorKind::AuthPlugin,
+                format!("the auth plugin {name} gave neither a token nor a client certificate"),
+            ));
+        }
+    }
+    Ok(auth)
+}
+
+impl Cluster {
+    /// Reads the kubeconfig, resolves the context and its credentials, and builds the client.
+    pub async fn connect(options: &ConnectOptions) -> Result<Cluster> {
+        let (mut kubeconfig, source) = load_kubeconfig(options.kubeconfig.as_deref())?;
+        let context_name = options
+            .context
+            .clone()
+            .or_else(|| kubeconfig.current_context.clone())
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                config_error(format!(
+                    "{source} has no current-context; pass --context (contexts: {})",
+                    kubeconfig
+                        .contexts
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        let context = kubeconfig
+            .contexts
+            .iter()
+            .find(|c| c.name == context_name)
+            .and_then(|c| c.context.clone())
+            .ok_or_else(|| {
+                config_error(format!(
+                    "context \"{context_name}\" is not in {source} (contexts: {})",
+                    kubeconfig
+                        .contexts
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        // Exec plugins run here, under our deadline, instead of inside the client builder.
+        if let Some(user) = context.user.as_deref()
+            && let Some(named) = kubeconfig.auth_infos.iter_mut().find(|a| a.name == user)
+            && let Some(auth) = named.auth_info.as_mut()
+            && let Some(exec) = auth.exec.take()
+        {
+            let credential = run_exec_plugin(&exec, options.exec_timeout).await?;
+            auth.token = credential.token;
+            if credential.client_certificate_data.is_some() {
+                auth.client_certificate_data = credential.client_certificate_data;
+                auth.client_key_data = credential.client_key_data;
+            }
+        }
+        let kube_options = KubeConfigOptions {
+            context: Some(context_name.clone()),
+            cluster: None,
+            user: None,
+        };
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+            .await
+            .map_err(|e| {
+                config_error(format!(
+                    "the kubeconfig ({source}) context \"{context_name}\" cannot be used: {}",
+                    super::error::one_line(&e)
+                ))
+            })?;
+        config.default_retry = false;
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        // Per-call deadlines are applied by `Cluster::call`; a read timeout here would also
+        // cut the write probe, which must wait for a webhook's own timeout.
+        config.read_timeout = None;
+        config.write_timeout = Some(options.timeout.max(CONNECT_TIMEOUT));
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let namespace = config.default_namespace.clone();
+        let gate = Gate::new(options.read_only);
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| {
+                config_error(format!(
+                    "could not set up the client for {server}: {}",
+                    super::error::one_line(&e)
+                ))
+            })?
+            .with_layer(&gate)
+            .build();
+        Ok(Cluster {
+            client,
+            gate,
+            context: context_name,
+            server,
+            namespace,
+            timeout: options.timeout,
+        })
+    }
+
+    /// A cluster around a client built elsewhere (tests inject the simulator or a mock). The
+    /// gate must already be in the client's stack for read-only mode to hold.
+    pub fn from_client(
+        client: kube::Client,
+        gate: Gate,
+        context: &str,
+        server: &str,
+        timeout: Duration,
+    ) -> Cluster {
+        Cluster {
+            namespace: client.default_namespace().to_string(),
+            client,
+            gate,
+            context: context.into(),
+            server: server.into(),
+            timeout,
+        }
+    }
+
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// One request's deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.gate.is_read_only()
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Runs one call under the request deadline; a failure comes back classified.
+    pub async fn call<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T> {
+        self.call_within(what, self.timeout, call).await
+    }
+
+    /// Runs one call under a deadline of its own (the write probe waits longer).
+    pub async fn call_within<T>(
+        &self,
+        what: &str,
+        deadline: Duration,
+        call: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(deadline, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(AccessError::classify(what, &e)),
+            Err(_) => Err(AccessError::timeout(what, deadline)),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The only code that talks to a real apiserver: connecting under hard deadlines, the
+//! read-only gate, the collectors that fill a Snapshot, and the probes. Nothing outside this
+//! module holds a `kube::Client`.
+
+pub mod connect;
+pub mod error;
+pub mod gate;
+
+pub use connect::{Cluster, ConnectOptions};
+pub use error::{AccessError, ErrorKind};
+pub use gate::Gate;
