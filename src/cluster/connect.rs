@@ -4,6 +4,7 @@
 //! every call, the read-only gate at the top of the stack, and exec auth plugins run by us with
 //! a deadline, no terminal (interactiveMode Never) and their own error text kept.
 
+use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -60,49 +61,99 @@ fn config_error(message: impl Into<String>) -> AccessError {
     AccessError::new(ErrorKind::Config, message)
 }
 
-fn default_kubeconfig_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
+/// Where kubectl looks for a kubeconfig when `--kubeconfig` is not given: the values of
+/// `KUBECONFIG` and `HOME`. Passed in, so that tests never change the process environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubeconfigEnv {
+    /// `KUBECONFIG`: several files, separated as PATH is.
+    pub kubeconfig: Option<OsString>,
+    /// `HOME`, for `~/.kube/config`.
+    pub home: Option<PathBuf>,
 }
 
-/// Reads the kubeconfig as kubectl does; the error names the file and what is wrong with it.
+impl KubeconfigEnv {
+    /// The values of this process's environment.
+    pub fn from_process() -> Self {
+        KubeconfigEnv {
+            kubeconfig: std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
+    }
+}
+
+fn read_one(path: &Path) -> Result<Kubeconfig> {
+    Kubeconfig::read_from(path).map_err(|e| {
+        config_error(format!(
+            "could not read the kubeconfig {}: {}",
+            path.display(),
+            super::error::one_line(&e)
+        ))
+    })
+}
+
+/// Reads the kubeconfig as kubectl does, from this process's environment; see
+/// [`load_kubeconfig_in`].
 pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String)> {
+    load_kubeconfig_in(explicit, &KubeconfigEnv::from_process())
+}
+
+/// Reads the kubeconfig as kubectl does: `--kubeconfig`, else the files of `KUBECONFIG` merged
+/// (the first file to set a key wins; files that do not exist are skipped), else
+/// `~/.kube/config`. Returns it with a description of where it came from; an error names the
+/// file and what is wrong with it.
+pub fn load_kubeconfig_in(
+    explicit: Option<&Path>,
+    env: &KubeconfigEnv,
+) -> Result<(Kubeconfig, String)> {
     if let Some(path) = explicit {
-        let kc = Kubeconfig::read_from(path).map_err(|e| {
+        return Ok((read_one(path)?, path.display().to_string()));
+    }
+    if let Some(value) = env.kubeconfig.as_ref().filter(|v| !v.is_empty()) {
+        let shown = value.to_string_lossy().into_owned();
+        let paths: Vec<PathBuf> = std::env::split_paths(value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        let mut merged: Option<Kubeconfig> = None;
+        for path in &paths {
+            // kubectl skips a file of the list that does not exist.
+            if !path.exists() {
+                continue;
+            }
+            let next = read_one(path)?;
+            merged = Some(match merged {
+                None => next,
+                Some(m) => m.merge(next).map_err(|e| {
+                    config_error(format!(
+                        "could not merge the kubeconfig {} into the files before it in KUBECONFIG: {}",
+                        path.display(),
+                        super::error::one_line(&e)
+                    ))
+                })?,
+            });
+        }
+        let kc = merged.ok_or_else(|| {
             config_error(format!(
-                "could not read the kubeconfig {}: {}",
-                path.display(),
-                super::error::one_line(&e)
+                "none of the kubeconfig files in KUBECONFIG exists: {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
-        return Ok((kc, path.display().to_string()));
-    }
-    if let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        let shown = value.to_string_lossy().into_owned();
-        let kc = Kubeconfig::from_env()
-            .map_err(|e| {
-                config_error(format!(
-                    "could not read the kubeconfig files in KUBECONFIG ({shown}): {}",
-                    super::error::one_line(&e)
-                ))
-            })?
-            .ok_or_else(|| config_error("KUBECONFIG names no file"))?;
         return Ok((kc, shown));
     }
-    let path = default_kubeconfig_path()
+    let path = env
+        .home
+        .as_ref()
+        .map(|home| home.join(".kube").join("config"))
         .filter(|p| p.is_file())
         .ok_or_else(|| {
             config_error(
                 "no kubeconfig: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config",
             )
         })?;
-    let kc = Kubeconfig::read_from(&path).map_err(|e| {
-        config_error(format!(
-            "could not read the kubeconfig {}: {}",
-            path.display(),
-            super::error::one_line(&e)
-        ))
-    })?;
-    Ok((kc, path.display().to_string()))
+    Ok((read_one(&path)?, path.display().to_string()))
 }
 
 /// The credential an exec plugin prints (client.authentication.k8s.io ExecCredential).
@@ -146,6 +197,8 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group, so that what it started can be stopped with it.
+        .process_group(0)
         .env(
             "KUBERNETES_EXEC_INFO",
             serde_json::json!({
@@ -173,6 +226,7 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
             format!("the auth plugin {name} could not be started: {e}{hint}"),
         )
     })?;
+    let group = child.id();
     let output = match tokio::time::timeout(deadline, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => {
@@ -182,11 +236,20 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
             ));
         }
         Err(_) => {
+            // The plugin was dropped with the future (kill_on_drop); what it started, a
+            // browser login helper for instance, goes with its group.
+            if let Some(group) = group.and_then(|g| i32::try_from(g).ok()) {
+                // SAFETY: kill(2) with a negative pid signals the plugin's own process group,
+                // which it was put into at spawn; no memory is involved.
+                unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                }
+            }
             return Err(AccessError::new(
                 ErrorKind::AuthPlugin,
                 format!(
-                    "the auth plugin {name} did not answer within {} s (it was stopped; is it waiting for a login?)",
-                    deadline.as_secs_f64().round() as u64
+                    "the auth plugin {name} did not answer within {} (it was stopped; is it waiting for a login?)",
+                    super::error::secs(deadline)
                 ),
             ));
         }
@@ -257,7 +320,12 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
 impl Cluster {
     /// Reads the kubeconfig, resolves the context and its credentials, and builds the client.
     pub async fn connect(options: &ConnectOptions) -> Result<Cluster> {
-        let (mut kubeconfig, source) = load_kubeconfig(options.kubeconfig.as_deref())?;
+        Self::connect_with(options, &KubeconfigEnv::from_process()).await
+    }
+
+    /// As [`Cluster::connect`], with the environment's `KUBECONFIG` and `HOME` given.
+    pub async fn connect_with(options: &ConnectOptions, env: &KubeconfigEnv) -> Result<Cluster> {
+        let (mut kubeconfig, source) = load_kubeconfig_in(options.kubeconfig.as_deref(), env)?;
         let context_name = options
             .context
             .clone()

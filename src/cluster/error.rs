@@ -79,7 +79,8 @@ pub struct AccessError {
 
 pub type Result<T, E = AccessError> = std::result::Result<T, E>;
 
-fn secs(d: Duration) -> String {
+/// A duration as a person reads it: "3 s", "1.5 s".
+pub(crate) fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s >= 1.0 && (s - s.round()).abs() < 0.05 {
         format!("{} s", s.round() as u64)
