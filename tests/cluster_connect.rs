@@ -160,12 +160,14 @@ async fn list_nodes(cluster: &Cluster) -> Result<Vec<String>, AccessError> {
         .collect())
 }
 
+/// One short line, without a YAML parser's drawn excerpt of the input.
 fn assert_one_line(e: &AccessError) {
     assert!(
-        !e.message.contains('\n') && !e.message.is_empty(),
-        "not one line: {:?}",
+        !e.message.contains('\n') && !e.message.is_empty() && e.message.len() < 300,
+        "not one short line: {:?}",
         e.message
     );
+    assert!(!e.message.contains("-->"), "{:?}", e.message);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,7 +348,10 @@ async fn kubeconfig_errors_name_the_file_or_context() {
     let missing = dir.path().join("no-such-kubeconfig");
     let e = connect_error(&options(Some(&missing)), &no_env()).await;
     assert_eq!(e.kind, ErrorKind::Config);
-    assert!(e.message.contains("no-such-kubeconfig"), "{}", e.message);
+    assert_eq!(
+        e.message,
+        format!("the kubeconfig {} does not exist", missing.display())
+    );
     assert_one_line(&e);
 
     let missing_b = dir.path().join("also-missing");
@@ -417,7 +422,28 @@ async fn kubeconfig_errors_name_the_file_or_context() {
     let e = connect_error(&options(Some(&dangling)), &no_env()).await;
     assert_eq!(e.kind, ErrorKind::Config);
     assert!(
-        e.message.contains("lost") && e.message.contains("dangling"),
+        e.message.contains("\"lost\"")
+            && e.message.contains("\"gone\"")
+            && e.message.contains("dangling"),
+        "{}",
+        e.message
+    );
+    assert_one_line(&e);
+    // And one whose user is not.
+    let userless = write(
+        dir.path(),
+        "userless",
+        &kubeconfig(
+            &[cluster_entry("c", NOWHERE, ca)],
+            &[token_user("u", "t")],
+            &[context_entry("nobody", "c", "ghost", None)],
+            Some("nobody"),
+        ),
+    );
+    let e = connect_error(&options(Some(&userless)), &no_env()).await;
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(
+        e.message.contains("\"ghost\"") && e.message.contains("userless"),
         "{}",
         e.message
     );
@@ -435,6 +461,7 @@ async fn kubeconfig_errors_name_the_file_or_context() {
         let e = connect_error(&options(Some(&path)), &no_env()).await;
         assert_eq!(e.kind, ErrorKind::Config, "{name}: {}", e.message);
         assert!(e.message.contains(name), "{name}: {}", e.message);
+        assert!(e.message.contains("line "), "{name}: {}", e.message);
         assert_one_line(&e);
         // The same file as one of KUBECONFIG's: the message names it, not only the list.
         let good = write(
@@ -866,6 +893,8 @@ async fn wrong_certificate_authority_is_tls() {
     let cluster = connected(&options(Some(&path)), &no_env()).await;
     let e = list_nodes(&cluster).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Tls, "{}", e.message);
+    assert!(e.message.contains("certificate-authority"), "{}", e.message);
+    assert!(e.kind.is_unreachable());
     assert_one_line(&e);
 }
 

@@ -82,6 +82,12 @@ impl KubeconfigEnv {
 }
 
 fn read_one(path: &Path) -> Result<Kubeconfig> {
+    if !path.exists() {
+        return Err(config_error(format!(
+            "the kubeconfig {} does not exist",
+            path.display()
+        )));
+    }
     Kubeconfig::read_from(path).map_err(|e| {
         config_error(format!(
             "could not read the kubeconfig {}: {}",
@@ -358,6 +364,19 @@ impl Cluster {
                         .join(", ")
                 ))
             })?;
+        let cluster = context.cluster.as_str();
+        if !kubeconfig.clusters.iter().any(|c| c.name == cluster) {
+            return Err(config_error(format!(
+                "context \"{context_name}\" uses the cluster \"{cluster}\", which is not in {source}"
+            )));
+        }
+        if let Some(user) = context.user.as_deref()
+            && !kubeconfig.auth_infos.iter().any(|a| a.name == user)
+        {
+            return Err(config_error(format!(
+                "context \"{context_name}\" uses the user \"{user}\", which is not in {source}"
+            )));
+        }
         // Exec plugins run here, under our deadline, instead of inside the client builder.
         if let Some(user) = context.user.as_deref()
             && let Some(named) = kubeconfig.auth_infos.iter_mut().find(|a| a.name == user)
