@@ -312,6 +312,12 @@ async fn context_flag_picks_a_non_current_context() {
     assert_eq!(current.server(), NOWHERE);
     assert_eq!(current.namespace(), "far-ns");
 
+    let empty_flag = ConnectOptions {
+        context: Some(String::new()),
+        ..options(Some(&path))
+    };
+    assert_eq!(connected(&empty_flag, &no_env()).await.context(), "far");
+
     let picked = ConnectOptions {
         context: Some("sim".into()),
         ..options(Some(&path))
@@ -852,6 +858,75 @@ async fn refused_connection_is_refused_fast() {
     assert!(e.message.starts_with("list nodes: "), "{}", e.message);
     assert_one_line(&e);
     assert!(took < Duration::from_secs(1) + MARGIN, "took {took:?}");
+}
+
+/// A kubeconfig for a server at `address`, trusting the simulator's CA.
+fn kubeconfig_for(running: &Running, dir: &Path, address: std::net::SocketAddr) -> PathBuf {
+    write(
+        dir,
+        "kubeconfig",
+        &kubeconfig(
+            &[cluster_entry(
+                "there",
+                &format!("https://{address}"),
+                running.sim.ca_pem(),
+            )],
+            &[token_user("u", running.sim.token())],
+            &[context_entry("there", "there", "u", None)],
+            Some("there"),
+        ),
+    )
+}
+
+#[tokio::test]
+async fn server_that_accepts_and_never_answers_times_out() {
+    // What kubectl waits 165 s for: the TCP connection opens, and nothing else ever comes.
+    let running = start_yaml(SCENARIO).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ConnectOptions {
+        timeout: Duration::from_secs(1),
+        ..options(Some(&kubeconfig_for(&running, dir.path(), address)))
+    };
+    let cluster = connected(&opts, &no_env()).await;
+    let started = Instant::now();
+    let e = list_nodes(&cluster).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{}", e.message);
+    assert_eq!(e.message, "list nodes: no answer within 1 s");
+    assert!(took < Duration::from_secs(1) + MARGIN, "took {took:?}");
+    held.abort();
+}
+
+#[tokio::test]
+async fn server_that_closes_the_connection_is_disconnected() {
+    // An apiserver going down mid-handshake: the connection opens and is closed at once.
+    let running = start_yaml(SCENARIO).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let closing = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = kubeconfig_for(&running, dir.path(), address);
+    let cluster = connected(&options(Some(&path)), &no_env()).await;
+    let started = Instant::now();
+    let e = list_nodes(&cluster).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Disconnected, "{}", e.message);
+    assert!(e.kind.is_unreachable() && e.kind.is_overload());
+    assert_one_line(&e);
+    assert!(took < Duration::from_secs(1) + MARGIN, "took {took:?}");
+    closing.abort();
 }
 
 #[tokio::test]

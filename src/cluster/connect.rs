@@ -332,9 +332,11 @@ impl Cluster {
     /// As [`Cluster::connect`], with the environment's `KUBECONFIG` and `HOME` given.
     pub async fn connect_with(options: &ConnectOptions, env: &KubeconfigEnv) -> Result<Cluster> {
         let (mut kubeconfig, source) = load_kubeconfig_in(options.kubeconfig.as_deref(), env)?;
+        // An empty --context means none given, as kubectl reads it.
         let context_name = options
             .context
             .clone()
+            .filter(|c| !c.is_empty())
             .or_else(|| kubeconfig.current_context.clone())
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
