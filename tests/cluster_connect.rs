@@ -570,6 +570,56 @@ EOF
 }
 
 #[tokio::test]
+async fn exec_plugin_token_is_renewed_before_it_expires() {
+    let running = start_yaml(SCENARIO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let expires = jiff::Timestamp::now() + Duration::from_secs(2);
+    // The first run's token expires in 2 s; the renewal gives a token the apiserver refuses,
+    // which shows that the renewed token is the one sent.
+    let plugin = script(
+        dir.path(),
+        "short-lived-plugin",
+        &format!(
+            r#"n=$(cat "{out}/count" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo $n > "{out}/count"
+if [ "$n" = 1 ]; then
+  printf '{{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{{"token":"{token}","expirationTimestamp":"{expires}"}}}}\n'
+else
+  printf '{{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{{"token":"renewed-token"}}}}\n'
+fi
+"#,
+            token = running.sim.token(),
+            expires = expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ),
+    );
+    let path = plugin_kubeconfig(&running, dir.path(), &plugin, "unused");
+    let cluster = connected(&options(Some(&path)), &no_env()).await;
+    assert_eq!(list_nodes(&cluster).await.unwrap(), vec!["n1".to_string()]);
+    let count = || {
+        std::fs::read_to_string(dir.path().join("count"))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count() != "2" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        count(),
+        "2",
+        "the plugin ran again before its token expired"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let e = list_nodes(&cluster).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthorized, "{}", e.message);
+    // No expiry given the second time: no third run.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count(), "2");
+}
+
+#[tokio::test]
 async fn hung_exec_plugin_is_stopped_at_its_deadline() {
     let running = start_yaml(SCENARIO).await;
     let dir = tempfile::tempdir().unwrap();

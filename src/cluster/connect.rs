@@ -8,11 +8,13 @@ use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::error::{AccessError, ErrorKind, Result};
 use super::gate::Gate;
@@ -55,6 +57,8 @@ pub struct Cluster {
     server: String,
     namespace: String,
     timeout: Duration,
+    /// Stops renewing an auth plugin's token once the last clone is gone.
+    _renewal: Arc<DropGuard>,
 }
 
 fn config_error(message: impl Into<String>) -> AccessError {
@@ -174,6 +178,7 @@ struct ExecCredentialStatus {
     token: Option<String>,
     client_certificate_data: Option<String>,
     client_key_data: Option<String>,
+    expiration_timestamp: Option<jiff::Timestamp>,
 }
 
 fn plugin_name(exec: &ExecConfig) -> String {
@@ -187,6 +192,14 @@ fn plugin_name(exec: &ExecConfig) -> String {
 /// Runs an exec auth plugin with a deadline, no stdin and interactive false, and returns the
 /// credential. Its own error output is kept in the message.
 pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<AuthInfo> {
+    Ok(run_exec_plugin_until(exec, deadline).await?.0)
+}
+
+/// As [`run_exec_plugin`], with when the credential expires, if the plugin said.
+async fn run_exec_plugin_until(
+    exec: &ExecConfig,
+    deadline: Duration,
+) -> Result<(AuthInfo, Option<jiff::Timestamp>)> {
     let name = plugin_name(exec);
     let command = exec
         .command
@@ -320,7 +333,135 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
             ));
         }
     }
-    Ok(auth)
+    Ok((auth, status.expiration_timestamp))
+}
+
+/// A bearer token from an exec auth plugin, put on every request, and renewed by running the
+/// plugin again (under the same deadline) before it expires: a session left open through a
+/// long incident keeps working. Client certificates from a plugin are not renewed.
+#[derive(Clone)]
+struct PluginToken {
+    header: Arc<RwLock<http::HeaderValue>>,
+}
+
+impl PluginToken {
+    fn new(token: &str) -> Result<Self> {
+        Ok(PluginToken {
+            header: Arc::new(RwLock::new(bearer(token)?)),
+        })
+    }
+
+    /// Runs the plugin again ahead of each expiry until `stop`.
+    fn renew(
+        &self,
+        exec: ExecConfig,
+        deadline: Duration,
+        first_expiry: jiff::Timestamp,
+        stop: CancellationToken,
+    ) {
+        let header = Arc::downgrade(&self.header);
+        tokio::spawn(async move {
+            let mut expiry = first_expiry;
+            loop {
+                let left = jiff::Timestamp::now().duration_until(expiry);
+                let left = if left.is_negative() {
+                    Duration::ZERO
+                } else {
+                    left.unsigned_abs()
+                };
+                // Renew a minute early, or halfway for a short-lived token.
+                let wait = left.saturating_sub(RENEW_EARLY.min(left / 2));
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                let renewed = run_exec_plugin_until(&exec, deadline).await;
+                let Some(header) = header.upgrade() else {
+                    return;
+                };
+                match renewed.and_then(|(auth, expires)| {
+                    let token = auth
+                        .token
+                        .ok_or_else(|| config_error("the auth plugin stopped giving a token"))?;
+                    Ok((bearer(token.expose_secret())?, expires))
+                }) {
+                    Ok((value, expires)) => {
+                        *header.write().unwrap_or_else(|e| e.into_inner()) = value;
+                        match expires {
+                            Some(at) => expiry = at,
+                            None => return,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not renew the auth plugin's token");
+                        expiry = jiff::Timestamp::now() + RENEW_RETRY;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// How long before its expiry a plugin's token is renewed.
+const RENEW_EARLY: Duration = Duration::from_secs(60);
+/// How long to wait after a failed renewal before trying again.
+const RENEW_RETRY: Duration = Duration::from_secs(10);
+
+fn bearer(token: &str) -> Result<http::HeaderValue> {
+    let mut value = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        AccessError::new(
+            ErrorKind::AuthPlugin,
+            "the auth plugin gave a token that cannot be sent in a header",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+impl<S> tower::Layer<S> for PluginToken {
+    type Service = PluginTokenService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PluginTokenService {
+            inner,
+            token: self.clone(),
+        }
+    }
+}
+
+/// Puts the plugin's current token on each request.
+pub struct PluginTokenService<S> {
+    inner: S,
+    token: PluginToken,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for PluginTokenService<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let value = self
+            .token
+            .header
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, value);
+        self.inner.call(request)
+    }
 }
 
 impl Cluster {
@@ -380,14 +521,22 @@ impl Cluster {
             )));
         }
         // Exec plugins run here, under our deadline, instead of inside the client builder.
+        let stop = CancellationToken::new();
+        let mut plugin_token = None;
         if let Some(user) = context.user.as_deref()
             && let Some(named) = kubeconfig.auth_infos.iter_mut().find(|a| a.name == user)
             && let Some(auth) = named.auth_info.as_mut()
             && let Some(exec) = auth.exec.take()
         {
-            let credential = run_exec_plugin(&exec, options.exec_timeout).await?;
-            auth.token = credential.token;
-            if credential.client_certificate_data.is_some() {
+            let (credential, expires) = run_exec_plugin_until(&exec, options.exec_timeout).await?;
+            if let Some(token) = credential.token {
+                // Sent by our own layer, so that it can be renewed.
+                let layer = PluginToken::new(token.expose_secret())?;
+                if let Some(expires) = expires {
+                    layer.renew(exec, options.exec_timeout, expires, stop.clone());
+                }
+                plugin_token = Some(layer);
+            } else {
                 auth.client_certificate_data = credential.client_certificate_data;
                 auth.client_key_data = credential.client_key_data;
             }
@@ -425,11 +574,15 @@ impl Cluster {
                     super::error::one_line(&e)
                 ))
             })?
-            .with_layer(&gate)
+            .with_layer(&tower::layer::util::Stack::new(
+                tower::util::option_layer(plugin_token),
+                gate.clone(),
+            ))
             .build();
         Ok(Cluster {
             client,
             gate,
+            _renewal: Arc::new(stop.drop_guard()),
             context: context_name,
             server,
             namespace,
@@ -447,6 +600,7 @@ impl Cluster {
         timeout: Duration,
     ) -> Cluster {
         Cluster {
+            _renewal: Arc::new(CancellationToken::new().drop_guard()),
             namespace: client.default_namespace().to_string(),
             client,
             gate,
