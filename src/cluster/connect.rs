@@ -2,7 +2,8 @@
 //! (`--kubeconfig`, else `KUBECONFIG` with several files merged, else ~/.kube/config;
 //! `--context`, else current-context), no retry policy, a 2 s connect timeout, a deadline on
 //! every call, the read-only gate at the top of the stack, and exec auth plugins run by us with
-//! a deadline, no terminal (interactiveMode Never) and their own error text kept.
+//! a deadline, no terminal (interactiveMode Never) and their own error text kept; a plugin's
+//! token is renewed before it expires.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -178,7 +179,8 @@ struct ExecCredentialStatus {
     token: Option<String>,
     client_certificate_data: Option<String>,
     client_key_data: Option<String>,
-    expiration_timestamp: Option<jiff::Timestamp>,
+    /// Kept as text: a timestamp in an unexpected form only means no renewal, not no credential.
+    expiration_timestamp: Option<String>,
 }
 
 fn plugin_name(exec: &ExecConfig) -> String {
@@ -333,7 +335,10 @@ async fn run_exec_plugin_until(
             ));
         }
     }
-    Ok((auth, status.expiration_timestamp))
+    let expires = status
+        .expiration_timestamp
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    Ok((auth, expires))
 }
 
 /// A bearer token from an exec auth plugin, put on every request, and renewed by running the
