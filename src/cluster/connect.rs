@@ -2,16 +2,20 @@
 //! (`--kubeconfig`, else `KUBECONFIG` with several files merged, else ~/.kube/config;
 //! `--context`, else current-context), no retry policy, a 2 s connect timeout, a deadline on
 //! every call, the read-only gate at the top of the stack, and exec auth plugins run by us with
-//! a deadline, no terminal (interactiveMode Never) and their own error text kept.
+//! a deadline, no terminal (interactiveMode Never) and their own error text kept; a plugin's
+//! token is renewed before it expires.
 
+use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::error::{AccessError, ErrorKind, Result};
 use super::gate::Gate;
@@ -54,55 +58,113 @@ pub struct Cluster {
     server: String,
     namespace: String,
     timeout: Duration,
+    /// Stops renewing an auth plugin's token once the last clone is gone.
+    _renewal: Arc<DropGuard>,
 }
 
 fn config_error(message: impl Into<String>) -> AccessError {
     AccessError::new(ErrorKind::Config, message)
 }
 
-fn default_kubeconfig_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
+/// Where kubectl looks for a kubeconfig when `--kubeconfig` is not given: the values of
+/// `KUBECONFIG` and `HOME`. Passed in, so that tests never change the process environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubeconfigEnv {
+    /// `KUBECONFIG`: several files, separated as PATH is.
+    pub kubeconfig: Option<OsString>,
+    /// `HOME`, for `~/.kube/config`.
+    pub home: Option<PathBuf>,
 }
 
-/// Reads the kubeconfig as kubectl does; the error names the file and what is wrong with it.
+impl KubeconfigEnv {
+    /// The values of this process's environment.
+    pub fn from_process() -> Self {
+        KubeconfigEnv {
+            kubeconfig: std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
+    }
+}
+
+fn read_one(path: &Path) -> Result<Kubeconfig> {
+    if !path.exists() {
+        return Err(config_error(format!(
+            "the kubeconfig {} does not exist",
+            path.display()
+        )));
+    }
+    Kubeconfig::read_from(path).map_err(|e| {
+        config_error(format!(
+            "could not read the kubeconfig {}: {}",
+            path.display(),
+            super::error::one_line(&e)
+        ))
+    })
+}
+
+/// Reads the kubeconfig as kubectl does, from this process's environment; see
+/// [`load_kubeconfig_in`].
 pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String)> {
+    load_kubeconfig_in(explicit, &KubeconfigEnv::from_process())
+}
+
+/// Reads the kubeconfig as kubectl does: `--kubeconfig`, else the files of `KUBECONFIG` merged
+/// (the first file to set a key wins; files that do not exist are skipped), else
+/// `~/.kube/config`. Returns it with a description of where it came from; an error names the
+/// file and what is wrong with it.
+pub fn load_kubeconfig_in(
+    explicit: Option<&Path>,
+    env: &KubeconfigEnv,
+) -> Result<(Kubeconfig, String)> {
     if let Some(path) = explicit {
-        let kc = Kubeconfig::read_from(path).map_err(|e| {
+        return Ok((read_one(path)?, path.display().to_string()));
+    }
+    if let Some(value) = env.kubeconfig.as_ref().filter(|v| !v.is_empty()) {
+        let shown = value.to_string_lossy().into_owned();
+        let paths: Vec<PathBuf> = std::env::split_paths(value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        let mut merged: Option<Kubeconfig> = None;
+        for path in &paths {
+            // kubectl skips a file of the list that does not exist.
+            if !path.exists() {
+                continue;
+            }
+            let next = read_one(path)?;
+            merged = Some(match merged {
+                None => next,
+                Some(m) => m.merge(next).map_err(|e| {
+                    config_error(format!(
+                        "could not merge the kubeconfig {} into the files before it in KUBECONFIG: {}",
+                        path.display(),
+                        super::error::one_line(&e)
+                    ))
+                })?,
+            });
+        }
+        let kc = merged.ok_or_else(|| {
             config_error(format!(
-                "could not read the kubeconfig {}: {}",
-                path.display(),
-                super::error::one_line(&e)
+                "none of the kubeconfig files in KUBECONFIG exists: {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
-        return Ok((kc, path.display().to_string()));
-    }
-    if let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        let shown = value.to_string_lossy().into_owned();
-        let kc = Kubeconfig::from_env()
-            .map_err(|e| {
-                config_error(format!(
-                    "could not read the kubeconfig files in KUBECONFIG ({shown}): {}",
-                    super::error::one_line(&e)
-                ))
-            })?
-            .ok_or_else(|| config_error("KUBECONFIG names no file"))?;
         return Ok((kc, shown));
     }
-    let path = default_kubeconfig_path()
+    let path = env
+        .home
+        .as_ref()
+        .map(|home| home.join(".kube").join("config"))
         .filter(|p| p.is_file())
         .ok_or_else(|| {
             config_error(
                 "no kubeconfig: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config",
             )
         })?;
-    let kc = Kubeconfig::read_from(&path).map_err(|e| {
-        config_error(format!(
-            "could not read the kubeconfig {}: {}",
-            path.display(),
-            super::error::one_line(&e)
-        ))
-    })?;
-    Ok((kc, path.display().to_string()))
+    Ok((read_one(&path)?, path.display().to_string()))
 }
 
 /// The credential an exec plugin prints (client.authentication.k8s.io ExecCredential).
@@ -117,6 +179,8 @@ struct ExecCredentialStatus {
     token: Option<String>,
     client_certificate_data: Option<String>,
     client_key_data: Option<String>,
+    /// Kept as text: a timestamp in an unexpected form only means no renewal, not no credential.
+    expiration_timestamp: Option<String>,
 }
 
 fn plugin_name(exec: &ExecConfig) -> String {
@@ -130,6 +194,14 @@ fn plugin_name(exec: &ExecConfig) -> String {
 /// Runs an exec auth plugin with a deadline, no stdin and interactive false, and returns the
 /// credential. Its own error output is kept in the message.
 pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<AuthInfo> {
+    Ok(run_exec_plugin_until(exec, deadline).await?.0)
+}
+
+/// As [`run_exec_plugin`], with when the credential expires, if the plugin said.
+async fn run_exec_plugin_until(
+    exec: &ExecConfig,
+    deadline: Duration,
+) -> Result<(AuthInfo, Option<jiff::Timestamp>)> {
     let name = plugin_name(exec);
     let command = exec
         .command
@@ -146,6 +218,8 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group, so that what it started can be stopped with it.
+        .process_group(0)
         .env(
             "KUBERNETES_EXEC_INFO",
             serde_json::json!({
@@ -173,6 +247,7 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
             format!("the auth plugin {name} could not be started: {e}{hint}"),
         )
     })?;
+    let group = child.id();
     let output = match tokio::time::timeout(deadline, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => {
@@ -182,11 +257,20 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
             ));
         }
         Err(_) => {
+            // The plugin was dropped with the future (kill_on_drop); what it started, a
+            // browser login helper for instance, goes with its group.
+            if let Some(group) = group.and_then(|g| i32::try_from(g).ok()) {
+                // SAFETY: kill(2) with a negative pid signals the plugin's own process group,
+                // which it was put into at spawn; no memory is involved.
+                unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                }
+            }
             return Err(AccessError::new(
                 ErrorKind::AuthPlugin,
                 format!(
-                    "the auth plugin {name} did not answer within {} s (it was stopped; is it waiting for a login?)",
-                    deadline.as_secs_f64().round() as u64
+                    "the auth plugin {name} did not answer within {} (it was stopped; is it waiting for a login?)",
+                    super::error::secs(deadline)
                 ),
             ));
         }
@@ -251,16 +335,154 @@ pub async fn run_exec_plugin(exec: &ExecConfig, deadline: Duration) -> Result<Au
             ));
         }
     }
-    Ok(auth)
+    let expires = status
+        .expiration_timestamp
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    Ok((auth, expires))
+}
+
+/// A bearer token from an exec auth plugin, put on every request, and renewed by running the
+/// plugin again (under the same deadline) before it expires: a session left open through a
+/// long incident keeps working. Client certificates from a plugin are not renewed.
+#[derive(Clone)]
+struct PluginToken {
+    header: Arc<RwLock<http::HeaderValue>>,
+}
+
+impl PluginToken {
+    fn new(token: &str) -> Result<Self> {
+        Ok(PluginToken {
+            header: Arc::new(RwLock::new(bearer(token)?)),
+        })
+    }
+
+    /// Runs the plugin again ahead of each expiry until `stop`.
+    fn renew(
+        &self,
+        exec: ExecConfig,
+        deadline: Duration,
+        first_expiry: jiff::Timestamp,
+        stop: CancellationToken,
+    ) {
+        let header = Arc::downgrade(&self.header);
+        tokio::spawn(async move {
+            let mut expiry = first_expiry;
+            loop {
+                let left = jiff::Timestamp::now().duration_until(expiry);
+                let left = if left.is_negative() {
+                    Duration::ZERO
+                } else {
+                    left.unsigned_abs()
+                };
+                // Renew a minute early, or halfway for a short-lived token.
+                let wait = left.saturating_sub(RENEW_EARLY.min(left / 2));
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                let renewed = run_exec_plugin_until(&exec, deadline).await;
+                let Some(header) = header.upgrade() else {
+                    return;
+                };
+                match renewed.and_then(|(auth, expires)| {
+                    let token = auth
+                        .token
+                        .ok_or_else(|| config_error("the auth plugin stopped giving a token"))?;
+                    Ok((bearer(token.expose_secret())?, expires))
+                }) {
+                    Ok((value, expires)) => {
+                        *header.write().unwrap_or_else(|e| e.into_inner()) = value;
+                        match expires {
+                            Some(at) => expiry = at,
+                            None => return,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not renew the auth plugin's token");
+                        expiry = jiff::Timestamp::now() + RENEW_RETRY;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// How long before its expiry a plugin's token is renewed.
+const RENEW_EARLY: Duration = Duration::from_secs(60);
+/// How long to wait after a failed renewal before trying again.
+const RENEW_RETRY: Duration = Duration::from_secs(10);
+
+fn bearer(token: &str) -> Result<http::HeaderValue> {
+    let mut value = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        AccessError::new(
+            ErrorKind::AuthPlugin,
+            "the auth plugin gave a token that cannot be sent in a header",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+impl<S> tower::Layer<S> for PluginToken {
+    type Service = PluginTokenService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PluginTokenService {
+            inner,
+            token: self.clone(),
+        }
+    }
+}
+
+/// Puts the plugin's current token on each request.
+pub struct PluginTokenService<S> {
+    inner: S,
+    token: PluginToken,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for PluginTokenService<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let value = self
+            .token
+            .header
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, value);
+        self.inner.call(request)
+    }
 }
 
 impl Cluster {
     /// Reads the kubeconfig, resolves the context and its credentials, and builds the client.
     pub async fn connect(options: &ConnectOptions) -> Result<Cluster> {
-        let (mut kubeconfig, source) = load_kubeconfig(options.kubeconfig.as_deref())?;
+        Self::connect_with(options, &KubeconfigEnv::from_process()).await
+    }
+
+    /// As [`Cluster::connect`], with the environment's `KUBECONFIG` and `HOME` given.
+    pub async fn connect_with(options: &ConnectOptions, env: &KubeconfigEnv) -> Result<Cluster> {
+        let (mut kubeconfig, source) = load_kubeconfig_in(options.kubeconfig.as_deref(), env)?;
+        // An empty --context means none given, as kubectl reads it.
         let context_name = options
             .context
             .clone()
+            .filter(|c| !c.is_empty())
             .or_else(|| kubeconfig.current_context.clone())
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
@@ -290,15 +512,36 @@ impl Cluster {
                         .join(", ")
                 ))
             })?;
+        let cluster = context.cluster.as_str();
+        if !kubeconfig.clusters.iter().any(|c| c.name == cluster) {
+            return Err(config_error(format!(
+                "context \"{context_name}\" uses the cluster \"{cluster}\", which is not in {source}"
+            )));
+        }
+        if let Some(user) = context.user.as_deref()
+            && !kubeconfig.auth_infos.iter().any(|a| a.name == user)
+        {
+            return Err(config_error(format!(
+                "context \"{context_name}\" uses the user \"{user}\", which is not in {source}"
+            )));
+        }
         // Exec plugins run here, under our deadline, instead of inside the client builder.
+        let stop = CancellationToken::new();
+        let mut plugin_token = None;
         if let Some(user) = context.user.as_deref()
             && let Some(named) = kubeconfig.auth_infos.iter_mut().find(|a| a.name == user)
             && let Some(auth) = named.auth_info.as_mut()
             && let Some(exec) = auth.exec.take()
         {
-            let credential = run_exec_plugin(&exec, options.exec_timeout).await?;
-            auth.token = credential.token;
-            if credential.client_certificate_data.is_some() {
+            let (credential, expires) = run_exec_plugin_until(&exec, options.exec_timeout).await?;
+            if let Some(token) = credential.token {
+                // Sent by our own layer, so that it can be renewed.
+                let layer = PluginToken::new(token.expose_secret())?;
+                if let Some(expires) = expires {
+                    layer.renew(exec, options.exec_timeout, expires, stop.clone());
+                }
+                plugin_token = Some(layer);
+            } else {
                 auth.client_certificate_data = credential.client_certificate_data;
                 auth.client_key_data = credential.client_key_data;
             }
@@ -336,11 +579,15 @@ impl Cluster {
                     super::error::one_line(&e)
                 ))
             })?
-            .with_layer(&gate)
+            .with_layer(&tower::layer::util::Stack::new(
+                tower::util::option_layer(plugin_token),
+                gate.clone(),
+            ))
             .build();
         Ok(Cluster {
             client,
             gate,
+            _renewal: Arc::new(stop.drop_guard()),
             context: context_name,
             server,
             namespace,
@@ -358,6 +605,7 @@ impl Cluster {
         timeout: Duration,
     ) -> Cluster {
         Cluster {
+            _renewal: Arc::new(CancellationToken::new().drop_guard()),
             namespace: client.default_namespace().to_string(),
             client,
             gate,

@@ -79,7 +79,8 @@ pub struct AccessError {
 
 pub type Result<T, E = AccessError> = std::result::Result<T, E>;
 
-fn secs(d: Duration) -> String {
+/// A duration as a person reads it: "3 s", "1.5 s".
+pub(crate) fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s >= 1.0 && (s - s.round()).abs() < 0.05 {
         format!("{} s", s.round() as u64)
@@ -195,17 +196,22 @@ fn find_in_chain(error: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind
                 }
                 _ => {}
             }
-            if let Some(inner) = io.get_ref()
-                && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-            {
-                return Some((ErrorKind::Tls, format!("TLS failed: {tls}")));
+            // An io::Error's source() skips the error it wraps, and TLS failures come as an
+            // io::Error wrapping another wrapping the rustls::Error: look inside.
+            if let Some(inner) = io.get_ref() {
+                if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                    return Some(tls_failure(tls));
+                }
+                if let Some(found) = find_in_chain(inner) {
+                    return Some(found);
+                }
             }
         }
         if let Some(refused) = e.downcast_ref::<super::gate::ReadOnlyRefused>() {
             return Some((ErrorKind::ReadOnly, refused.to_string()));
         }
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some((ErrorKind::Tls, format!("TLS failed: {tls}")));
+            return Some(tls_failure(tls));
         }
         if e.downcast_ref::<tokio::time::error::Elapsed>().is_some() {
             return Some((ErrorKind::Timeout, "no answer in time (timed out)".into()));
@@ -255,18 +261,38 @@ fn find_in_chain(error: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind
     None
 }
 
+/// The first line of an error's text: YAML parsers add a drawn excerpt of the input below
+/// it, which says nothing more on one line.
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 /// An error and its sources on one line.
 pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
+    let mut parts = vec![first_line(&error.to_string()).to_string()];
     let mut current = error.source();
     while let Some(e) = current {
         let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
+        let text = first_line(&text);
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+            parts.push(text.to_string());
         }
         current = e.source();
     }
-    parts.join(": ").replace('\n', " ")
+    parts.join(": ")
+}
+
+fn tls_failure(error: &rustls::Error) -> (ErrorKind, String) {
+    let hint = match error {
+        rustls::Error::InvalidCertificate(_) => {
+            ": the server's certificate is not trusted; check the kubeconfig's certificate-authority and server address"
+        }
+        _ => "",
+    };
+    (ErrorKind::Tls, format!("TLS failed ({error}){hint}"))
 }
 
 #[cfg(test)]
@@ -310,6 +336,36 @@ mod tests {
             "dns error: failed to lookup address information",
         ));
         assert_eq!(find_in_chain(&dns).unwrap().0, ErrorKind::Dns);
+        // As hyper-rustls reports a handshake: io::Error(Other) around io::Error(InvalidData)
+        // around the rustls::Error, whose texts alone do not say TLS.
+        let handshake = Outer(std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        )));
+        let (kind, message) = find_in_chain(&handshake).unwrap();
+        assert_eq!(kind, ErrorKind::Tls);
+        assert!(message.contains("certificate-authority"), "{message}");
+        let wrapped_refused = Outer(std::io::Error::other(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(
+            find_in_chain(&wrapped_refused).unwrap().0,
+            ErrorKind::Refused
+        );
+    }
+
+    #[test]
+    fn one_line_keeps_the_first_line_of_each_source() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("could not read the file")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other(
+            "line 2 column 7: unclosed bracket\n --> <input>:2:7\n  | 1 | clusters: [",
+        ));
+        assert_eq!(
+            one_line(&e),
+            "could not read the file: line 2 column 7: unclosed bracket"
+        );
     }
 
     #[test]

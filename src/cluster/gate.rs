@@ -42,12 +42,10 @@ impl Gate {
         self.refused.load(Ordering::SeqCst)
     }
 
-    /// Whether a request with this method is a write.
+    /// Whether a request with this method may change something. Only GET, HEAD and OPTIONS
+    /// are reads: any other method, an unusual spelling included, counts as a write.
     pub fn is_write(method: &Method) -> bool {
-        matches!(
-            *method,
-            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-        )
+        !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
     }
 }
 

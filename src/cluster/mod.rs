@@ -6,6 +6,6 @@ pub mod connect;
 pub mod error;
 pub mod gate;
 
-pub use connect::{Cluster, ConnectOptions};
+pub use connect::{Cluster, ConnectOptions, KubeconfigEnv};
 pub use error::{AccessError, ErrorKind};
 pub use gate::Gate;
