@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What went wrong, in the terms an on-call engineer acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// No answer within the deadline.
@@ -68,7 +68,7 @@ impl ErrorKind {
 }
 
 /// A classified failure: the kind, one actionable line, and the HTTP code when there was one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct AccessError {
     pub kind: ErrorKind,

@@ -2,10 +2,15 @@
 //! read-only gate, the collectors that fill a Snapshot, and the probes. Nothing outside this
 //! module holds a `kube::Client`.
 
+pub mod collect;
 pub mod connect;
 pub mod error;
 pub mod gate;
+pub mod probe;
+pub mod snapshot;
 
+pub use collect::refresh;
 pub use connect::{Cluster, ConnectOptions, KubeconfigEnv};
 pub use error::{AccessError, ErrorKind};
 pub use gate::Gate;
+pub use snapshot::{Snapshot, Source};

@@ -1,0 +1,576 @@
+//! One refresh: every collector runs concurrently, each under its own deadline, and the
+//! results fill a [`Snapshot`]. One hanging source never delays the others, and a refresh
+//! returns within the request deadline plus a small margin whatever the apiserver does. Lists
+//! are served from the apiserver's watch cache (`resourceVersion=0`); backends of webhooks are
+//! read with targeted calls in their namespace, never with cluster-wide lists. The number of
+//! requests is bounded and does not grow with the cluster: see [`requests_per_refresh`].
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use jiff::Timestamp;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Endpoints, Event, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::version::Info;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::core::ObjectList;
+use serde::de::DeserializeOwned;
+
+use super::connect::Cluster;
+use super::error::{AccessError, ErrorKind};
+use super::snapshot::{
+    ApiserverMetrics, Health, SNAPSHOT_VERSION, Snapshot, Source, WebhookBackend,
+};
+
+/// Webhook Services whose backends are read per refresh; Services of fail-closed webhooks come
+/// first, then by namespace and name.
+pub const MAX_WEBHOOK_SERVICES: usize = 8;
+/// Requests of a refresh that do not depend on the cluster: /version, /livez?verbose,
+/// /readyz?verbose, /metrics, validating and mutating webhook configurations, nodes, Leases in
+/// kube-node-lease, Warning events, APIServices, Endpoints default/kubernetes and its
+/// EndpointSlices.
+pub const FIXED_REQUESTS: usize = 12;
+/// Requests per webhook Service: the Service, its EndpointSlices, its pods (by the Service's
+/// selector) and the Deployments of its namespace.
+pub const REQUESTS_PER_WEBHOOK_SERVICE: usize = 4;
+/// Warning events kept per refresh (the newest); also the list's `limit`.
+pub const WARNING_EVENTS_LIMIT: usize = 500;
+
+/// Requests sent by one refresh when the webhook configurations name `services` distinct
+/// Services:
+///
+/// `requests = 12 + 4 × min(services, 8)`, so at most 44.
+///
+/// The 12 are one request each for /version, /livez?verbose, /readyz?verbose, /metrics,
+/// ValidatingWebhookConfigurations, MutatingWebhookConfigurations, Nodes, Leases in
+/// kube-node-lease, Warning events (one page of at most 500), APIServices, Endpoints
+/// default/kubernetes and EndpointSlices of default/kubernetes. The 4 per webhook Service are
+/// the Service, its EndpointSlices, its pods and the Deployments of its namespace. Every list is
+/// a single request served from the watch cache (`resourceVersion=0`), so the count does not
+/// grow with the number of nodes, events or webhooks. It is lower when a source cannot be read
+/// (no pods list for a Service that is missing or has no selector; no backend reads when the
+/// webhook configurations used the whole deadline). No request is ever retried within a
+/// refresh.
+pub const fn requests_per_refresh(services: usize) -> usize {
+    let read = if services < MAX_WEBHOOK_SERVICES {
+        services
+    } else {
+        MAX_WEBHOOK_SERVICES
+    };
+    FIXED_REQUESTS + REQUESTS_PER_WEBHOOK_SERVICE * read
+}
+
+/// The most requests one refresh sends.
+pub const MAX_REQUESTS_PER_REFRESH: usize = requests_per_refresh(MAX_WEBHOOK_SERVICES);
+
+/// What the calls of one refresh share: the cluster, the request count and latencies.
+struct Calls<'a> {
+    cluster: &'a Cluster,
+    sent: AtomicUsize,
+    /// (verb, took, answered) of every call.
+    latencies: Mutex<Vec<(&'static str, Duration, bool)>>,
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn get_request(path_and_query: &str) -> Result<http::Request<Vec<u8>>, AccessError> {
+    http::Request::get(path_and_query)
+        .body(Vec::new())
+        .map_err(|e| AccessError::new(ErrorKind::Config, format!("bad request path: {e}")))
+}
+
+impl<'a> Calls<'a> {
+    fn new(cluster: &'a Cluster) -> Self {
+        Calls {
+            cluster,
+            sent: AtomicUsize::new(0),
+            latencies: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, verb: &'static str, took: Duration, result: Result<(), ErrorKind>) {
+        let answered = match result {
+            Ok(()) => true,
+            Err(kind) => !kind.is_unreachable(),
+        };
+        if let Ok(mut l) = self.latencies.lock() {
+            l.push((verb, took, answered));
+        }
+    }
+
+    /// GETs JSON under `within`; returns the result and how long it took.
+    async fn json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        verb: &'static str,
+        path_and_query: &str,
+        within: Duration,
+    ) -> (Result<T, AccessError>, Duration) {
+        let started = Instant::now();
+        if within.is_zero() {
+            return (
+                Err(AccessError::new(
+                    ErrorKind::Timeout,
+                    format!("{what}: not sent, the refresh's deadline had passed"),
+                )),
+                Duration::ZERO,
+            );
+        }
+        let request = match get_request(path_and_query) {
+            Ok(r) => r,
+            Err(e) => return (Err(e), Duration::ZERO),
+        };
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        let client = self.cluster.client();
+        let result = self
+            .cluster
+            .call_within(what, within, client.request::<T>(request))
+            .await;
+        let took = started.elapsed();
+        self.note(verb, took, result.as_ref().map(|_| ()).map_err(|e| e.kind));
+        tracing::debug!(
+            what,
+            took_ms = took.as_millis() as u64,
+            ok = result.is_ok(),
+            "read"
+        );
+        (result, took)
+    }
+
+    /// GETs a text endpoint; any HTTP status is an answer (health endpoints answer 500).
+    async fn text(
+        &self,
+        what: &str,
+        path_and_query: &str,
+    ) -> (Result<(u16, String), AccessError>, Duration) {
+        let started = Instant::now();
+        let request = match get_request(path_and_query) {
+            Ok(r) => r,
+            Err(e) => return (Err(e), Duration::ZERO),
+        };
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        let client = self.cluster.client();
+        let call = async move {
+            let response = client.send(request.map(kube::client::Body::from)).await?;
+            let code = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| kube::Error::Service(Box::new(e)))?
+                .to_bytes();
+            Ok((code, String::from_utf8_lossy(&body).into_owned()))
+        };
+        let result = self.cluster.call(what, call).await;
+        let took = started.elapsed();
+        self.note("get", took, result.as_ref().map(|_| ()).map_err(|e| e.kind));
+        (result, took)
+    }
+
+    async fn list<K: DeserializeOwned + Clone>(
+        &self,
+        what: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        within: Duration,
+    ) -> (Result<Vec<K>, AccessError>, Duration) {
+        let mut pairs = vec![("resourceVersion", "0")];
+        pairs.extend_from_slice(extra);
+        let url = format!("{path}?{}", query(&pairs));
+        let (result, took) = self.json::<ObjectList<K>>(what, "list", &url, within).await;
+        (result.map(|l| l.items), took)
+    }
+}
+
+fn source<T: Clone>(
+    (result, took): (Result<T, AccessError>, Duration),
+    previous: Option<&Source<T>>,
+) -> Source<T> {
+    Source::from_result(result, took, previous, Timestamp::now())
+}
+
+/// A distinct webhook Service and the webhooks that call it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ServiceRef {
+    namespace: String,
+    name: String,
+    webhooks: Vec<String>,
+    fail_closed: bool,
+}
+
+/// The distinct Services of all webhooks: fail-closed first, then by namespace and name.
+fn webhook_services(
+    validating: Option<&Vec<ValidatingWebhookConfiguration>>,
+    mutating: Option<&Vec<MutatingWebhookConfiguration>>,
+) -> Vec<ServiceRef> {
+    let mut by_service: BTreeMap<(String, String), ServiceRef> = BTreeMap::new();
+    let mut add = |name: &str, svc: Option<(&str, &str)>, policy: Option<&str>| {
+        let Some((ns, svc)) = svc else { return };
+        let entry = by_service
+            .entry((ns.to_string(), svc.to_string()))
+            .or_insert_with(|| ServiceRef {
+                namespace: ns.to_string(),
+                name: svc.to_string(),
+                webhooks: Vec::new(),
+                fail_closed: false,
+            });
+        if !entry.webhooks.iter().any(|w| w == name) {
+            entry.webhooks.push(name.to_string());
+        }
+        // v1: failurePolicy unset means Fail.
+        entry.fail_closed |= policy != Some("Ignore");
+    };
+    for config in validating.into_iter().flatten() {
+        for hook in config.webhooks.iter().flatten() {
+            let svc = hook
+                .client_config
+                .service
+                .as_ref()
+                .map(|s| (s.namespace.as_str(), s.name.as_str()));
+            add(&hook.name, svc, hook.failure_policy.as_deref());
+        }
+    }
+    for config in mutating.into_iter().flatten() {
+        for hook in config.webhooks.iter().flatten() {
+            let svc = hook
+                .client_config
+                .service
+                .as_ref()
+                .map(|s| (s.namespace.as_str(), s.name.as_str()));
+            add(&hook.name, svc, hook.failure_policy.as_deref());
+        }
+    }
+    let mut services: Vec<ServiceRef> = by_service.into_values().collect();
+    services.sort_by(|a, b| {
+        b.fail_closed
+            .cmp(&a.fail_closed)
+            .then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
+    });
+    services
+}
+
+/// Whether every pair of `selector` is among `labels`.
+fn selects(selector: &BTreeMap<String, String>, labels: Option<&BTreeMap<String, String>>) -> bool {
+    !selector.is_empty()
+        && labels.is_some_and(|labels| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+async fn read_backend(
+    calls: &Calls<'_>,
+    service: &ServiceRef,
+    end: Instant,
+    previous: Option<&WebhookBackend>,
+) -> WebhookBackend {
+    let ns = &service.namespace;
+    let name = &service.name;
+    let within = end.saturating_duration_since(Instant::now());
+    let service_path = format!("/api/v1/namespaces/{ns}/services/{name}");
+    let slices_path = format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices");
+    let deployments_path = format!("/apis/apps/v1/namespaces/{ns}/deployments");
+    let service_label = format!("kubernetes.io/service-name={name}");
+    let service_what = format!("get service {ns}/{name}");
+    let slices_what = format!("list endpointslices of {ns}/{name}");
+    let deployments_what = format!("list deployments in {ns}");
+    let slices_query = [("labelSelector", service_label.as_str())];
+    let (svc, slices, deployments) = tokio::join!(
+        calls.json::<Service>(&service_what, "get", &service_path, within),
+        calls.list::<EndpointSlice>(&slices_what, &slices_path, &slices_query, within),
+        calls.list::<Deployment>(&deployments_what, &deployments_path, &[], within),
+    );
+    let svc = source(svc, previous.map(|p| &p.service));
+    let selector: Option<BTreeMap<String, String>> = svc.value.as_ref().map(|s| {
+        s.spec
+            .as_ref()
+            .and_then(|s| s.selector.clone())
+            .unwrap_or_default()
+    });
+    let pods_what = format!("list pods of {ns}/{name}");
+    let pods = match &selector {
+        Some(sel) if !sel.is_empty() => {
+            let label_selector = sel
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let within = end.saturating_duration_since(Instant::now());
+            let read = calls
+                .list::<Pod>(
+                    &pods_what,
+                    &format!("/api/v1/namespaces/{ns}/pods"),
+                    &[("labelSelector", &label_selector)],
+                    within,
+                )
+                .await;
+            source(read, previous.map(|p| &p.pods))
+        }
+        Some(_) => Source::fresh(Vec::new(), Timestamp::now(), Duration::ZERO),
+        None => {
+            let kind = svc.error_kind().unwrap_or(ErrorKind::NotFound);
+            let error = AccessError::new(
+                kind,
+                format!("{pods_what}: not read, the Service could not be read"),
+            );
+            Source::failed(
+                error,
+                Duration::ZERO,
+                previous.map(|p| &p.pods),
+                Timestamp::now(),
+            )
+        }
+    };
+    let mut deployments = source(deployments, previous.map(|p| &p.deployments));
+    if deployments.is_ok()
+        && let Some(list) = deployments.value.as_mut()
+    {
+        let sel = selector.clone().unwrap_or_default();
+        list.retain(|d| {
+            let template = d
+                .spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref());
+            selects(&sel, template)
+        });
+    }
+    WebhookBackend {
+        namespace: ns.clone(),
+        name: name.clone(),
+        webhooks: service.webhooks.clone(),
+        service: svc,
+        endpoint_slices: source(slices, previous.map(|p| &p.endpoint_slices)),
+        pods,
+        deployments,
+    }
+}
+
+struct Webhooks {
+    validating: Source<Vec<ValidatingWebhookConfiguration>>,
+    mutating: Source<Vec<MutatingWebhookConfiguration>>,
+    backends: Vec<WebhookBackend>,
+    skipped: usize,
+}
+
+async fn read_webhooks(calls: &Calls<'_>, previous: Option<&Snapshot>, end: Instant) -> Webhooks {
+    let within = calls.cluster.timeout();
+    let (validating, mutating) = tokio::join!(
+        calls.list::<ValidatingWebhookConfiguration>(
+            "list validatingwebhookconfigurations",
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+            &[],
+            within,
+        ),
+        calls.list::<MutatingWebhookConfiguration>(
+            "list mutatingwebhookconfigurations",
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+            &[],
+            within,
+        ),
+    );
+    let validating = source(validating, previous.map(|p| &p.validating_webhooks));
+    let mutating = source(mutating, previous.map(|p| &p.mutating_webhooks));
+    let services = webhook_services(validating.value.as_ref(), mutating.value.as_ref());
+    let skipped = services.len().saturating_sub(MAX_WEBHOOK_SERVICES);
+    let reads = services.iter().take(MAX_WEBHOOK_SERVICES).map(|s| {
+        let prev = previous.and_then(|p| {
+            p.webhook_backends
+                .iter()
+                .find(|b| b.namespace == s.namespace && b.name == s.name)
+        });
+        read_backend(calls, s, end, prev)
+    });
+    let backends = futures::future::join_all(reads).await;
+    Webhooks {
+        validating,
+        mutating,
+        backends,
+        skipped,
+    }
+}
+
+fn event_time(e: &Event) -> Option<Timestamp> {
+    e.last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// One refresh of everything observed. Never fails: each source carries its own outcome, and a
+/// failed source keeps the value of `previous`, marked stale. Returns within the request
+/// deadline plus a small margin.
+pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot {
+    let started = Instant::now();
+    let deadline = cluster.timeout();
+    let end = started + deadline;
+    let calls = Calls::new(cluster);
+    let prev = previous;
+    let events_limit = WARNING_EVENTS_LIMIT.to_string();
+    let events_query = [
+        ("fieldSelector", "type=Warning"),
+        ("limit", events_limit.as_str()),
+    ];
+
+    let (version, livez, readyz, metrics, webhooks, nodes, leases, events, api_services, ep, eps) = tokio::join!(
+        calls.json::<Info>("get /version", "get", "/version", deadline),
+        calls.text("get /livez", "/livez?verbose"),
+        calls.text("get /readyz", "/readyz?verbose"),
+        calls.text("get /metrics", "/metrics"),
+        read_webhooks(&calls, prev, end),
+        calls.list::<Node>("list nodes", "/api/v1/nodes", &[], deadline),
+        calls.list::<Lease>(
+            "list leases in kube-node-lease",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+            &[],
+            deadline,
+        ),
+        calls.list::<Event>(
+            "list warning events",
+            "/api/v1/events",
+            &events_query,
+            deadline,
+        ),
+        calls.list::<APIService>(
+            "list apiservices",
+            "/apis/apiregistration.k8s.io/v1/apiservices",
+            &[],
+            deadline,
+        ),
+        calls.json::<Endpoints>(
+            "get endpoints default/kubernetes",
+            "get",
+            "/api/v1/namespaces/default/endpoints/kubernetes",
+            deadline,
+        ),
+        calls.list::<EndpointSlice>(
+            "list endpointslices of default/kubernetes",
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+            &[("labelSelector", "kubernetes.io/service-name=kubernetes")],
+            deadline,
+        ),
+    );
+
+    let health = |(result, took): (Result<(u16, String), AccessError>, Duration), what: &str| {
+        let result = result.and_then(|(code, body)| match code {
+            200 | 500 => Ok(Health::parse(code, &body)),
+            other => Err(AccessError::from_status(what, other, "", body.trim())),
+        });
+        (result, took)
+    };
+    let metrics = {
+        let (result, took) = metrics;
+        let result = result.and_then(|(code, body)| {
+            if code == 200 {
+                Ok(ApiserverMetrics::parse(&body))
+            } else {
+                Err(AccessError::from_status(
+                    "get /metrics",
+                    code,
+                    "",
+                    body.trim(),
+                ))
+            }
+        });
+        (result, took)
+    };
+    let (nodes_result, nodes_took) = nodes;
+    let nodes_result = nodes_result.map(|mut nodes| {
+        for node in &mut nodes {
+            if let Some(status) = node.status.as_mut() {
+                status.images = None;
+            }
+        }
+        nodes
+    });
+    let events = {
+        let (result, took) = events;
+        let result = result.map(|mut events| {
+            events.sort_by_key(|e| std::cmp::Reverse(event_time(e)));
+            events.truncate(WARNING_EVENTS_LIMIT);
+            events
+        });
+        (result, took)
+    };
+
+    let mut node_identities = prev.map(|p| p.node_identities.clone()).unwrap_or_default();
+    let now = Timestamp::now();
+    if let Ok(nodes) = &nodes_result {
+        node_identities.observe(nodes, now);
+    }
+
+    let mut latency = prev.map(|p| p.latency.clone()).unwrap_or_default();
+    if let Ok(samples) = calls.latencies.lock() {
+        // One sample per verb per refresh: the slowest call of that verb.
+        let mut worst: BTreeMap<&str, (Duration, bool)> = BTreeMap::new();
+        for (verb, took, answered) in samples.iter() {
+            let slot = worst.entry(verb).or_insert((Duration::ZERO, true));
+            slot.0 = slot.0.max(*took);
+            slot.1 &= *answered;
+        }
+        for (verb, (took, answered)) in worst {
+            latency.record(verb, took, answered, now);
+        }
+    }
+
+    let snapshot = Snapshot {
+        version: SNAPSHOT_VERSION,
+        context: cluster.context().to_string(),
+        server: cluster.server().to_string(),
+        taken_at: Some(now),
+        took: started.elapsed(),
+        deadline,
+        requests: calls.sent.load(Ordering::SeqCst),
+        sequence: prev.map_or(1, |p| p.sequence + 1),
+        backoff: None,
+        apiserver_version: source(version, prev.map(|p| &p.apiserver_version)),
+        livez: source(health(livez, "get /livez"), prev.map(|p| &p.livez)),
+        readyz: source(health(readyz, "get /readyz"), prev.map(|p| &p.readyz)),
+        metrics: source(metrics, prev.map(|p| &p.metrics)),
+        validating_webhooks: webhooks.validating,
+        mutating_webhooks: webhooks.mutating,
+        webhook_backends: webhooks.backends,
+        webhook_services_skipped: webhooks.skipped,
+        nodes: source((nodes_result, nodes_took), prev.map(|p| &p.nodes)),
+        node_leases: source(leases, prev.map(|p| &p.node_leases)),
+        warning_events: source(events, prev.map(|p| &p.warning_events)),
+        api_services: source(api_services, prev.map(|p| &p.api_services)),
+        control_plane_endpoints: source(ep, prev.map(|p| &p.control_plane_endpoints)),
+        control_plane_endpoint_slices: source(eps, prev.map(|p| &p.control_plane_endpoint_slices)),
+        node_identities,
+        latency,
+        write_probe: prev.and_then(|p| p.write_probe.clone()),
+    };
+    tracing::debug!(
+        took_ms = snapshot.took.as_millis() as u64,
+        requests = snapshot.requests,
+        "refresh done"
+    );
+    snapshot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_formula_is_capped() {
+        assert_eq!(requests_per_refresh(0), 12);
+        assert_eq!(requests_per_refresh(1), 16);
+        assert_eq!(requests_per_refresh(100), MAX_REQUESTS_PER_REFRESH);
+        assert_eq!(MAX_REQUESTS_PER_REFRESH, 44);
+    }
+}
