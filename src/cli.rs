@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -28,8 +29,67 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// One refresh of everything observed on a cluster, printed as JSON (bug reports, replay).
+    Snapshot(SnapshotArgs),
     /// Run the Kubernetes API simulator alone, serving a scenario over HTTPS.
     Sim(SimArgs),
+}
+
+/// A deadline such as `3s`, `500ms` or `2m`.
+pub fn parse_deadline(text: &str) -> Result<Duration, String> {
+    match crate::duration::parse_duration(text) {
+        Some(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(600) => Ok(d),
+        Some(_) => Err(format!("{text}: give a deadline between 100ms and 10m")),
+        None => Err(format!("{text}: not a duration (use e.g. 3s, 500ms, 1m)")),
+    }
+}
+
+/// How to reach a cluster: the flags every cluster command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "C")]
+    pub context: Option<String>,
+
+    /// The kubeconfig file (default: KUBECONFIG, several files merged as kubectl does, else
+    /// ~/.kube/config).
+    #[arg(long, value_name = "F")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// One request's deadline.
+    #[arg(long, default_value = "3s", value_parser = parse_deadline, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Send no write at all (no POST, PUT, PATCH or DELETE, not even dry runs).
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+impl ClusterArgs {
+    pub fn connect_options(&self) -> crate::cluster::ConnectOptions {
+        crate::cluster::ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            timeout: self.timeout,
+            read_only: self.read_only,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SnapshotFormat {
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub output: SnapshotFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,4 +110,40 @@ pub struct SimArgs {
     /// List the shipped scenarios and exit.
     #[arg(long)]
     pub list_scenarios: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn cluster_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "kube-rescue",
+            "snapshot",
+            "--context",
+            "prod",
+            "--timeout",
+            "500ms",
+            "--read-only",
+        ])
+        .unwrap();
+        let Command::Snapshot(args) = cli.command else {
+            panic!("snapshot expected");
+        };
+        assert_eq!(args.cluster.context.as_deref(), Some("prod"));
+        assert_eq!(args.cluster.timeout, Duration::from_millis(500));
+        assert!(args.cluster.read_only);
+        let bad =
+            Cli::try_parse_from(["kube-rescue", "snapshot", "--timeout", "soon"]).unwrap_err();
+        assert!(bad.to_string().contains("not a duration"), "{bad}");
+        let Command::Snapshot(args) = Cli::try_parse_from(["kube-rescue", "snapshot"])
+            .unwrap()
+            .command
+        else {
+            panic!("snapshot expected");
+        };
+        assert_eq!(args.cluster.timeout, Duration::from_secs(3));
+    }
 }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use kube_rescue::cli::{Cli, Command, SimArgs};
+use kube_rescue::cli::{Cli, Command, SimArgs, SnapshotArgs, SnapshotFormat};
+use kube_rescue::cluster::{Cluster, collect};
 use kube_rescue::sim::{Simulator, scenario::Scenario};
 
 fn state_dir(flag: Option<&Path>) -> PathBuf {
@@ -106,6 +107,21 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One refresh, printed as JSON. Sources that failed are in the output with their errors;
+/// only a kubeconfig that cannot be used stops it.
+async fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
+    let cluster = Cluster::connect(&args.cluster.connect_options()).await?;
+    let snapshot = collect::refresh(&cluster, None).await;
+    match args.output {
+        SnapshotFormat::Json => {
+            let text = serde_json::to_string_pretty(&snapshot)
+                .context("could not render the snapshot as JSON")?;
+            println!("{text}");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let state = state_dir(cli.state_dir.as_deref());
@@ -130,6 +146,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Sim(args) => run_sim(args).await,
+            Command::Snapshot(args) => run_snapshot(args).await,
         }
     });
     match result {
