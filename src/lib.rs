@@ -2,4 +2,5 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod selector;
 pub mod sim;
