@@ -3,4 +3,5 @@
 pub mod cli;
 pub mod cluster;
 pub mod duration;
+pub mod selector;
 pub mod sim;

@@ -390,3 +390,91 @@ async fn overload_answers_are_asked_once_per_refresh() {
         kinds(&snapshot)
     );
 }
+
+fn quick_policy(interval_ms: u64, max_ms: u64) -> collect::RefreshPolicy {
+    collect::RefreshPolicy {
+        interval: Duration::from_millis(interval_ms),
+        max_backoff: Duration::from_millis(max_ms),
+        jitter: 0.0,
+        probe_interval: None,
+    }
+}
+
+async fn next(rx: &mut tokio::sync::mpsc::Receiver<Box<Snapshot>>) -> Snapshot {
+    *tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a snapshot within 10 s")
+        .expect("the refresher runs")
+}
+
+#[tokio::test]
+async fn the_refresher_backs_off_in_a_429_storm_and_recovers() {
+    let running = start_yaml(&with_faults(
+        "  - {match: {verb: list}, status: 429}\n  - {match: {verb: get}, status: 503}\n",
+    ))
+    .await;
+    let cluster = connect(&running, Duration::from_secs(2), false).await;
+    let (_, since) = request_log(&running, 0).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let handle = collect::Refresher::new(cluster, quick_policy(200, 800)).spawn(tx);
+    let ms = Duration::from_millis;
+    let mut backoffs = Vec::new();
+    let mut arrivals = Vec::new();
+    for _ in 0..4 {
+        let s = next(&mut rx).await;
+        assert!(collect::is_overloaded(&s));
+        backoffs.push(s.backoff);
+        arrivals.push(Instant::now());
+    }
+    assert_eq!(
+        backoffs,
+        [Some(ms(400)), Some(ms(800)), Some(ms(800)), Some(ms(800))]
+    );
+    // The waits were taken: the second gap is the 800 ms backoff, not the 200 ms interval.
+    let gap = arrivals[2] - arrivals[1];
+    assert!(gap >= ms(750), "{gap:?}");
+    // Exactly one request per source per refresh: no retries.
+    let (log, _) = request_log(&running, since).await;
+    let refreshes = log.iter().filter(|r| r["path"] == "/version").count();
+    assert!(refreshes >= 4);
+    assert!(
+        log.len() <= refreshes * collect::FIXED_REQUESTS,
+        "{} requests for {refreshes} refreshes",
+        log.len()
+    );
+    // Recovery: back to the normal interval.
+    running.sim.apiserver().faults().clear();
+    let mut recovered = None;
+    for _ in 0..4 {
+        let s = next(&mut rx).await;
+        if !collect::is_overloaded(&s) {
+            recovered = Some(s);
+            break;
+        }
+    }
+    let recovered = recovered.expect("the refresher sees the recovery");
+    assert_eq!(recovered.backoff, None);
+    assert!(recovered.nodes.is_ok());
+    handle.stop().await;
+}
+
+#[tokio::test]
+async fn refreshes_never_overlap() {
+    let running = start_yaml(&with_faults("  - {hang: true}\n")).await;
+    let cluster = connect(&running, Duration::from_millis(500), false).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let handle = collect::Refresher::new(cluster, quick_policy(10, 10)).spawn(tx);
+    let started = Instant::now();
+    let mut sequences = Vec::new();
+    while started.elapsed() < Duration::from_millis(1700) {
+        if let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            assert_eq!(s.nodes.error_kind(), Some(ErrorKind::Timeout));
+            sequences.push(s.sequence);
+        }
+    }
+    handle.stop().await;
+    // Each refresh waits for its 500 ms deadline: at most 4 in 1.7 s, one after the other.
+    assert!((2..=4).contains(&sequences.len()), "{sequences:?}");
+    let expected: Vec<u64> = (1..=sequences.len() as u64).collect();
+    assert_eq!(sequences, expected);
+}

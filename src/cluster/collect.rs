@@ -562,6 +562,213 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
     snapshot
 }
 
+// ---------------------------------------------------------------------------------------------
+// Refreshing on an interval, with backoff
+
+/// How a [`Refresher`] paces itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefreshPolicy {
+    /// The wait between refreshes while the apiserver copes.
+    pub interval: Duration,
+    /// The longest wait while backing off.
+    pub max_backoff: Duration,
+    /// Each wait is multiplied by a random factor in `1 ± jitter` (0 for none).
+    pub jitter: f64,
+    /// How often the write probe runs again once the previous one finished (None: never).
+    pub probe_interval: Option<Duration>,
+}
+
+/// The normal wait between refreshes.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest wait while the apiserver struggles.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// ±20 % on every wait.
+pub const DEFAULT_JITTER: f64 = 0.2;
+/// The write probe runs again at most this often.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            interval: DEFAULT_INTERVAL,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            jitter: DEFAULT_JITTER,
+            probe_interval: Some(DEFAULT_PROBE_INTERVAL),
+        }
+    }
+}
+
+/// Whether a refresh found the apiserver struggling: more than half of the cluster-wide
+/// sources (the [`FIXED_REQUESTS`] ones) failed with a timeout, 429 or 5xx, or a dropped
+/// connection.
+pub fn is_overloaded(snapshot: &Snapshot) -> bool {
+    let errors = snapshot.source_errors();
+    let top: Vec<_> = errors.iter().take(FIXED_REQUESTS).collect();
+    let overloaded = top
+        .iter()
+        .filter(|(_, e)| e.is_some_and(|e| e.kind.is_overload()))
+        .count();
+    overloaded * 2 > top.len()
+}
+
+/// The backoff after a refresh: None (the normal interval) when the apiserver copes; while it
+/// struggles, twice the interval at first, then doubling, up to `max_backoff`.
+pub fn next_backoff(
+    policy: &RefreshPolicy,
+    current: Option<Duration>,
+    overloaded: bool,
+) -> Option<Duration> {
+    if !overloaded {
+        return None;
+    }
+    let next = match current {
+        None => policy.interval.saturating_mul(2),
+        Some(b) => b.saturating_mul(2),
+    };
+    Some(next.min(policy.max_backoff))
+}
+
+/// `wait` times a random factor in `1 ± jitter`.
+pub fn with_jitter(wait: Duration, jitter: f64) -> Duration {
+    if jitter <= 0.0 {
+        return wait;
+    }
+    // 53 random bits from a v4 uuid: a uniform number in [0, 1).
+    let unit = (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64;
+    let factor = 1.0 + jitter.min(1.0) * (2.0 * unit - 1.0);
+    wait.mul_f64(factor.max(0.0))
+}
+
+/// Runs refreshes one after the other (never two at once) on the policy's interval, backs off
+/// while the apiserver struggles, runs the write probe beside them, and sends every new
+/// Snapshot over a channel. It never touches its consumer's state.
+pub struct Refresher {
+    cluster: Cluster,
+    policy: RefreshPolicy,
+}
+
+/// A running [`Refresher`]; dropping it stops the refreshes.
+pub struct RefresherHandle {
+    cancel: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RefresherHandle {
+    /// Stops refreshing and waits for the task to end (a refresh in flight is abandoned).
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RefresherHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl Refresher {
+    pub fn new(cluster: Cluster, policy: RefreshPolicy) -> Self {
+        Refresher { cluster, policy }
+    }
+
+    /// Starts refreshing in a task; each Snapshot is sent over `updates`. Stops when the
+    /// handle is stopped or dropped, or when the receiver is gone.
+    pub fn spawn(self, updates: tokio::sync::mpsc::Sender<Box<Snapshot>>) -> RefresherHandle {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(self.run(updates, cancel.clone()));
+        RefresherHandle {
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    /// The refresh loop itself.
+    pub async fn run(
+        self,
+        updates: tokio::sync::mpsc::Sender<Box<Snapshot>>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        let mut previous: Option<Snapshot> = None;
+        let mut backoff: Option<Duration> = None;
+        let mut probe: Option<super::probe::WriteProbe> = None;
+        let mut probe_started: Option<Instant> = None;
+        let mut probe_recorded = false;
+        loop {
+            let refreshed = tokio::select! {
+                _ = cancel.cancelled() => break,
+                s = refresh(&self.cluster, previous.as_ref()) => s,
+            };
+            let mut snapshot = refreshed;
+            if let Some(p) = &probe {
+                let report = p.report();
+                if report.is_finished() && !probe_recorded {
+                    probe_recorded = true;
+                    let now = Timestamp::now();
+                    for n in &report.namespaces {
+                        match &n.state {
+                            super::probe::ProbeState::Passed { took } => {
+                                snapshot.latency.record("create", *took, true, now);
+                            }
+                            super::probe::ProbeState::Failed { took, failure } => {
+                                let answered = !matches!(
+                                    failure,
+                                    super::probe::WriteFailure::Access { error }
+                                        if error.kind.is_unreachable()
+                                );
+                                snapshot.latency.record("create", *took, answered, now);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                snapshot.write_probe = Some(report);
+            }
+            let overloaded = is_overloaded(&snapshot);
+            backoff = next_backoff(&self.policy, backoff, overloaded);
+            snapshot.backoff = backoff;
+            if overloaded {
+                tracing::warn!(
+                    backoff_ms = backoff.map(|b| b.as_millis() as u64),
+                    "the apiserver struggles: backing off"
+                );
+            }
+            let probe_due = match (&probe, probe_started, self.policy.probe_interval) {
+                (_, _, None) => false,
+                (None, _, Some(_)) => true,
+                (Some(p), Some(at), Some(every)) => p.is_finished() && at.elapsed() >= every,
+                (Some(_), None, Some(_)) => false,
+            };
+            if probe_due && !overloaded {
+                probe = Some(super::probe::WriteProbe::start(&self.cluster, &snapshot));
+                probe_started = Some(Instant::now());
+                probe_recorded = false;
+                if let Some(p) = &probe {
+                    snapshot.write_probe = Some(p.report());
+                }
+            }
+            let sent = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = updates.send(Box::new(snapshot.clone())) => r,
+            };
+            if sent.is_err() {
+                break;
+            }
+            previous = Some(snapshot);
+            let wait = with_jitter(backoff.unwrap_or(self.policy.interval), self.policy.jitter);
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,5 +779,36 @@ mod tests {
         assert_eq!(requests_per_refresh(1), 16);
         assert_eq!(requests_per_refresh(100), MAX_REQUESTS_PER_REFRESH);
         assert_eq!(MAX_REQUESTS_PER_REFRESH, 44);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let policy = RefreshPolicy::default();
+        let s = Duration::from_secs;
+        let mut b = None;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            b = next_backoff(&policy, b, true);
+            seen.push(b);
+        }
+        assert_eq!(
+            seen,
+            [
+                Some(s(10)),
+                Some(s(20)),
+                Some(s(40)),
+                Some(s(60)),
+                Some(s(60))
+            ]
+        );
+        assert_eq!(next_backoff(&policy, b, false), None);
+        for _ in 0..100 {
+            let w = with_jitter(s(10), 0.2);
+            assert!(
+                w >= Duration::from_millis(7999) && w <= Duration::from_millis(12001),
+                "{w:?}"
+            );
+        }
+        assert_eq!(with_jitter(s(10), 0.0), s(10));
     }
 }

@@ -5,13 +5,22 @@
 //! (`dryRun=All`), and nothing is sent in read-only mode.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Api, PostParams};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
+use super::connect::Cluster;
 use super::error::AccessError;
-use super::snapshot::millis;
+use super::snapshot::{Snapshot, millis};
 
 /// How many samples are kept per verb.
 pub const LATENCY_HISTORY: usize = 60;
@@ -228,6 +237,350 @@ impl ProbeReport {
             .iter()
             .any(|n| matches!(n.state, ProbeState::Waiting { .. }))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which webhooks a probe write meets
+
+/// Namespaces the write probe creates its ConfigMap in.
+pub const PROBE_NAMESPACES: [&str; 2] = ["kube-system", "default"];
+/// The probe ConfigMap's name (never persisted: dryRun=All).
+pub const PROBE_NAME: &str = "kube-rescue-probe";
+/// Labels of the probe ConfigMap (objectSelectors are evaluated against them).
+pub const PROBE_LABELS: [(&str, &str); 1] = [("app.kubernetes.io/managed-by", "kube-rescue")];
+/// Added to the matching webhooks' timeouts: the apiserver answers a little after them.
+pub const PROBE_MARGIN: Duration = Duration::from_secs(2);
+/// The longest the probe ever waits.
+pub const PROBE_MAX_DEADLINE: Duration = Duration::from_secs(75);
+/// timeoutSeconds when unset (admissionregistration.k8s.io/v1).
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: i32 = 10;
+
+/// A webhook that a probe write would be sent to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchedWebhook {
+    pub name: String,
+    pub configuration: String,
+    pub mutating: bool,
+    /// failurePolicy Fail (or unset, v1).
+    pub fail_closed: bool,
+    pub timeout_seconds: i32,
+}
+
+fn any_or(list: Option<&Vec<String>>, want: &str) -> bool {
+    list.is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
+}
+
+/// Whether a rule matches CREATE of a core/v1 ConfigMap (namespaced, no subresource).
+fn rule_matches_configmap_create(rule: &RuleWithOperations) -> bool {
+    let scope = matches!(rule.scope.as_deref(), None | Some("*") | Some("Namespaced"));
+    let resource = rule.resources.iter().flatten().any(|r| {
+        let (res, sub) = r.split_once('/').unwrap_or((r.as_str(), ""));
+        (res == "*" || res == "configmaps") && (sub == "*" || sub.is_empty())
+    });
+    scope
+        && any_or(rule.operations.as_ref(), "CREATE")
+        && any_or(rule.api_groups.as_ref(), "")
+        && any_or(rule.api_versions.as_ref(), "v1")
+        && resource
+}
+
+/// Whether a metav1.LabelSelector selects `labels`. A selector that cannot be parsed counts
+/// as matching: the apiserver then fails the call, which blocks the write all the same.
+fn selects(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(selector) = selector else {
+        return true;
+    };
+    let Ok(value) = serde_json::to_value(selector) else {
+        return true;
+    };
+    match crate::selector::LabelSelector::from_json(&value) {
+        Ok(parsed) => parsed.is_empty() || parsed.matches(labels),
+        Err(_) => true,
+    }
+}
+
+/// Labels a namespace is known to carry without reading it: `kubernetes.io/metadata.name`.
+pub fn automatic_namespace_labels(namespace: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "kubernetes.io/metadata.name".to_string(),
+        namespace.to_string(),
+    )])
+}
+
+/// The webhooks that a CREATE of a ConfigMap labelled `object_labels` in a namespace labelled
+/// `namespace_labels` is sent to: rules (operations, apiGroups, apiVersions, resources, scope),
+/// namespaceSelector and objectSelector, as the apiserver evaluates them.
+pub fn webhooks_matching_configmap_create(
+    validating: &[ValidatingWebhookConfiguration],
+    mutating: &[MutatingWebhookConfiguration],
+    namespace_labels: &BTreeMap<String, String>,
+    object_labels: &BTreeMap<String, String>,
+) -> Vec<MatchedWebhook> {
+    let mut out = Vec::new();
+    let mut consider = |configuration: &str,
+                        name: &str,
+                        mutating: bool,
+                        rules: Option<&Vec<RuleWithOperations>>,
+                        ns: Option<&LabelSelector>,
+                        obj: Option<&LabelSelector>,
+                        policy: Option<&str>,
+                        timeout: Option<i32>| {
+        let matches = rules
+            .into_iter()
+            .flatten()
+            .any(rule_matches_configmap_create)
+            && selects(ns, namespace_labels)
+            && selects(obj, object_labels);
+        if matches {
+            out.push(MatchedWebhook {
+                name: name.to_string(),
+                configuration: configuration.to_string(),
+                mutating,
+                fail_closed: policy != Some("Ignore"),
+                timeout_seconds: timeout
+                    .unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECONDS)
+                    .clamp(1, 30),
+            });
+        }
+    };
+    for config in mutating {
+        let cname = config.metadata.name.as_deref().unwrap_or_default();
+        for h in config.webhooks.iter().flatten() {
+            consider(
+                cname,
+                &h.name,
+                true,
+                h.rules.as_ref(),
+                h.namespace_selector.as_ref(),
+                h.object_selector.as_ref(),
+                h.failure_policy.as_deref(),
+                h.timeout_seconds,
+            );
+        }
+    }
+    for config in validating {
+        let cname = config.metadata.name.as_deref().unwrap_or_default();
+        for h in config.webhooks.iter().flatten() {
+            consider(
+                cname,
+                &h.name,
+                false,
+                h.rules.as_ref(),
+                h.namespace_selector.as_ref(),
+                h.object_selector.as_ref(),
+                h.failure_policy.as_deref(),
+                h.timeout_seconds,
+            );
+        }
+    }
+    out
+}
+
+/// How long the probe waits for an answer: mutating webhooks run one after the other (their
+/// timeouts add up), validating ones in parallel (the largest counts), plus [`PROBE_MARGIN`];
+/// never less than the request deadline, never more than [`PROBE_MAX_DEADLINE`].
+pub fn probe_deadline(matched: &[MatchedWebhook], request_deadline: Duration) -> Duration {
+    let mutating: i64 = matched
+        .iter()
+        .filter(|m| m.mutating)
+        .map(|m| i64::from(m.timeout_seconds))
+        .sum();
+    let validating = matched
+        .iter()
+        .filter(|m| !m.mutating)
+        .map(|m| i64::from(m.timeout_seconds))
+        .max()
+        .unwrap_or(0);
+    let webhooks = Duration::from_secs(u64::try_from(mutating + validating).unwrap_or(0));
+    (webhooks + PROBE_MARGIN)
+        .max(request_deadline)
+        .min(PROBE_MAX_DEADLINE)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The write probe
+
+fn probe_configmap(namespace: &str) -> ConfigMap {
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some(PROBE_NAME.to_string());
+    cm.metadata.namespace = Some(namespace.to_string());
+    cm.metadata.labels = Some(
+        PROBE_LABELS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    cm.data = Some(BTreeMap::from([(
+        "purpose".to_string(),
+        "server-side dry run: checks that writes pass admission; never stored".to_string(),
+    )]));
+    cm
+}
+
+/// What the probe of one namespace is about to do.
+fn plan(snapshot: &Snapshot, namespace: &str, request_deadline: Duration) -> NamespaceProbe {
+    let validating = snapshot
+        .validating_webhooks
+        .value
+        .as_deref()
+        .unwrap_or_default();
+    let mutating = snapshot
+        .mutating_webhooks
+        .value
+        .as_deref()
+        .unwrap_or_default();
+    let object_labels: BTreeMap<String, String> = PROBE_LABELS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let matched = webhooks_matching_configmap_create(
+        validating,
+        mutating,
+        &automatic_namespace_labels(namespace),
+        &object_labels,
+    );
+    NamespaceProbe {
+        namespace: namespace.to_string(),
+        started_at: None,
+        deadline: probe_deadline(&matched, request_deadline),
+        fail_closed_webhooks: matched
+            .iter()
+            .filter(|m| m.fail_closed)
+            .map(|m| m.name.clone())
+            .collect(),
+        matching_webhooks: matched.iter().map(|m| m.name.clone()).collect(),
+        state: ProbeState::Waiting {
+            waited: Duration::ZERO,
+        },
+    }
+}
+
+/// Sends one dry-run create and says how it went.
+async fn probe_one(cluster: &Cluster, namespace: &str, deadline: Duration) -> ProbeState {
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client(), namespace);
+    let params = PostParams {
+        dry_run: true,
+        field_manager: Some("kube-rescue".into()),
+    };
+    let cm = probe_configmap(namespace);
+    let what = format!("dry-run create configmap {namespace}/{PROBE_NAME}");
+    let started = Instant::now();
+    let result = cluster
+        .call_within(&what, deadline, api.create(&params, &cm))
+        .await;
+    let took = started.elapsed();
+    match result {
+        Ok(_) => ProbeState::Passed { took },
+        Err(error) => {
+            let failure =
+                parse_webhook_failure(&error.message).unwrap_or(WriteFailure::Access { error });
+            ProbeState::Failed { took, failure }
+        }
+    }
+}
+
+/// A write probe running in the background. Its report is readable at any time: a namespace
+/// without an answer yet says how long it has waited and which fail-closed webhooks match.
+pub struct WriteProbe {
+    report: watch::Receiver<ProbeReport>,
+    task: JoinHandle<()>,
+}
+
+impl WriteProbe {
+    /// Starts the probe beside whatever else runs; it never blocks the caller. In read-only mode
+    /// nothing is sent and every namespace reports `skipped: read-only`.
+    pub fn start(cluster: &Cluster, snapshot: &Snapshot) -> WriteProbe {
+        let request_deadline = cluster.timeout();
+        let mut report = ProbeReport {
+            namespaces: PROBE_NAMESPACES
+                .iter()
+                .map(|ns| plan(snapshot, ns, request_deadline))
+                .collect(),
+        };
+        if cluster.is_read_only() {
+            for n in &mut report.namespaces {
+                n.state = ProbeState::Skipped {
+                    reason: "read-only".into(),
+                };
+            }
+            let (_tx, rx) = watch::channel(report);
+            return WriteProbe {
+                report: rx,
+                task: tokio::spawn(async {}),
+            };
+        }
+        let now = Timestamp::now();
+        for n in &mut report.namespaces {
+            n.started_at = Some(now);
+        }
+        let (tx, rx) = watch::channel(report.clone());
+        let cluster = cluster.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let probes = report.namespaces.iter().enumerate().map(|(i, n)| {
+                let cluster = cluster.clone();
+                let tx = tx.clone();
+                let namespace = n.namespace.clone();
+                let deadline = n.deadline;
+                async move {
+                    let state = probe_one(&cluster, &namespace, deadline).await;
+                    tracing::info!(%namespace, ?state, "write probe");
+                    tx.send_modify(|r| {
+                        if let Some(slot) = r.namespaces.get_mut(i) {
+                            slot.state = state;
+                        }
+                    });
+                }
+            });
+            let all = futures::future::join_all(probes);
+            tokio::pin!(all);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = &mut all => break,
+                    _ = tick.tick() => {
+                        let waited = started.elapsed();
+                        tx.send_modify(|r| {
+                            for n in &mut r.namespaces {
+                                if let ProbeState::Waiting { waited: w } = &mut n.state {
+                                    *w = waited;
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        WriteProbe { report: rx, task }
+    }
+
+    /// The report as it stands now.
+    pub fn report(&self) -> ProbeReport {
+        self.report.borrow().clone()
+    }
+
+    /// Whether every namespace has an outcome.
+    pub fn is_finished(&self) -> bool {
+        self.report.borrow().is_finished()
+    }
+
+    /// Waits until every namespace has an outcome (each has its own deadline) and returns the
+    /// report.
+    pub async fn finished(&mut self) -> ProbeReport {
+        let _ = self.report.wait_for(ProbeReport::is_finished).await;
+        self.report()
+    }
+}
+
+impl Drop for WriteProbe {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs the write probe to its end (each namespace under its own deadline).
+pub async fn write_probe(cluster: &Cluster, snapshot: &Snapshot) -> ProbeReport {
+    WriteProbe::start(cluster, snapshot).finished().await
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ impl<T: Clone> Source<T> {
         }
     }
 
-    /// The outcome of one attempt that started at `started` (wall clock) and took `took`.
+    /// The outcome of one attempt that ended at `now` and took `took`.
     pub fn from_result(
         result: Result<T, AccessError>,
         took: Duration,

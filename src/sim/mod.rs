@@ -15,7 +15,8 @@ pub mod kinds;
 pub mod metrics;
 pub mod requestlog;
 pub mod scenario;
-pub mod selector;
+/// Selectors are shared with the product code; the simulator keeps its path to them.
+pub use crate::selector;
 pub mod server;
 pub mod store;
 pub mod table;

@@ -1,6 +1,7 @@
 //! Label and field selectors as the apiserver parses and evaluates them: the `labelSelector` and
 //! `fieldSelector` query parameters, and metav1.LabelSelector objects in webhook configurations.
-//! Pure functions of their input; nothing here touches the store.
+//! Pure functions of their input, shared by the simulator and the write probe; nothing here
+//! touches a store or the network.
 
 use std::collections::{BTreeMap, BTreeSet};
 
