@@ -30,6 +30,10 @@ fn timed(program: &str, args: &[&str]) -> (Duration, bool, String) {
     let took = started.elapsed();
     match output {
         Ok(o) => {
+            // kube-rescue prints a snapshot: what it says about /readyz is its verdict.
+            let verdict = serde_json::from_slice::<serde_json::Value>(&o.stdout)
+                .ok()
+                .and_then(|v| v["readyz"]["error"]["message"].as_str().map(str::to_string));
             let text = String::from_utf8_lossy(&o.stderr);
             let last = text
                 .lines()
@@ -37,7 +41,7 @@ fn timed(program: &str, args: &[&str]) -> (Duration, bool, String) {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("")
                 .to_string();
-            (took, o.status.success(), last)
+            (took, o.status.success(), verdict.unwrap_or(last))
         }
         Err(e) => (took, false, format!("could not run {program}: {e}")),
     }
