@@ -358,6 +358,57 @@ async fn requests_per_refresh_do_not_grow_with_the_cluster() {
     assert_eq!(small_log.len(), large_log.len());
     assert_eq!(large_log.len(), collect::MAX_REQUESTS_PER_REFRESH);
     assert_eq!(small_snapshot.requests, large_snapshot.requests);
+    // The same on the small healthy cluster as on the large one.
+    assert_eq!(log.len(), large_log.len());
+}
+
+#[tokio::test]
+async fn webhook_services_take_turns() {
+    let large = start(Scenario::load("large:nodes=20,webhooks=12,events=20").expect("large")).await;
+    let cluster = connect(&large, Duration::from_secs(10), false).await;
+    let first = collect::refresh(&cluster, None).await;
+    let services = first.webhook_backends.len();
+    assert!(
+        services >= 3,
+        "the scenario has several webhook services: {services}"
+    );
+    let read = |s: &Snapshot| -> Vec<String> {
+        s.webhook_backends
+            .iter()
+            .filter(|b| b.read_at.is_some())
+            .map(|b| format!("{}/{}", b.namespace, b.name))
+            .collect()
+    };
+    assert_eq!(read(&first).len(), 1);
+    let mut previous = first;
+    let mut seen = std::collections::BTreeSet::new();
+    seen.extend(read(&previous));
+    for _ in 1..services {
+        let next = collect::refresh(&cluster, Some(&previous)).await;
+        assert_eq!(
+            next.webhook_backends.len(),
+            services,
+            "every service keeps a place"
+        );
+        let newly: Vec<String> = next
+            .webhook_backends
+            .iter()
+            .filter(|b| {
+                let before = previous
+                    .webhook_backends
+                    .iter()
+                    .find(|p| p.namespace == b.namespace && p.name == b.name)
+                    .and_then(|p| p.read_at);
+                b.read_at.is_some() && b.read_at != before
+            })
+            .map(|b| format!("{}/{}", b.namespace, b.name))
+            .collect();
+        assert_eq!(newly.len(), 1, "one service read per refresh: {newly:?}");
+        seen.extend(newly);
+        previous = next;
+    }
+    assert_eq!(seen.len(), services, "every service had its turn");
+    large.sim.stop().await;
 }
 
 #[tokio::test]

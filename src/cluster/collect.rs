@@ -30,9 +30,10 @@ use super::snapshot::{
     ApiserverMetrics, Health, SNAPSHOT_VERSION, Snapshot, Source, WebhookBackend,
 };
 
-/// Webhook Services whose backends are read per refresh; Services of fail-closed webhooks come
-/// first, then by namespace and name.
-pub const MAX_WEBHOOK_SERVICES: usize = 8;
+/// Webhook Services whose backends are read per refresh. They take turns: the one read longest
+/// ago goes first (one never read before all others; fail-closed before fail-open on a tie).
+/// The others keep their last reading, with its age.
+pub const WEBHOOK_SERVICES_PER_REFRESH: usize = 1;
 /// Requests of a refresh that do not depend on the cluster: /version, /livez?verbose,
 /// /readyz?verbose, /metrics, validating and mutating webhook configurations, nodes, Leases in
 /// kube-node-lease, Warning events, APIServices, Endpoints default/kubernetes and its
@@ -47,29 +48,30 @@ pub const WARNING_EVENTS_LIMIT: usize = 500;
 /// Requests sent by one refresh when the webhook configurations name `services` distinct
 /// Services:
 ///
-/// `requests = 12 + 4 × min(services, 8)`, so at most 44.
+/// `requests = 12 + 4 × min(services, 1)`: 16 on any cluster with a webhook Service, 12
+/// without one.
 ///
 /// The 12 are one request each for /version, /livez?verbose, /readyz?verbose, /metrics,
 /// ValidatingWebhookConfigurations, MutatingWebhookConfigurations, Nodes, Leases in
 /// kube-node-lease, Warning events (one page of at most 500), APIServices, Endpoints
-/// default/kubernetes and EndpointSlices of default/kubernetes. The 4 per webhook Service are
-/// the Service, its EndpointSlices, its pods and the Deployments of its namespace. Every list is
-/// a single request served from the watch cache (`resourceVersion=0`), so the count does not
-/// grow with the number of nodes, events or webhooks. It is lower when a source cannot be read
-/// (no pods list for a Service that is missing or has no selector; no backend reads when the
-/// webhook configurations used the whole deadline). No request is ever retried within a
-/// refresh.
+/// default/kubernetes and EndpointSlices of default/kubernetes. The 4 are the Service, its
+/// EndpointSlices, its pods and the Deployments of its namespace, for the one webhook Service
+/// whose turn it is. Every list is a single request served from the watch cache
+/// (`resourceVersion=0`), so the count does not grow with the number of nodes, events,
+/// webhooks or webhook Services. It is lower when a source cannot be read (no pods list for a
+/// Service that is missing or has no selector; no backend reads when the webhook
+/// configurations used the whole deadline). No request is ever retried within a refresh.
 pub const fn requests_per_refresh(services: usize) -> usize {
-    let read = if services < MAX_WEBHOOK_SERVICES {
+    let read = if services < WEBHOOK_SERVICES_PER_REFRESH {
         services
     } else {
-        MAX_WEBHOOK_SERVICES
+        WEBHOOK_SERVICES_PER_REFRESH
     };
     FIXED_REQUESTS + REQUESTS_PER_WEBHOOK_SERVICE * read
 }
 
 /// The most requests one refresh sends.
-pub const MAX_REQUESTS_PER_REFRESH: usize = requests_per_refresh(MAX_WEBHOOK_SERVICES);
+pub const MAX_REQUESTS_PER_REFRESH: usize = requests_per_refresh(WEBHOOK_SERVICES_PER_REFRESH);
 
 /// What the calls of one refresh share: the cluster, the request count and latencies.
 struct Calls<'a> {
@@ -355,6 +357,7 @@ async fn read_backend(
         endpoint_slices: source(slices, previous.map(|p| &p.endpoint_slices)),
         pods,
         deployments,
+        read_at: Some(Timestamp::now()),
     }
 }
 
@@ -384,14 +387,45 @@ async fn read_webhooks(calls: &Calls<'_>, previous: Option<&Snapshot>, end: Inst
     let validating = source(validating, previous.map(|p| &p.validating_webhooks));
     let mutating = source(mutating, previous.map(|p| &p.mutating_webhooks));
     let services = webhook_services(validating.value.as_ref(), mutating.value.as_ref());
-    let skipped = services.len().saturating_sub(MAX_WEBHOOK_SERVICES);
-    let reads = services.iter().take(MAX_WEBHOOK_SERVICES).map(|s| {
-        let prev = previous.and_then(|p| {
+    let previous_backend = |s: &ServiceRef| {
+        previous.and_then(|p| {
             p.webhook_backends
                 .iter()
                 .find(|b| b.namespace == s.namespace && b.name == s.name)
-        });
-        read_backend(calls, s, end, prev)
+        })
+    };
+    // Whose turn: read longest ago (never read first), fail-closed first on a tie.
+    let mut turns: Vec<&ServiceRef> = services.iter().collect();
+    turns.sort_by_key(|s| {
+        (
+            previous_backend(s).and_then(|b| b.read_at),
+            !s.fail_closed,
+            s.namespace.clone(),
+            s.name.clone(),
+        )
+    });
+    let chosen: Vec<&ServiceRef> = turns
+        .into_iter()
+        .take(WEBHOOK_SERVICES_PER_REFRESH)
+        .collect();
+    let skipped = services.len() - chosen.len();
+    let reads = services.iter().map(|s| {
+        let prev = previous_backend(s);
+        let read_now = chosen
+            .iter()
+            .any(|c| c.namespace == s.namespace && c.name == s.name);
+        async move {
+            if read_now {
+                read_backend(calls, s, end, prev).await
+            } else {
+                // Not its turn: the last reading, or an empty one saying it was not read yet.
+                let mut backend = prev.cloned().unwrap_or_default();
+                backend.namespace = s.namespace.clone();
+                backend.name = s.name.clone();
+                backend.webhooks = s.webhooks.clone();
+                backend
+            }
+        }
     });
     let backends = futures::future::join_all(reads).await;
     Webhooks {
@@ -778,7 +812,7 @@ mod tests {
         assert_eq!(requests_per_refresh(0), 12);
         assert_eq!(requests_per_refresh(1), 16);
         assert_eq!(requests_per_refresh(100), MAX_REQUESTS_PER_REFRESH);
-        assert_eq!(MAX_REQUESTS_PER_REFRESH, 44);
+        assert_eq!(MAX_REQUESTS_PER_REFRESH, 16);
     }
 
     #[test]

@@ -411,6 +411,9 @@ pub struct WebhookBackend {
     pub pods: Source<Vec<Pod>>,
     /// Deployments of the namespace whose pods the Service selects.
     pub deployments: Source<Vec<Deployment>>,
+    /// When a refresh last read this backend (None: not yet; Services take turns).
+    #[serde(default)]
+    pub read_at: Option<Timestamp>,
 }
 
 /// One identity (uid) a node name was seen with.
@@ -520,9 +523,9 @@ pub struct Snapshot {
     pub metrics: Source<ApiserverMetrics>,
     pub validating_webhooks: Source<Vec<ValidatingWebhookConfiguration>>,
     pub mutating_webhooks: Source<Vec<MutatingWebhookConfiguration>>,
-    /// One per distinct webhook Service, up to the collector's cap.
+    /// One per distinct webhook Service: read this refresh, or the last reading.
     pub webhook_backends: Vec<WebhookBackend>,
-    /// Distinct webhook Services not read because of the cap.
+    /// Distinct webhook Services not read this refresh (waiting for their turn).
     pub webhook_services_skipped: usize,
     /// Nodes, metadata and status (status.images dropped).
     pub nodes: Source<Vec<Node>>,
