@@ -17,7 +17,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Endpoints, Event, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
@@ -35,10 +35,10 @@ use super::snapshot::{
 /// The others keep their last reading, with its age.
 pub const WEBHOOK_SERVICES_PER_REFRESH: usize = 1;
 /// Requests of a refresh that do not depend on the cluster: /version, /livez?verbose,
-/// /readyz?verbose, /metrics, validating and mutating webhook configurations, nodes, Leases in
-/// kube-node-lease, Warning events, APIServices, Endpoints default/kubernetes and its
-/// EndpointSlices.
-pub const FIXED_REQUESTS: usize = 12;
+/// /readyz?verbose, /metrics, validating and mutating webhook configurations, namespaces,
+/// nodes, Leases in kube-node-lease, Warning events, APIServices, Endpoints default/kubernetes
+/// and its EndpointSlices.
+pub const FIXED_REQUESTS: usize = 13;
 /// Requests per webhook Service: the Service, its EndpointSlices, its pods (by the Service's
 /// selector) and the Deployments of its namespace.
 pub const REQUESTS_PER_WEBHOOK_SERVICE: usize = 4;
@@ -48,11 +48,12 @@ pub const WARNING_EVENTS_LIMIT: usize = 500;
 /// Requests sent by one refresh when the webhook configurations name `services` distinct
 /// Services:
 ///
-/// `requests = 12 + 4 × min(services, 1)`: 16 on any cluster with a webhook Service, 12
+/// `requests = 13 + 4 × min(services, 1)`: 17 on any cluster with a webhook Service, 13
 /// without one.
 ///
-/// The 12 are one request each for /version, /livez?verbose, /readyz?verbose, /metrics,
-/// ValidatingWebhookConfigurations, MutatingWebhookConfigurations, Nodes, Leases in
+/// The 13 are one request each for /version, /livez?verbose, /readyz?verbose, /metrics,
+/// ValidatingWebhookConfigurations, MutatingWebhookConfigurations, Namespaces (their labels
+/// decide what namespaceSelectors match), Nodes, Leases in
 /// kube-node-lease, Warning events (one page of at most 500), APIServices, Endpoints
 /// default/kubernetes and EndpointSlices of default/kubernetes. The 4 are the Service, its
 /// EndpointSlices, its pods and the Deployments of its namespace, for the one webhook Service
@@ -459,12 +460,26 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         ("limit", events_limit.as_str()),
     ];
 
-    let (version, livez, readyz, metrics, webhooks, nodes, leases, events, api_services, ep, eps) = tokio::join!(
+    let (
+        version,
+        livez,
+        readyz,
+        metrics,
+        webhooks,
+        namespaces,
+        nodes,
+        leases,
+        events,
+        api_services,
+        ep,
+        eps,
+    ) = tokio::join!(
         calls.json::<Info>("get /version", "get", "/version", deadline),
         calls.text("get /livez", "/livez?verbose"),
         calls.text("get /readyz", "/readyz?verbose"),
         calls.text("get /metrics", "/metrics"),
         read_webhooks(&calls, prev, end),
+        calls.list::<Namespace>("list namespaces", "/api/v1/namespaces", &[], deadline),
         calls.list::<Node>("list nodes", "/api/v1/nodes", &[], deadline),
         calls.list::<Lease>(
             "list leases in kube-node-lease",
@@ -578,6 +593,7 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         mutating_webhooks: webhooks.mutating,
         webhook_backends: webhooks.backends,
         webhook_services_skipped: webhooks.skipped,
+        namespaces: source(namespaces, prev.map(|p| &p.namespaces)),
         nodes: source((nodes_result, nodes_took), prev.map(|p| &p.nodes)),
         node_leases: source(leases, prev.map(|p| &p.node_leases)),
         warning_events: source(events, prev.map(|p| &p.warning_events)),
@@ -809,10 +825,10 @@ mod tests {
 
     #[test]
     fn the_formula_is_capped() {
-        assert_eq!(requests_per_refresh(0), 12);
-        assert_eq!(requests_per_refresh(1), 16);
+        assert_eq!(requests_per_refresh(0), 13);
+        assert_eq!(requests_per_refresh(1), 17);
         assert_eq!(requests_per_refresh(100), MAX_REQUESTS_PER_REFRESH);
-        assert_eq!(MAX_REQUESTS_PER_REFRESH, 16);
+        assert_eq!(MAX_REQUESTS_PER_REFRESH, 17);
     }
 
     #[test]

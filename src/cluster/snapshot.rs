@@ -13,7 +13,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Endpoints, Event, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
@@ -527,6 +527,9 @@ pub struct Snapshot {
     pub webhook_backends: Vec<WebhookBackend>,
     /// Distinct webhook Services not read this refresh (waiting for their turn).
     pub webhook_services_skipped: usize,
+    /// Namespaces: their labels decide what webhook namespaceSelectors match.
+    #[serde(default)]
+    pub namespaces: Source<Vec<Namespace>>,
     /// Nodes, metadata and status (status.images dropped).
     pub nodes: Source<Vec<Node>>,
     /// Leases in kube-node-lease.
@@ -564,6 +567,7 @@ impl Snapshot {
                 "mutatingwebhookconfigurations".into(),
                 self.mutating_webhooks.error.as_ref(),
             ),
+            ("namespaces".into(), self.namespaces.error.as_ref()),
             ("nodes".into(), self.nodes.error.as_ref()),
             ("leases".into(), self.node_leases.error.as_ref()),
             ("events".into(), self.warning_events.error.as_ref()),
