@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod diagnose;
 pub mod duration;
 pub mod selector;
 pub mod sim;
