@@ -36,9 +36,9 @@ use super::snapshot::{
 pub const WEBHOOK_SERVICES_PER_REFRESH: usize = 1;
 /// Requests of a refresh that do not depend on the cluster: /version, /livez?verbose,
 /// /readyz?verbose, /metrics, validating and mutating webhook configurations, namespaces,
-/// nodes, Leases in kube-node-lease, Warning events, APIServices, Endpoints default/kubernetes
-/// and its EndpointSlices.
-pub const FIXED_REQUESTS: usize = 13;
+/// nodes, Leases in kube-node-lease, Warning events, events about Nodes, APIServices, Endpoints
+/// default/kubernetes and its EndpointSlices.
+pub const FIXED_REQUESTS: usize = 14;
 /// Requests per webhook Service: the Service, its EndpointSlices, its pods (by the Service's
 /// selector) and the Deployments of its namespace.
 pub const REQUESTS_PER_WEBHOOK_SERVICE: usize = 4;
@@ -48,13 +48,14 @@ pub const WARNING_EVENTS_LIMIT: usize = 500;
 /// Requests sent by one refresh when the webhook configurations name `services` distinct
 /// Services:
 ///
-/// `requests = 13 + 4 × min(services, 1)`: 17 on any cluster with a webhook Service, 13
+/// `requests = 14 + 4 × min(services, 1)`: 18 on any cluster with a webhook Service, 14
 /// without one.
 ///
-/// The 13 are one request each for /version, /livez?verbose, /readyz?verbose, /metrics,
+/// The 14 are one request each for /version, /livez?verbose, /readyz?verbose, /metrics,
 /// ValidatingWebhookConfigurations, MutatingWebhookConfigurations, Namespaces (their labels
 /// decide what namespaceSelectors match), Nodes, Leases in
-/// kube-node-lease, Warning events (one page of at most 500), APIServices, Endpoints
+/// kube-node-lease, Warning events (one page of at most 500), events about Nodes (one page of at
+/// most 500: RegisteredNode, RemovingNode, NodeNotReady show a repair loop), APIServices, Endpoints
 /// default/kubernetes and EndpointSlices of default/kubernetes. The 4 are the Service, its
 /// EndpointSlices, its pods and the Deployments of its namespace, for the one webhook Service
 /// whose turn it is. Every list is a single request served from the watch cache
@@ -459,6 +460,10 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         ("fieldSelector", "type=Warning"),
         ("limit", events_limit.as_str()),
     ];
+    let node_events_query = [
+        ("fieldSelector", "involvedObject.kind=Node"),
+        ("limit", events_limit.as_str()),
+    ];
 
     let (
         version,
@@ -470,6 +475,7 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         nodes,
         leases,
         events,
+        node_events,
         api_services,
         ep,
         eps,
@@ -491,6 +497,12 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
             "list warning events",
             "/api/v1/events",
             &events_query,
+            deadline,
+        ),
+        calls.list::<Event>(
+            "list events about nodes",
+            "/api/v1/events",
+            &node_events_query,
             deadline,
         ),
         calls.list::<APIService>(
@@ -545,8 +557,7 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         }
         nodes
     });
-    let events = {
-        let (result, took) = events;
+    let newest_first = |(result, took): (Result<Vec<Event>, AccessError>, Duration)| {
         let result = result.map(|mut events| {
             events.sort_by_key(|e| std::cmp::Reverse(event_time(e)));
             events.truncate(WARNING_EVENTS_LIMIT);
@@ -554,6 +565,8 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         });
         (result, took)
     };
+    let events = newest_first(events);
+    let node_events = newest_first(node_events);
 
     let mut node_identities = prev.map(|p| p.node_identities.clone()).unwrap_or_default();
     let now = Timestamp::now();
@@ -597,6 +610,7 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         nodes: source((nodes_result, nodes_took), prev.map(|p| &p.nodes)),
         node_leases: source(leases, prev.map(|p| &p.node_leases)),
         warning_events: source(events, prev.map(|p| &p.warning_events)),
+        node_events: source(node_events, prev.map(|p| &p.node_events)),
         api_services: source(api_services, prev.map(|p| &p.api_services)),
         control_plane_endpoints: source(ep, prev.map(|p| &p.control_plane_endpoints)),
         control_plane_endpoint_slices: source(eps, prev.map(|p| &p.control_plane_endpoint_slices)),
@@ -825,10 +839,10 @@ mod tests {
 
     #[test]
     fn the_formula_is_capped() {
-        assert_eq!(requests_per_refresh(0), 13);
-        assert_eq!(requests_per_refresh(1), 17);
+        assert_eq!(requests_per_refresh(0), 14);
+        assert_eq!(requests_per_refresh(1), 18);
         assert_eq!(requests_per_refresh(100), MAX_REQUESTS_PER_REFRESH);
-        assert_eq!(MAX_REQUESTS_PER_REFRESH, 17);
+        assert_eq!(MAX_REQUESTS_PER_REFRESH, 18);
     }
 
     #[test]

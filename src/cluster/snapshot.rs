@@ -536,6 +536,10 @@ pub struct Snapshot {
     pub node_leases: Source<Vec<Lease>>,
     /// Warning events, newest first, bounded.
     pub warning_events: Source<Vec<Event>>,
+    /// Events about Nodes (RegisteredNode, RemovingNode, NodeNotReady, ...), newest first,
+    /// bounded: the trail of a repair loop.
+    #[serde(default)]
+    pub node_events: Source<Vec<Event>>,
     pub api_services: Source<Vec<APIService>>,
     /// Endpoints default/kubernetes: the apiservers themselves.
     pub control_plane_endpoints: Source<Endpoints>,
@@ -571,6 +575,7 @@ impl Snapshot {
             ("nodes".into(), self.nodes.error.as_ref()),
             ("leases".into(), self.node_leases.error.as_ref()),
             ("events".into(), self.warning_events.error.as_ref()),
+            ("node events".into(), self.node_events.error.as_ref()),
             ("apiservices".into(), self.api_services.error.as_ref()),
             (
                 "endpoints/kubernetes".into(),
