@@ -4,5 +4,7 @@ pub mod cli;
 pub mod cluster;
 pub mod diagnose;
 pub mod duration;
+pub mod manifests;
+pub mod report;
 pub mod selector;
 pub mod sim;
