@@ -58,19 +58,19 @@ fn files_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestsError> {
 /// Objects in one text: JSON when it starts like JSON, else YAML documents.
 pub fn parse(text: &str, path: &str) -> Result<Vec<Value>, ManifestsError> {
     let trimmed = text.trim_start();
-    let documents: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Array(items)) => items,
-            Ok(v) => vec![v],
-            Err(e) => {
-                return Err(ManifestsError::Parse {
-                    path: path.into(),
-                    message: format!("line {}, column {}: {e}", e.line(), e.column()),
-                });
-            }
+    let looks_like_json = trimmed.starts_with('{') || trimmed.starts_with('[');
+    let json = looks_like_json.then(|| serde_json::from_str::<Value>(text));
+    let documents: Vec<Value> = match json {
+        Some(Ok(Value::Array(items))) => items,
+        Some(Ok(v)) => vec![v],
+        // JSON is what .json files hold; elsewhere a `{` may start a YAML flow mapping.
+        Some(Err(e)) if path.ends_with(".json") => {
+            return Err(ManifestsError::Parse {
+                path: path.into(),
+                message: format!("line {}, column {}: {e}", e.line(), e.column()),
+            });
         }
-    } else {
-        serde_saphyr::from_multiple::<Value>(text).map_err(|e| ManifestsError::Parse {
+        _ => serde_saphyr::from_multiple::<Value>(text).map_err(|e| ManifestsError::Parse {
             path: path.into(),
             message: e
                 .to_string()
@@ -78,7 +78,7 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Value>, ManifestsError> {
                 .next()
                 .unwrap_or("not valid YAML")
                 .to_string(),
-        })?
+        })?,
     };
     let mut objects = Vec::new();
     for (n, document) in documents.into_iter().enumerate() {
