@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::Parser as _;
 
 use std::io::IsTerminal;
 
@@ -196,7 +196,18 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bad flag is "could not run" (3), not clap's 2, which `check` uses for critical.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 3,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let state = state_dir(cli.state_dir.as_deref());
     let log_file = cli
         .log_file
