@@ -104,7 +104,7 @@ fn unreachable(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
             .1 += 1;
     }
     let mut kinds: Vec<(ErrorKind, usize)> = by_kind.into_values().collect();
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
     let dominant = kinds[0].0;
     let counts = kinds
         .iter()

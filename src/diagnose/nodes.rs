@@ -494,8 +494,8 @@ mod tests {
         assert_eq!(f[0].evidence[0], "1 of 10 nodes not Ready: n3");
         assert!(f[0].evidence[1].contains("Ready Unknown since"));
         assert!(f[0].evidence[1].contains("NodeStatusUnknown"));
-        for i in 0..5 {
-            nodes[i] = node(&format!("n{i}"), &format!("u{i}"), "False");
+        for (i, n) in nodes.iter_mut().enumerate().take(5) {
+            *n = node(&format!("n{i}"), &format!("u{i}"), "False");
         }
         let f = run(&with_nodes(nodes.clone(), leases.clone()));
         assert_eq!(
