@@ -232,7 +232,12 @@ fn not_ready(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
         title,
         evidence,
         runbook: "node-repair-loop".into(),
-        actions: vec!["cordon".into()],
+        // Cordon targets one node; for many, the node controller's taints already keep pods off.
+        actions: if list.len() == 1 {
+            vec!["cordon".into()]
+        } else {
+            Vec::new()
+        },
         caused_by: None,
     })
 }
@@ -507,6 +512,39 @@ mod tests {
         let f = run(&with_nodes(nodes, leases));
         assert_eq!(f[0].severity, Severity::Critical);
         assert_eq!(f[0].subject.name, "6 nodes");
+    }
+
+    #[test]
+    fn offline_raises_nothing_and_correlation_keeps_an_earlier_cause() {
+        let s = with_nodes(vec![node("a", "u1", "Unknown")], Vec::new());
+        let inventory = Inventory::default();
+        let offline = Context {
+            inventory: &inventory,
+            live: None,
+            now: at(0),
+        };
+        assert!(findings(&offline).is_empty());
+        let mut live = run(&s);
+        assert_eq!(live[0].actions, ["cordon"]);
+        live[0].caused_by = Some("something-else x".into());
+        let before = live.clone();
+        live.push(Finding {
+            id: "webhook-blocking-writes".into(),
+            severity: Severity::Critical,
+            subject: Subject::webhook("ValidatingWebhookConfiguration", "c", "w.example.com"),
+            title: String::new(),
+            evidence: Vec::new(),
+            runbook: "webhook-outage".into(),
+            actions: Vec::new(),
+            caused_by: None,
+        });
+        correlate(&mut live);
+        assert_eq!(live[0], before[0], "an earlier cause is kept");
+        assert_eq!(live[1].id, "node-heartbeats-stale");
+        assert_eq!(
+            live[1].caused_by.as_deref(),
+            Some("webhook-blocking-writes w.example.com")
+        );
     }
 
     #[test]
