@@ -125,16 +125,39 @@ pub fn cause_rank(id: &str) -> u8 {
     }
 }
 
-/// Most severe first; within a severity, causes before symptoms; then by subject.
+/// Most severe first; within a severity, causes before symptoms; then by subject. A finding
+/// that other findings name as their cause sorts with the severity of its worst symptom, so a
+/// warning-level webhook comes before the critical node findings it explains.
 pub fn rank(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
+    let mut worst_symptom: std::collections::HashMap<&str, Severity> =
+        std::collections::HashMap::new();
+    for f in findings.iter() {
+        if let Some(cause) = f.caused_by.as_deref() {
+            let slot = worst_symptom.entry(cause).or_insert(f.severity);
+            *slot = (*slot).max(f.severity);
+        }
+    }
+    let sort_severity: Vec<Severity> = findings
+        .iter()
+        .map(|f| {
+            let own = f.severity;
+            worst_symptom
+                .get(nodes::cause_key(f).as_str())
+                .map_or(own, |s| own.max(*s))
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (a, b) = (&findings[i], &findings[j]);
+        sort_severity[j]
+            .cmp(&sort_severity[i])
             .then(a.caused_by.is_some().cmp(&b.caused_by.is_some()))
             .then(cause_rank(&a.id).cmp(&cause_rank(&b.id)))
             .then(a.subject.name.cmp(&b.subject.name))
             .then(a.subject.webhook.cmp(&b.subject.webhook))
     });
+    let sorted: Vec<Finding> = order.iter().map(|&i| findings[i].clone()).collect();
+    findings.clone_from_slice(&sorted);
 }
 
 /// Counts per severity, as `check --output json` reports them.
