@@ -425,3 +425,58 @@ fn an_apiserver_down_mid_loop_keeps_what_it_last_said() {
             .any(|e| e.starts_with("leases as read 5 s ago"))
     );
 }
+
+fn node_event(node: &str, reason: &str, seconds: i64, count: i32) -> serde_json::Value {
+    json!({
+        "metadata": {"name": format!("{node}.{reason}.{seconds}"), "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": node},
+        "reason": reason, "message": format!("{reason} {node}"), "type": "Normal",
+        "lastTimestamp": at(seconds).to_string(), "count": count,
+    })
+}
+
+#[test]
+fn one_reading_of_node_events_shows_a_repair_loop() {
+    let mut snapshot = outage();
+    snapshot.node_identities = Default::default();
+    snapshot.node_events = serde_json::from_value(source(json!([
+        node_event("gke-dev-pool-1-c3d4", "RegisteredNode", -3600, 1),
+        node_event("gke-dev-pool-1-c3d4", "RemovingNode", -120, 2),
+        node_event("gke-dev-pool-1-c3d4", "RegisteredNode", -100, 1),
+        // Removed and not back yet: not (yet) a recreation.
+        node_event("gke-dev-pool-1-e5f6", "RegisteredNode", -3600, 1),
+        node_event("gke-dev-pool-1-e5f6", "RemovingNode", -10, 1),
+    ])))
+    .unwrap();
+    let findings = diagnose_live(&snapshot, vec![blocking_writes()]);
+    let loop_ = get(&findings, "nodes-repair-loop");
+    assert!(
+        loop_.evidence[0].contains("gke-dev-pool-1-c3d4"),
+        "{:?}",
+        loop_.evidence
+    );
+    assert!(
+        !loop_.evidence[0].contains("gke-dev-pool-1-e5f6"),
+        "{:?}",
+        loop_.evidence
+    );
+    assert!(
+        loop_.evidence.iter().any(|e| e.contains("RemovingNode x2")),
+        "{:?}",
+        loop_.evidence
+    );
+    assert!(loop_.caused_by.is_some());
+
+    // Only old events: no loop.
+    snapshot.node_events = serde_json::from_value(source(json!([
+        node_event("gke-dev-pool-1-c3d4", "RemovingNode", -7200, 1),
+        node_event("gke-dev-pool-1-c3d4", "RegisteredNode", -7100, 1),
+    ])))
+    .unwrap();
+    let findings = diagnose_live(&snapshot, vec![]);
+    assert!(
+        !ids(&findings).contains(&"nodes-repair-loop"),
+        "{:?}",
+        ids(&findings)
+    );
+}

@@ -115,6 +115,21 @@ fn repair_loop(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
             }
         }
     }
+    // The node controller's own trail: RemovingNode, then RegisteredNode for the same name.
+    let trail = node_event_trail(snapshot, now);
+    for (name, (removed, registered, latest)) in &trail {
+        if let (Some(removed), Some(registered)) = (removed, registered)
+            && registered.1 >= removed.1
+        {
+            let entry = recreated
+                .entry(name.clone())
+                .or_insert((0, Some(registered.1)));
+            entry.0 = entry.0.max(removed.0);
+            if entry.1.is_none() {
+                entry.1 = Some(*latest);
+            }
+        }
+    }
     if recreated.is_empty() {
         return None;
     }
@@ -141,6 +156,15 @@ fn repair_loop(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
             ));
         }
         evidence.push(line);
+        if let Some((Some(removed), Some(registered), _)) = trail.get(name) {
+            evidence.push(format!(
+                "{name}: events RemovingNode x{} (latest {}), RegisteredNode x{} (latest {})",
+                removed.0,
+                time(removed.1),
+                registered.0,
+                time(registered.1)
+            ));
+        }
     }
     let title = match list.as_slice() {
         [one] => format!("Node {one} is being deleted and recreated (same name, new uid)"),
@@ -159,6 +183,53 @@ fn repair_loop(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
         actions: Vec::new(),
         caused_by: None,
     })
+}
+
+/// Per node name, from the events about Nodes within the repair-loop window:
+/// (RemovingNode (count, latest), RegisteredNode (count, latest), latest of either).
+type Trail = BTreeMap<
+    String,
+    (
+        Option<(usize, Timestamp)>,
+        Option<(usize, Timestamp)>,
+        Timestamp,
+    ),
+>;
+
+fn node_event_trail(snapshot: &Snapshot, now: Timestamp) -> Trail {
+    let mut trail: Trail = BTreeMap::new();
+    for event in snapshot.node_events.value.iter().flatten() {
+        let Some(name) = event.involved_object.name.clone() else {
+            continue;
+        };
+        let Some(when) = event
+            .last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or_else(|| event.event_time.as_ref().map(|t| t.0))
+            .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        else {
+            continue;
+        };
+        if age_between(when, now) > REPAIR_LOOP_WINDOW {
+            continue;
+        }
+        let count = event.count.unwrap_or(1).max(1) as usize;
+        let entry = trail.entry(name).or_insert((None, None, when));
+        if when > entry.2 {
+            entry.2 = when;
+        }
+        let slot = match event.reason.as_deref() {
+            Some("RemovingNode") => &mut entry.0,
+            Some("RegisteredNode") => &mut entry.1,
+            _ => continue,
+        };
+        *slot = Some(match slot.take() {
+            Some((n, latest)) => (n + count, latest.max(when)),
+            None => (count, when),
+        });
+    }
+    trail
 }
 
 fn not_ready(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
