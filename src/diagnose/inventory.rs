@@ -154,7 +154,21 @@ impl Inventory {
 }
 
 /// v1beta1 webhook configurations read as v1 (their defaults differ: see the webhook rules).
+/// Fields v1 requires but v1beta1 defaulted get v1beta1's defaults: sideEffects `Unknown`,
+/// admissionReviewVersions `[v1beta1]`.
 fn with_api_version(mut object: Value, api_version: &str) -> Value {
+    if object["apiVersion"] == "admissionregistration.k8s.io/v1beta1"
+        && let Some(webhooks) = object.get_mut("webhooks").and_then(Value::as_array_mut)
+    {
+        for webhook in webhooks.iter_mut().filter_map(Value::as_object_mut) {
+            webhook
+                .entry("sideEffects")
+                .or_insert_with(|| Value::String("Unknown".into()));
+            webhook
+                .entry("admissionReviewVersions")
+                .or_insert_with(|| Value::Array(vec![Value::String("v1beta1".into())]));
+        }
+    }
     object["apiVersion"] = Value::String(api_version.into());
     object
 }

@@ -3,6 +3,7 @@
 //! Finding ids, severities and actions are contracts (DESIGN.md); other tools depend on them.
 
 pub mod apiserver;
+pub mod effective;
 pub mod inventory;
 pub mod nodes;
 pub mod webhooks;
