@@ -185,7 +185,7 @@ fn opa_tutorial_applied_as_v1_is_the_incident_configuration() {
         assert!(text.contains(what), "{what} in {text}");
     }
     assert!(
-        text.contains("cluster-scoped: namespaceSelector cannot exclude it"),
+        text.contains("cluster-scoped, so no namespaceSelector can exclude them: Nodes, TokenReviews, SubjectAccessReviews, CertificateSigningRequests"),
         "{text}"
     );
     assert!(text.contains("openpolicyagent.org/webhook"), "{text}");

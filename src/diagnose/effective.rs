@@ -245,3 +245,69 @@ pub fn webhooks(inventory: &Inventory) -> Vec<EffectiveWebhook<'_>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn inventory(api_version: &str, webhook: serde_json::Value) -> Inventory {
+        Inventory::from_manifests(vec![json!({
+            "apiVersion": api_version,
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "cfg"},
+            "webhooks": [webhook],
+        })])
+        .expect("valid")
+    }
+
+    #[test]
+    fn v1_and_v1beta1_defaults_and_whether_they_were_set() {
+        let bare = json!({"name": "h", "clientConfig": {"service": {"namespace": "n", "name": "s"}},
+                          "sideEffects": "None", "admissionReviewVersions": ["v1"]});
+        let v1 = inventory("admissionregistration.k8s.io/v1", bare.clone());
+        let h = &webhooks(&v1)[0];
+        assert!(h.fail_closed());
+        assert_eq!(h.timeout_seconds, 10);
+        assert_eq!(h.match_policy, "Equivalent");
+        assert_eq!(h.service.as_ref().map(|s| s.port), Some(443));
+        assert!(h.namespace_selector.is_everything() && h.object_selector.is_everything());
+        assert_eq!(
+            h.describe_failure_policy(),
+            "failurePolicy unset (v1 default Fail)"
+        );
+
+        let beta = inventory("admissionregistration.k8s.io/v1beta1", bare);
+        let h = &webhooks(&beta)[0];
+        assert!(!h.fail_closed());
+        assert_eq!(h.timeout_seconds, 30);
+        assert_eq!(h.match_policy, "Exact");
+        assert_eq!(
+            h.describe_timeout(),
+            "timeoutSeconds unset (v1beta1 default 30)"
+        );
+
+        let set = inventory(
+            "admissionregistration.k8s.io/v1",
+            json!({"name": "h", "clientConfig": {"url": "https://x"}, "sideEffects": "None",
+                   "admissionReviewVersions": ["v1"], "failurePolicy": "Ignore", "timeoutSeconds": 3}),
+        );
+        let h = &webhooks(&set)[0];
+        assert_eq!(h.describe_failure_policy(), "failurePolicy Ignore");
+        assert_eq!(h.describe_timeout(), "timeoutSeconds 3");
+        assert_eq!(h.destination(), "URL https://x");
+    }
+
+    #[test]
+    fn an_invalid_selector_counts_as_matching() {
+        let v1 = inventory(
+            "admissionregistration.k8s.io/v1",
+            json!({"name": "h", "clientConfig": {"url": "https://x"}, "sideEffects": "None",
+                   "admissionReviewVersions": ["v1"],
+                   "namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Bogus"}]}}),
+        );
+        let h = &webhooks(&v1)[0];
+        assert!(h.namespace_selector.matches(&BTreeMap::new()));
+        assert!(h.namespace_selector.describe().contains("invalid"));
+    }
+}

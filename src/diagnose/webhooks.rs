@@ -617,12 +617,11 @@ fn intercepts_control_plane(context: &Context<'_>, hook: &EffectiveWebhook<'_>) 
         return None;
     }
     let mut matched = Vec::new();
-    let mut evidence = vec![format!(
-        "{}; calls {}",
-        hook.describe_failure_policy(),
-        hook.destination()
-    )];
-    let mut namespaced_hit = false;
+    // Per matching rule (as written), what it matches: "Leases in kube-node-lease (CREATE/UPDATE
+    // leases.coordination.k8s.io)".
+    let mut by_rule: Vec<(String, Vec<String>)> = Vec::new();
+    let mut selected = Vec::new();
+    let mut cluster_scoped = Vec::new();
     for write in CONTROL_PLANE_WRITES {
         let mut ops = Vec::new();
         let mut rule = None;
@@ -643,29 +642,19 @@ fn intercepts_control_plane(context: &Context<'_>, hook: &EffectiveWebhook<'_>) 
         let Some(rule) = rule else {
             continue;
         };
-        let selector = match write.namespace {
+        match write.namespace {
             Some(ns) => {
                 let labels = context.inventory.namespace_labels(ns);
                 if !hook.namespace_selector.matches(&labels) {
                     continue;
                 }
-                namespaced_hit = true;
-                format!(
-                    "namespaceSelector {} selects {ns} (labels {})",
-                    hook.namespace_selector.describe(),
-                    describe_labels(&labels)
-                )
+                let verdict = format!("{ns} (labels {})", describe_labels(&labels));
+                if !selected.contains(&verdict) {
+                    selected.push(verdict);
+                }
             }
-            None => "cluster-scoped: namespaceSelector cannot exclude it".to_string(),
-        };
-        let object = if hook.object_selector.is_everything() {
-            String::new()
-        } else {
-            format!(
-                "; objectSelector {} matches objects without labels",
-                hook.object_selector.describe()
-            )
-        };
+            None => cluster_scoped.push(write.what),
+        }
         matched.push(write.what);
         let resource = match (write.group, write.subresource) {
             ("", "") => write.resource.to_string(),
@@ -673,28 +662,60 @@ fn intercepts_control_plane(context: &Context<'_>, hook: &EffectiveWebhook<'_>) 
             (g, "") => format!("{}.{g}", write.resource),
             (g, sub) => format!("{}.{g}/{sub}", write.resource),
         };
-        evidence.push(format!(
-            "{} ({} {resource}): rule {{{rule}}}; {selector}{object}",
-            write.what,
-            ops.join("/")
-        ));
+        let what = format!("{} ({} {resource})", write.what, ops.join("/"));
+        let rule = rule.to_string();
+        match by_rule.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, whats)) => whats.push(what),
+            None => by_rule.push((rule, vec![what])),
+        }
     }
     if matched.is_empty() {
         return None;
     }
-    let actions: &[&str] = if namespaced_hit {
-        &["exclude-system-namespaces", "fail-open"]
-    } else {
+    let mut evidence = vec![format!(
+        "{}; calls {}",
+        hook.describe_failure_policy(),
+        hook.destination()
+    )];
+    for (rule, whats) in &by_rule {
+        evidence.push(format!("rule {{{rule}}} matches {}", whats.join(", ")));
+    }
+    if !selected.is_empty() {
+        evidence.push(format!(
+            "namespaceSelector {} selects {}",
+            hook.namespace_selector.describe(),
+            selected.join(", ")
+        ));
+    }
+    if !cluster_scoped.is_empty() {
+        evidence.push(format!(
+            "cluster-scoped, so no namespaceSelector can exclude them: {}",
+            cluster_scoped.join(", ")
+        ));
+    }
+    if !hook.object_selector.is_everything() {
+        evidence.push(format!(
+            "objectSelector {} matches objects without labels",
+            hook.object_selector.describe()
+        ));
+    }
+    let actions: &[&str] = if selected.is_empty() {
         &["fail-open"]
+    } else {
+        &["exclude-system-namespaces", "fail-open"]
+    };
+    let shown = if matched.len() > 4 {
+        format!("{} and {} more", matched[..3].join(", "), matched.len() - 3)
+    } else {
+        matched.join(", ")
     };
     Some(finding(
         INTERCEPTS_CONTROL_PLANE,
         Severity::Warning,
         hook,
         format!(
-            "Fail-closed webhook {} intercepts writes the control plane needs: {}",
-            hook.name,
-            matched.join(", ")
+            "Fail-closed webhook {} intercepts writes the control plane needs: {shown}",
+            hook.name
         ),
         evidence,
         HARDENING_RUNBOOK,
