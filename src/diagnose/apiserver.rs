@@ -19,7 +19,7 @@ pub const SLOW_WRITE: Duration = Duration::from_secs(2);
 /// apiserver-unreachable: at most this many cluster-wide sources may still have answered.
 pub const UNREACHABLE_ANSWERED_AT_MOST: usize = 1;
 /// Cluster-wide sources in [`Snapshot::source_errors`] (webhook backends follow them).
-const CLUSTER_WIDE_SOURCES: usize = 13;
+const CLUSTER_WIDE_SOURCES: usize = crate::cluster::collect::FIXED_REQUESTS;
 
 /// The ConfigMap that the `ca-registration` post-start hook must update.
 pub const CA_REGISTRATION_CONFIGMAP: &str = "kube-system/extension-apiserver-authentication";
@@ -399,6 +399,7 @@ mod tests {
         snapshot.nodes.error = e.clone();
         snapshot.node_leases.error = e.clone();
         snapshot.warning_events.error = e.clone();
+        snapshot.node_events.error = e.clone();
         snapshot.api_services.error = e.clone();
         snapshot.control_plane_endpoints.error = e.clone();
         snapshot.control_plane_endpoint_slices.error = e;
@@ -432,7 +433,7 @@ mod tests {
         assert_eq!(f[0].severity, Severity::Critical);
         assert_eq!(f[0].subject, Subject::new("Apiserver", "https://10.0.0.1"));
         assert!(f[0].title.contains("3 s"));
-        assert!(f[0].evidence[0].starts_with("13 of 13 cluster-wide reads failed"));
+        assert!(f[0].evidence[0].starts_with("14 of 14 cluster-wide reads failed"));
         assert!(
             f[0].evidence
                 .iter()

@@ -355,21 +355,46 @@ fn heartbeats_stale(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
             )),
         }
     }
-    // A Node old enough to have renewed a Lease but without one: its kubelet could not create it.
+    // A Node without a Lease, old enough to have renewed one, or already declared silent by
+    // the node controller (Ready Unknown): its kubelet could not create it.
     if let Some(nodes) = nodes {
-        let grace = Duration::from_secs(DEFAULT_LEASE_DURATION_SECONDS as u64);
+        // The cluster's own lease duration when any Lease shows it, else the kubelet default.
+        let grace = leases
+            .iter()
+            .filter_map(|l| l.spec.as_ref()?.lease_duration_seconds)
+            .max()
+            .map_or(DEFAULT_LEASE_DURATION_SECONDS, i64::from);
+        let grace = Duration::from_secs(grace.max(1) as u64);
         for node in nodes {
             let name = node_name(node);
             let has_lease = leases
                 .iter()
                 .any(|l| l.metadata.name.as_deref() == Some(name));
+            if has_lease {
+                continue;
+            }
             let created = node.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            if !has_lease && created.is_some_and(|c| age_between(c, read_at) > grace) {
+            let age = created.map_or(Duration::ZERO, |c| age_between(c, read_at));
+            let silent = node
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+                .is_some_and(|c| c.status == "Unknown");
+            if created.is_some() && age > grace {
                 stale.push((
                     name.to_string(),
                     format!(
                         "{name}: no Lease in kube-node-lease, node created {} ago",
-                        ago(created.map_or(Duration::ZERO, |c| age_between(c, read_at)))
+                        ago(age)
+                    ),
+                ));
+            } else if silent {
+                stale.push((
+                    name.to_string(),
+                    format!(
+                        "{name}: no Lease in kube-node-lease and Ready Unknown (the kubelet could not create its Lease), node created {} ago",
+                        ago(age)
                     ),
                 ));
             }
