@@ -67,6 +67,30 @@ async fn main() {
     }
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    // Where the time goes, one part at a time.
+    let mut parts: Vec<(&str, Duration)> = Vec::new();
+    let started = Instant::now();
+    let inventory = Inventory::from_snapshot(&snapshot);
+    parts.push(("inventory", started.elapsed()));
+    let context = diagnose::Context {
+        inventory: &inventory,
+        live: Some(&snapshot),
+        now: jiff::Timestamp::now(),
+    };
+    let started = Instant::now();
+    let _ = diagnose::webhooks::findings(&context);
+    parts.push(("webhook rules", started.elapsed()));
+    let started = Instant::now();
+    let _ = diagnose::apiserver::findings(&context);
+    parts.push(("apiserver rules", started.elapsed()));
+    let started = Instant::now();
+    let _ = diagnose::nodes::findings(&context);
+    parts.push(("node rules", started.elapsed()));
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|(n, d)| format!("{n} {:.2} ms", ms(*d)))
+        .collect();
+    println!("one run by part: {}", parts.join(", "));
     let median = times[runs / 2];
     println!(
         "diagnose (inventory + rules): median {:.2} ms, min {:.2} ms, max {:.2} ms over {runs} runs; {count} findings",

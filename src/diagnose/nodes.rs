@@ -97,6 +97,11 @@ fn repair_loop(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
     // Within one reading: a Lease left by an earlier Node of the same name (its owner uid is not
     // the current Node's) shows the Node was deleted and registered again.
     if let (Some(nodes), Some(leases)) = (&snapshot.nodes.value, &snapshot.node_leases.value) {
+        let by_name: std::collections::HashMap<&str, &k8s_openapi::api::coordination::v1::Lease> =
+            leases
+                .iter()
+                .filter_map(|l| Some((l.metadata.name.as_deref()?, l)))
+                .collect();
         for node in nodes {
             let (Some(name), Some(uid)) = (&node.metadata.name, &node.metadata.uid) else {
                 continue;
@@ -105,9 +110,9 @@ fn repair_loop(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
             if created.is_some_and(|c| age_between(c, now) > REPAIR_LOOP_WINDOW) {
                 continue;
             }
-            let orphaned = leases
-                .iter()
-                .filter(|l| l.metadata.name.as_ref() == Some(name))
+            let orphaned = by_name
+                .get(name.as_str())
+                .into_iter()
                 .flat_map(|l| l.metadata.owner_references.iter().flatten())
                 .any(|o| o.kind == "Node" && &o.name == name && &o.uid != uid);
             if orphaned {
@@ -318,14 +323,20 @@ fn heartbeats_stale(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
     // Ages as of when the leases were read: a stale reading is not made older by the outage.
     let read_at = snapshot.node_leases.fetched_at.unwrap_or(now);
     let nodes = snapshot.nodes.value.as_ref();
+    let node_names: Option<std::collections::HashSet<&str>> =
+        nodes.map(|ns| ns.iter().map(node_name).collect());
+    let lease_names: std::collections::HashSet<&str> = leases
+        .iter()
+        .filter_map(|l| l.metadata.name.as_deref())
+        .collect();
     let mut stale: Vec<(String, String)> = Vec::new();
     for lease in leases {
         let Some(name) = lease.metadata.name.as_deref() else {
             continue;
         };
         // A Lease of a node that no longer exists is not a heartbeat anyone waits for.
-        if let Some(nodes) = nodes
-            && !nodes.iter().any(|n| node_name(n) == name)
+        if let Some(names) = &node_names
+            && !names.contains(name)
         {
             continue;
         }
@@ -367,10 +378,7 @@ fn heartbeats_stale(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
         let grace = Duration::from_secs(grace.max(1) as u64);
         for node in nodes {
             let name = node_name(node);
-            let has_lease = leases
-                .iter()
-                .any(|l| l.metadata.name.as_deref() == Some(name));
-            if has_lease {
+            if lease_names.contains(name) {
                 continue;
             }
             let created = node.metadata.creation_timestamp.as_ref().map(|t| t.0);

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, Pod, Service};
+use k8s_openapi::api::core::v1::{Container, Event, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -30,14 +30,44 @@ const OUTAGE_RUNBOOK: &str = "webhook-outage";
 const HARDENING_RUNBOOK: &str = "webhook-hardening";
 
 /// Every webhook finding, in the order the webhooks are listed (ranking happens later).
+/// Warning events that say `failed calling webhook "NAME"`, by NAME: read once, not once per
+/// webhook (a large cluster has hundreds of webhooks and hundreds of events).
+fn events_by_webhook<'a>(context: &Context<'a>) -> BTreeMap<&'a str, Vec<&'a Event>> {
+    let mut by_webhook: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    let events = context
+        .live
+        .and_then(|s| s.warning_events.value.as_ref())
+        .into_iter()
+        .flatten();
+    for event in events {
+        let Some(message) = event.message.as_deref() else {
+            continue;
+        };
+        let mut rest = message;
+        while let Some(at) = rest.find(FAILED_CALLING) {
+            rest = &rest[at + FAILED_CALLING.len()..];
+            if let Some(end) = rest.find('"') {
+                let list = by_webhook.entry(&rest[..end]).or_default();
+                if !list.iter().any(|e| std::ptr::eq(*e, event)) {
+                    list.push(event);
+                }
+            }
+        }
+    }
+    by_webhook
+}
+
+const FAILED_CALLING: &str = "failed calling webhook \"";
+
 pub fn findings(context: &Context<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
+    let events = events_by_webhook(context);
     for hook in effective::webhooks(context.inventory) {
         let backend = hook
             .service
             .as_ref()
             .map(|service| Backend::resolve(context, service));
-        out.extend(blocking_writes(context, &hook));
+        out.extend(blocking_writes(context, &hook, &events));
         out.extend(
             backend
                 .as_ref()
@@ -214,7 +244,11 @@ impl<'a> Backend<'a> {
 // ---------------------------------------------------------------------------------------------
 // webhook-blocking-writes (live only)
 
-fn blocking_writes(context: &Context<'_>, hook: &EffectiveWebhook<'_>) -> Option<Finding> {
+fn blocking_writes(
+    context: &Context<'_>,
+    hook: &EffectiveWebhook<'_>,
+    events_by_webhook: &BTreeMap<&str, Vec<&Event>>,
+) -> Option<Finding> {
     let snapshot = context.live?;
     let mut evidence = Vec::new();
     let mut stalled = false;
@@ -256,7 +290,7 @@ fn blocking_writes(context: &Context<'_>, hook: &EffectiveWebhook<'_>) -> Option
         }
     }
 
-    if let Some(events) = &snapshot.warning_events.value {
+    if let Some(events) = events_by_webhook.get(hook.name) {
         let needle = format!("failed calling webhook \"{}\"", hook.name);
         let mut count: i64 = 0;
         let mut reasons = BTreeSet::new();
@@ -266,9 +300,6 @@ fn blocking_writes(context: &Context<'_>, hook: &EffectiveWebhook<'_>) -> Option
             let Some(message) = event.message.as_deref() else {
                 continue;
             };
-            if !message.contains(&needle) {
-                continue;
-            }
             count += event
                 .series
                 .as_ref()
