@@ -29,6 +29,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// One-shot triage of a live cluster, or with --file an offline lint of manifests.
+    /// Exit codes: 0 nothing at warning or above, 1 warnings, 2 a critical finding, 3 could
+    /// not run.
+    Check(CheckArgs),
     /// One refresh of everything observed on a cluster, printed as JSON (bug reports, replay).
     Snapshot(SnapshotArgs),
     /// Run the Kubernetes API simulator alone, serving a scenario over HTTPS.
@@ -75,6 +79,28 @@ impl ClusterArgs {
             ..Default::default()
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: CheckFormat,
+
+    /// Check manifests instead of a cluster: YAML or JSON files, folders, `-` for standard
+    /// input. Repeatable.
+    #[arg(long = "file", short = 'f', value_name = "PATH")]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,7 +1,11 @@
 //! kube-rescue: triage and safe repair of a Kubernetes control plane in trouble.
 
+pub mod admission_rules;
 pub mod cli;
 pub mod cluster;
+pub mod diagnose;
 pub mod duration;
+pub mod manifests;
+pub mod report;
 pub mod selector;
 pub mod sim;

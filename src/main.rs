@@ -4,10 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::Parser as _;
 
-use kube_rescue::cli::{Cli, Command, SimArgs, SnapshotArgs, SnapshotFormat};
-use kube_rescue::cluster::{Cluster, collect};
+use std::io::IsTerminal;
+
+use kube_rescue::cli::{
+    CheckArgs, CheckFormat, Cli, Command, SimArgs, SnapshotArgs, SnapshotFormat,
+};
+use kube_rescue::cluster::{Cluster, Snapshot, collect, probe};
+use kube_rescue::diagnose::{self, Inventory};
+use kube_rescue::report::{self, Origin};
 use kube_rescue::sim::{Simulator, scenario::Scenario};
 
 fn state_dir(flag: Option<&Path>) -> PathBuf {
@@ -122,8 +128,86 @@ async fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether nothing answered at all: then the write probe would only wait.
+fn unreachable(snapshot: &Snapshot) -> bool {
+    [
+        &snapshot.apiserver_version.error,
+        &snapshot.readyz.error,
+        &snapshot.livez.error,
+    ]
+    .iter()
+    .all(|e| e.as_ref().is_some_and(|e| e.kind.is_unreachable()))
+}
+
+/// `check`: diagnose a live cluster (one refresh and the write probe) or manifests, print the
+/// findings, and return the exit code they call for.
+async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
+    let now = jiff::Timestamp::now();
+    let (origin, findings) = if !args.files.is_empty() {
+        let manifests = kube_rescue::manifests::load(&args.files)?;
+        let inventory = Inventory::from_manifests(manifests.objects)?;
+        let context = diagnose::Context {
+            inventory: &inventory,
+            live: None,
+            now,
+        };
+        (
+            Origin::Files {
+                paths: manifests.paths,
+            },
+            diagnose::diagnose(&context),
+        )
+    } else {
+        let cluster = Cluster::connect(&args.cluster.connect_options()).await?;
+        let mut snapshot = collect::refresh(&cluster, None).await;
+        if !cluster.is_read_only() && !unreachable(&snapshot) {
+            snapshot.write_probe = Some(probe::write_probe(&cluster, &snapshot).await);
+        }
+        let inventory = Inventory::from_snapshot(&snapshot);
+        let context = diagnose::Context {
+            inventory: &inventory,
+            live: Some(&snapshot),
+            now: jiff::Timestamp::now(),
+        };
+        (
+            Origin::Cluster {
+                context: cluster.context().to_string(),
+                server: cluster.server().to_string(),
+            },
+            diagnose::diagnose(&context),
+        )
+    };
+    let out = match args.output {
+        CheckFormat::Json => report::json(&origin, &findings),
+        CheckFormat::Markdown => report::markdown(&origin, &findings),
+        CheckFormat::Text => {
+            let colour = report::use_colour(
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            );
+            report::text(&origin, &findings, colour)
+        }
+    };
+    print!("{out}");
+    if !out.ends_with('\n') {
+        println!();
+    }
+    Ok(report::exit_code(&findings))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bad flag is "could not run" (3), not clap's 2, which `check` uses for critical.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 3,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let state = state_dir(cli.state_dir.as_deref());
     let log_file = cli
         .log_file
@@ -145,12 +229,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Sim(args) => run_sim(args).await,
-            Command::Snapshot(args) => run_snapshot(args).await,
+            Command::Check(args) => run_check(args).await,
+            Command::Sim(args) => run_sim(args).await.map(|()| 0),
+            Command::Snapshot(args) => run_snapshot(args).await.map(|()| 0),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("kube-rescue: {e:#}");
             ExitCode::from(3)

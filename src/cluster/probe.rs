@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use super::connect::Cluster;
 use super::error::AccessError;
 use super::snapshot::{Snapshot, millis};
+use crate::admission_rules;
 
 /// How many samples are kept per verb.
 pub const LATENCY_HISTORY: usize = 60;
@@ -266,22 +267,17 @@ pub struct MatchedWebhook {
     pub timeout_seconds: i32,
 }
 
-fn any_or(list: Option<&Vec<String>>, want: &str) -> bool {
-    list.is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
-}
-
 /// Whether a rule matches CREATE of a core/v1 ConfigMap (namespaced, no subresource).
 fn rule_matches_configmap_create(rule: &RuleWithOperations) -> bool {
-    let scope = matches!(rule.scope.as_deref(), None | Some("*") | Some("Namespaced"));
-    let resource = rule.resources.iter().flatten().any(|r| {
-        let (res, sub) = r.split_once('/').unwrap_or((r.as_str(), ""));
-        (res == "*" || res == "configmaps") && (sub == "*" || sub.is_empty())
-    });
-    scope
-        && any_or(rule.operations.as_ref(), "CREATE")
-        && any_or(rule.api_groups.as_ref(), "")
-        && any_or(rule.api_versions.as_ref(), "v1")
-        && resource
+    let request = admission_rules::Request {
+        operation: "CREATE",
+        group: "",
+        version: "v1",
+        resource: "configmaps",
+        subresource: "",
+        namespaced: true,
+    };
+    admission_rules::rule_matches(&rule.into(), &request, &request.gvr())
 }
 
 /// Whether a metav1.LabelSelector selects `labels`. A selector that cannot be parsed counts

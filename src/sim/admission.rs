@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 
 pub use super::backends::BackendTarget;
 use super::selector::{LabelSelector, SelectorError};
+use crate::admission_rules::{self, Gvr, Rule};
 
 /// An admission operation, worded as AdmissionReview words it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -280,16 +281,6 @@ impl AdmissionError {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct RawRule {
-    operations: Vec<String>,
-    api_groups: Vec<String>,
-    api_versions: Vec<String>,
-    resources: Vec<String>,
-    scope: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
 struct RawService {
     namespace: String,
     name: String,
@@ -310,7 +301,7 @@ struct RawClientConfig {
 struct RawWebhook {
     name: String,
     client_config: RawClientConfig,
-    rules: Vec<RawRule>,
+    rules: Vec<Rule>,
     failure_policy: Option<String>,
     match_policy: Option<String>,
     namespace_selector: Option<Value>,
@@ -324,7 +315,7 @@ struct Webhook {
     name: String,
     configuration: String,
     webhook_type: WebhookType,
-    rules: Vec<RawRule>,
+    rules: Vec<Rule>,
     fail_open: bool,
     exact: bool,
     namespace_selector: Result<LabelSelector, SelectorError>,
@@ -375,7 +366,15 @@ fn parse_configurations(configs: Vec<Value>, webhook_type: WebhookType) -> Vec<W
                 fail_open: raw.failure_policy.as_deref() == Some("Ignore"),
                 exact: raw.match_policy.as_deref() == Some("Exact"),
                 side_effects: raw.side_effects,
-                timeout_seconds: raw.timeout_seconds.unwrap_or(10).clamp(1, 30) as u64,
+                timeout_seconds: raw
+                    .timeout_seconds
+                    .unwrap_or(
+                        admission_rules::ApiVersion::V1
+                            .defaults()
+                            .timeout_seconds
+                            .into(),
+                    )
+                    .clamp(1, 30) as u64,
                 client: raw.client_config,
             });
         }
@@ -385,151 +384,6 @@ fn parse_configurations(configs: Vec<Value>, webhook_type: WebhookType) -> Vec<W
 
 // ---------------------------------------------------------------------------------------------
 // Matching
-
-/// A group/version/resource a rule is checked against: the request's own, or an equivalent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Gvr {
-    group: String,
-    version: String,
-    resource: String,
-}
-
-/// Resources served under several group/versions; each row lists (group, version) pairs that
-/// hold the same objects, with the resource name and kind.
-/// (group, version) pairs serving one resource.
-type GroupVersions = &'static [(&'static str, &'static str)];
-
-const EQUIVALENT_RESOURCES: &[(&str, &str, GroupVersions)] = &[
-    (
-        "deployments",
-        "Deployment",
-        &[
-            ("apps", "v1"),
-            ("apps", "v1beta2"),
-            ("apps", "v1beta1"),
-            ("extensions", "v1beta1"),
-        ],
-    ),
-    (
-        "daemonsets",
-        "DaemonSet",
-        &[
-            ("apps", "v1"),
-            ("apps", "v1beta2"),
-            ("extensions", "v1beta1"),
-        ],
-    ),
-    (
-        "replicasets",
-        "ReplicaSet",
-        &[
-            ("apps", "v1"),
-            ("apps", "v1beta2"),
-            ("extensions", "v1beta1"),
-        ],
-    ),
-    (
-        "statefulsets",
-        "StatefulSet",
-        &[("apps", "v1"), ("apps", "v1beta2"), ("apps", "v1beta1")],
-    ),
-    (
-        "events",
-        "Event",
-        &[
-            ("", "v1"),
-            ("events.k8s.io", "v1"),
-            ("events.k8s.io", "v1beta1"),
-        ],
-    ),
-    (
-        "ingresses",
-        "Ingress",
-        &[
-            ("networking.k8s.io", "v1"),
-            ("networking.k8s.io", "v1beta1"),
-            ("extensions", "v1beta1"),
-        ],
-    ),
-    (
-        "networkpolicies",
-        "NetworkPolicy",
-        &[("networking.k8s.io", "v1"), ("extensions", "v1beta1")],
-    ),
-    (
-        "cronjobs",
-        "CronJob",
-        &[("batch", "v1"), ("batch", "v1beta1")],
-    ),
-    (
-        "poddisruptionbudgets",
-        "PodDisruptionBudget",
-        &[("policy", "v1"), ("policy", "v1beta1")],
-    ),
-    (
-        "horizontalpodautoscalers",
-        "HorizontalPodAutoscaler",
-        &[
-            ("autoscaling", "v2"),
-            ("autoscaling", "v1"),
-            ("autoscaling", "v2beta2"),
-        ],
-    ),
-    (
-        "leases",
-        "Lease",
-        &[
-            ("coordination.k8s.io", "v1"),
-            ("coordination.k8s.io", "v1beta1"),
-        ],
-    ),
-];
-
-/// Equivalent group/version/resources of a request, other than itself, with their kind.
-fn equivalents(group: &str, version: &str, resource: &str) -> Vec<(Gvr, String)> {
-    for (res, kind, gvs) in EQUIVALENT_RESOURCES {
-        if *res == resource && gvs.iter().any(|(g, v)| *g == group && *v == version) {
-            return gvs
-                .iter()
-                .filter(|(g, v)| !(*g == group && *v == version))
-                .map(|(g, v)| {
-                    (
-                        Gvr {
-                            group: g.to_string(),
-                            version: v.to_string(),
-                            resource: res.to_string(),
-                        },
-                        kind.to_string(),
-                    )
-                })
-                .collect();
-        }
-    }
-    Vec::new()
-}
-
-fn is_namespace_object(gvr: &Gvr) -> bool {
-    gvr.group.is_empty() && gvr.version == "v1" && gvr.resource == "namespaces"
-}
-
-fn rule_matches(rule: &RawRule, attrs: &Attributes, gvr: &Gvr) -> bool {
-    let any_or = |list: &[String], want: &str| list.iter().any(|x| x == "*" || x == want);
-    let scope = match rule.scope.as_deref() {
-        None | Some("*") => true,
-        Some("Namespaced") => !is_namespace_object(gvr) && !attrs.namespace.is_empty(),
-        Some("Cluster") => is_namespace_object(gvr) || attrs.namespace.is_empty(),
-        Some(_) => false,
-    };
-    let resource = rule.resources.iter().any(|r| {
-        let (res, sub) = r.split_once('/').unwrap_or((r.as_str(), ""));
-        (res == "*" || res == gvr.resource) && (sub == "*" || sub == attrs.subresource)
-    });
-    scope
-        && any_or(&rule.operations, attrs.operation.as_str())
-        && any_or(&rule.api_groups, &gvr.group)
-        && any_or(&rule.api_versions, &gvr.version)
-        && resource
-}
 
 fn labels_of(object: &Value) -> BTreeMap<String, String> {
     object
@@ -560,12 +414,7 @@ fn match_namespace(
     hook: &Webhook,
     attrs: &Attributes,
 ) -> Result<bool, AdmissionError> {
-    let own = Gvr {
-        group: attrs.group.clone(),
-        version: attrs.version.clone(),
-        resource: attrs.resource.clone(),
-    };
-    let namespace_object = own.group.is_empty() && own.resource == "namespaces";
+    let namespace_object = attrs.group.is_empty() && attrs.resource == "namespaces";
     if attrs.namespace.is_empty() && !namespace_object {
         return Ok(true);
     }
@@ -633,16 +482,7 @@ struct Invocation<'a> {
 
 /// Resources the apiserver never sends to webhooks, so that a broken webhook can be removed.
 fn exempt(attrs: &Attributes) -> bool {
-    attrs.group == "admissionregistration.k8s.io"
-        && matches!(
-            attrs.resource.as_str(),
-            "validatingwebhookconfigurations"
-                | "mutatingwebhookconfigurations"
-                | "validatingadmissionpolicies"
-                | "validatingadmissionpolicybindings"
-                | "mutatingadmissionpolicies"
-                | "mutatingadmissionpolicybindings"
-        )
+    admission_rules::exempt(&attrs.group, &attrs.resource)
 }
 
 fn should_call<'a>(
@@ -658,44 +498,25 @@ fn should_call<'a>(
     if let Ok(false) = obj {
         return Ok(None);
     }
-    let own = Gvr {
-        group: attrs.group.clone(),
-        version: attrs.version.clone(),
-        resource: attrs.resource.clone(),
+    let request = admission_rules::Request {
+        operation: attrs.operation.as_str(),
+        group: &attrs.group,
+        version: &attrs.version,
+        resource: &attrs.resource,
+        subresource: &attrs.subresource,
+        namespaced: !attrs.namespace.is_empty(),
     };
-    let mut invocation = hook
-        .rules
-        .iter()
-        .any(|r| rule_matches(r, attrs, &own))
-        .then(|| Invocation {
+    let invocation = admission_rules::match_rules(&hook.rules, hook.exact, &request).map(|m| {
+        let kind = match m.equivalent_kind {
+            Some(kind) if attrs.subresource.is_empty() => kind.to_string(),
+            _ => attrs.kind.clone(),
+        };
+        Invocation {
             hook,
-            resource: own.clone(),
-            kind: (
-                attrs.group.clone(),
-                attrs.version.clone(),
-                attrs.kind.clone(),
-            ),
-        });
-    if invocation.is_none() && !hook.exact {
-        let eq = equivalents(&attrs.group, &attrs.version, &attrs.resource);
-        'rules: for rule in &hook.rules {
-            for (gvr, kind) in &eq {
-                if rule_matches(rule, attrs, gvr) {
-                    let kind = if attrs.subresource.is_empty() {
-                        kind.clone()
-                    } else {
-                        attrs.kind.clone()
-                    };
-                    invocation = Some(Invocation {
-                        hook,
-                        resource: gvr.clone(),
-                        kind: (gvr.group.clone(), gvr.version.clone(), kind),
-                    });
-                    break 'rules;
-                }
-            }
+            kind: (m.resource.group.clone(), m.resource.version.clone(), kind),
+            resource: m.resource,
         }
-    }
+    });
     if invocation.is_none() {
         return Ok(None);
     }

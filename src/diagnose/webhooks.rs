@@ -1,0 +1,1000 @@
+//! Webhook findings: webhook-blocking-writes, webhook-backend-unavailable,
+//! webhook-intercepts-control-plane, webhook-self-deadlock, webhook-long-timeout,
+//! webhook-backend-single-replica, webhook-backend-no-liveness (meanings in DESIGN.md).
+//! Pure: reads the inventory (and, live, the snapshot's probe, events and metrics); never
+//! calls a cluster. Offline, what the input does not show is unknown, never "missing".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, Event, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::effective::{self, EffectiveWebhook, ServiceRef};
+use super::{Context, Finding, Severity, Subject};
+use crate::admission_rules::Request;
+use crate::cluster::ErrorKind;
+use crate::cluster::probe::{ProbeState, WriteFailure};
+use crate::cluster::snapshot::WebhookBackend;
+
+pub const BLOCKING_WRITES: &str = "webhook-blocking-writes";
+pub const BACKEND_UNAVAILABLE: &str = "webhook-backend-unavailable";
+pub const INTERCEPTS_CONTROL_PLANE: &str = "webhook-intercepts-control-plane";
+pub const SELF_DEADLOCK: &str = "webhook-self-deadlock";
+pub const LONG_TIMEOUT: &str = "webhook-long-timeout";
+pub const SINGLE_REPLICA: &str = "webhook-backend-single-replica";
+pub const NO_LIVENESS: &str = "webhook-backend-no-liveness";
+
+const OUTAGE_RUNBOOK: &str = "webhook-outage";
+const HARDENING_RUNBOOK: &str = "webhook-hardening";
+
+/// Every webhook finding, in the order the webhooks are listed (ranking happens later).
+/// Warning events that say `failed calling webhook "NAME"`, by NAME: read once, not once per
+/// webhook (a large cluster has hundreds of webhooks and hundreds of events).
+fn events_by_webhook<'a>(context: &Context<'a>) -> BTreeMap<&'a str, Vec<&'a Event>> {
+    let mut by_webhook: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    let events = context
+        .live
+        .and_then(|s| s.warning_events.value.as_ref())
+        .into_iter()
+        .flatten();
+    for event in events {
+        let Some(message) = event.message.as_deref() else {
+            continue;
+        };
+        let mut rest = message;
+        while let Some(at) = rest.find(FAILED_CALLING) {
+            rest = &rest[at + FAILED_CALLING.len()..];
+            if let Some(end) = rest.find('"') {
+                let list = by_webhook.entry(&rest[..end]).or_default();
+                if !list.iter().any(|e| std::ptr::eq(*e, event)) {
+                    list.push(event);
+                }
+            }
+        }
+    }
+    by_webhook
+}
+
+const FAILED_CALLING: &str = "failed calling webhook \"";
+
+pub fn findings(context: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let events = events_by_webhook(context);
+    for hook in effective::webhooks(context.inventory) {
+        let backend = hook
+            .service
+            .as_ref()
+            .map(|service| Backend::resolve(context, service));
+        out.extend(blocking_writes(context, &hook, &events));
+        out.extend(
+            backend
+                .as_ref()
+                .and_then(|b| backend_unavailable(context, &hook, b)),
+        );
+        out.extend(intercepts_control_plane(context, &hook));
+        out.extend(
+            backend
+                .as_ref()
+                .and_then(|b| self_deadlock(context, &hook, b)),
+        );
+        out.extend(long_timeout(&hook));
+        out.extend(backend.as_ref().and_then(|b| single_replica(&hook, b)));
+        out.extend(backend.as_ref().and_then(|b| no_liveness(&hook, b)));
+    }
+    out
+}
+
+fn finding(
+    id: &str,
+    severity: Severity,
+    hook: &EffectiveWebhook<'_>,
+    title: String,
+    evidence: Vec<String>,
+    runbook: &str,
+    actions: &[&str],
+) -> Finding {
+    Finding {
+        id: id.into(),
+        severity,
+        subject: Subject::webhook(hook.kind, hook.configuration, hook.name),
+        title,
+        evidence,
+        runbook: runbook.into(),
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+        caused_by: None,
+    }
+}
+
+fn describe_labels(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backend behind a webhook's Service
+
+/// What the input shows of the Service a webhook calls and what stands behind it.
+struct Backend<'a> {
+    service_ref: &'a ServiceRef,
+    service: Option<&'a Service>,
+    /// The Service's selector (empty when it has none or is unknown).
+    selector: BTreeMap<String, String>,
+    deployments: Vec<&'a Deployment>,
+    pods: Vec<&'a Pod>,
+    slices: Vec<&'a EndpointSlice>,
+    /// Live: the snapshot's record of this backend.
+    live: Option<&'a WebhookBackend>,
+}
+
+fn contains_all(
+    labels: Option<&BTreeMap<String, String>>,
+    wanted: &BTreeMap<String, String>,
+) -> bool {
+    !wanted.is_empty() && labels.is_some_and(|l| wanted.iter().all(|(k, v)| l.get(k) == Some(v)))
+}
+
+impl<'a> Backend<'a> {
+    fn resolve(context: &Context<'a>, service_ref: &'a ServiceRef) -> Backend<'a> {
+        let inventory = context.inventory;
+        let ns = service_ref.namespace.as_str();
+        let in_ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            m.namespace.as_deref() == Some(ns)
+        };
+        let service = inventory.services.iter().find(|s| {
+            in_ns(&s.metadata) && s.metadata.name.as_deref() == Some(service_ref.name.as_str())
+        });
+        let selector = service
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.selector.clone())
+            .unwrap_or_default();
+        let deployments = inventory
+            .deployments
+            .iter()
+            .filter(|d| in_ns(&d.metadata))
+            .filter(|d| {
+                let template = d
+                    .spec
+                    .template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.labels.as_ref());
+                contains_all(template, &selector)
+            })
+            .collect();
+        let pods = inventory
+            .pods
+            .iter()
+            .filter(|p| in_ns(&p.metadata) && contains_all(p.metadata.labels.as_ref(), &selector))
+            .collect();
+        let slices = inventory
+            .endpoint_slices
+            .iter()
+            .filter(|s| {
+                in_ns(&s.metadata)
+                    && s.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("kubernetes.io/service-name"))
+                        == Some(&service_ref.name)
+            })
+            .collect();
+        let live = context.live.and_then(|snapshot| {
+            snapshot
+                .webhook_backends
+                .iter()
+                .find(|b| b.namespace == ns && b.name == service_ref.name)
+        });
+        Backend {
+            service_ref,
+            service,
+            selector,
+            deployments,
+            pods,
+            slices,
+            live,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.service_ref.namespace, self.service_ref.name)
+    }
+
+    /// Labels the backend's pods carry, as far as known: a Deployment's template labels,
+    /// else the Service's selector.
+    fn pod_labels(&self) -> BTreeMap<String, String> {
+        self.deployments
+            .iter()
+            .find_map(|d| {
+                d.spec
+                    .template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.labels.clone())
+            })
+            .unwrap_or_else(|| self.selector.clone())
+    }
+
+    /// "Service opa/opa selects app=opa: Deployment opa/opa".
+    fn describe_deployments(&self) -> String {
+        let names: Vec<String> = self
+            .deployments
+            .iter()
+            .map(|d| {
+                format!(
+                    "Deployment {}/{}",
+                    d.metadata.namespace.as_deref().unwrap_or_default(),
+                    d.metadata.name.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        format!(
+            "Service {} selects {}: {}",
+            self.name(),
+            describe_labels(&self.selector),
+            names.join(", ")
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook-blocking-writes (live only)
+
+fn blocking_writes(
+    context: &Context<'_>,
+    hook: &EffectiveWebhook<'_>,
+    events_by_webhook: &BTreeMap<&str, Vec<&Event>>,
+) -> Option<Finding> {
+    let snapshot = context.live?;
+    let mut evidence = Vec::new();
+    let mut stalled = false;
+
+    if let Some(report) = &snapshot.write_probe {
+        for probe in &report.namespaces {
+            match &probe.state {
+                ProbeState::Failed { took, failure } if failure.webhook() == Some(hook.name) => {
+                    let what = match failure {
+                        WriteFailure::WebhookCall { cause, .. } => format!("call failed: {cause}"),
+                        WriteFailure::WebhookDenied { reason, .. } => {
+                            format!("denied the request: {reason}")
+                        }
+                        WriteFailure::Access { error } => error.message.clone(),
+                    };
+                    evidence.push(format!(
+                        "write probe: dry-run ConfigMap create in {} failed after {:.1} s; webhook {} {what}",
+                        probe.namespace,
+                        took.as_secs_f64(),
+                        hook.name
+                    ));
+                }
+                ProbeState::Waiting { waited }
+                    if hook.fail_closed()
+                        && probe.fail_closed_webhooks.iter().any(|w| w == hook.name)
+                        && waited.as_secs() >= u64::try_from(hook.timeout_seconds).unwrap_or(0) =>
+                {
+                    stalled = true;
+                    evidence.push(format!(
+                        "write probe: dry-run ConfigMap create in {} has had no answer for {} s, past the {} s timeout of fail-closed webhook {} that matches it",
+                        probe.namespace,
+                        waited.as_secs(),
+                        hook.timeout_seconds,
+                        hook.name
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    if let Some(events) = events_by_webhook.get(hook.name) {
+        let needle = format!("failed calling webhook \"{}\"", hook.name);
+        let mut count: i64 = 0;
+        let mut reasons = BTreeSet::new();
+        let mut objects = BTreeSet::new();
+        let mut sample: Option<&str> = None;
+        for event in events {
+            let Some(message) = event.message.as_deref() else {
+                continue;
+            };
+            count += event
+                .series
+                .as_ref()
+                .and_then(|s| s.count)
+                .or(event.count)
+                .unwrap_or(1)
+                .max(1) as i64;
+            if let Some(reason) = &event.reason {
+                reasons.insert(reason.clone());
+            }
+            let o = &event.involved_object;
+            objects.insert(match &o.namespace {
+                Some(ns) => format!(
+                    "{} {ns}/{}",
+                    o.kind.as_deref().unwrap_or("?"),
+                    o.name.as_deref().unwrap_or("?")
+                ),
+                None => format!(
+                    "{} {}",
+                    o.kind.as_deref().unwrap_or("?"),
+                    o.name.as_deref().unwrap_or("?")
+                ),
+            });
+            sample.get_or_insert(message);
+        }
+        if count > 0 {
+            let shown: Vec<&String> = objects.iter().take(3).collect();
+            let more = objects.len().saturating_sub(shown.len());
+            let mut line = format!(
+                "{count} Warning events ({}) on {} objects say {needle}: {}",
+                reasons.into_iter().collect::<Vec<_>>().join(", "),
+                objects.len(),
+                shown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if more > 0 {
+                line.push_str(&format!(" and {more} more"));
+            }
+            evidence.push(line);
+            if let Some(message) = sample {
+                let message: String = message.chars().take(240).collect();
+                evidence.push(format!("event message: {message}"));
+            }
+        }
+    }
+
+    if let Some(metrics) = snapshot
+        .metrics
+        .value
+        .as_ref()
+        .and_then(|m| m.webhooks.get(hook.name))
+        && metrics.calling_errors > 0.0
+    {
+        evidence.push(format!(
+            "apiserver metrics: apiserver_admission_webhook_rejection_count{{name=\"{}\",error_type=\"calling_webhook_error\"}} = {} (of {} calls)",
+            hook.name, metrics.calling_errors, metrics.requests
+        ));
+    }
+
+    if evidence.is_empty() {
+        return None;
+    }
+    evidence.push(format!(
+        "{}; {}; calls {}",
+        hook.describe_failure_policy(),
+        hook.describe_timeout(),
+        hook.destination()
+    ));
+    let title = if stalled {
+        format!("Writes stall at webhook {}: it does not answer", hook.name)
+    } else {
+        format!("Writes fail because of webhook {}", hook.name)
+    };
+    let mut actions = vec!["fail-open", "exclude-system-namespaces", "delete"];
+    if hook.service.is_some() {
+        actions.push("restart-backend");
+    }
+    Some(finding(
+        BLOCKING_WRITES,
+        Severity::Critical,
+        hook,
+        title,
+        evidence,
+        OUTAGE_RUNBOOK,
+        &actions,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook-backend-unavailable
+
+fn is_ready(slice: &EndpointSlice) -> usize {
+    slice
+        .endpoints
+        .iter()
+        .flatten()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .count()
+}
+
+fn pod_phase(pod: &Pod) -> &str {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Unknown")
+}
+
+fn backend_unavailable(
+    context: &Context<'_>,
+    hook: &EffectiveWebhook<'_>,
+    backend: &Backend<'_>,
+) -> Option<Finding> {
+    let mut problems = Vec::new();
+    let mut missing = false;
+    let (service, slices, pods): (
+        Option<&Service>,
+        Option<Vec<&EndpointSlice>>,
+        Option<Vec<&Pod>>,
+    ) = match (context.live, backend.live) {
+        (Some(_), Some(record)) if record.read_at.is_some() => {
+            if record.service.error_kind() == Some(ErrorKind::NotFound)
+                && record.service.value.is_none()
+            {
+                missing = true;
+                problems.push(format!("Service {} not found (404)", backend.name()));
+            }
+            (
+                record.service.value.as_ref(),
+                record
+                    .endpoint_slices
+                    .value
+                    .as_ref()
+                    .map(|v| v.iter().collect()),
+                record.pods.value.as_ref().map(|v| v.iter().collect()),
+            )
+        }
+        // Live but not read yet: unknown.
+        (Some(_), _) => return None,
+        // Offline: only what the input shows; absent objects are unknown.
+        (None, _) => (
+            backend.service,
+            (!backend.slices.is_empty()).then(|| backend.slices.clone()),
+            (!backend.pods.is_empty()).then(|| backend.pods.clone()),
+        ),
+    };
+    if !missing && service.is_none() {
+        return None;
+    }
+    if let Some(service) = service {
+        let external =
+            service.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName");
+        if external {
+            return None;
+        }
+        if let Some(slices) = &slices {
+            let ready: usize = slices.iter().map(|s| is_ready(s)).sum();
+            let total: usize = slices
+                .iter()
+                .map(|s| s.endpoints.as_ref().map_or(0, Vec::len))
+                .sum();
+            if ready == 0 {
+                problems.push(format!(
+                    "Service {} has no ready endpoints: {} EndpointSlices labelled kubernetes.io/service-name={}, {total} endpoints, 0 ready",
+                    backend.name(),
+                    slices.len(),
+                    backend.service_ref.name
+                ));
+            }
+        }
+        if let Some(pods) = &pods
+            && !backend.selector.is_empty()
+        {
+            let running = pods.iter().filter(|p| pod_phase(p) == "Running").count();
+            if pods.is_empty() {
+                problems.push(format!(
+                    "no pods match the Service's selector {}",
+                    describe_labels(&backend.selector)
+                ));
+            } else if running == 0 {
+                let phases: Vec<String> = pods
+                    .iter()
+                    .take(5)
+                    .map(|p| {
+                        format!(
+                            "{} {}",
+                            p.metadata.name.as_deref().unwrap_or("?"),
+                            pod_phase(p)
+                        )
+                    })
+                    .collect();
+                problems.push(format!(
+                    "none of the {} pods selected by {} is Running: {}",
+                    pods.len(),
+                    describe_labels(&backend.selector),
+                    phases.join(", ")
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    let severity = if hook.fail_closed() {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    problems.push(hook.describe_failure_policy());
+    let title = if hook.fail_closed() {
+        format!(
+            "Backend of fail-closed webhook {} is unavailable: matching writes fail",
+            hook.name
+        )
+    } else {
+        format!(
+            "Backend of webhook {} is unavailable (failurePolicy Ignore: writes pass unchecked)",
+            hook.name
+        )
+    };
+    let actions: &[&str] = match (hook.fail_closed(), missing) {
+        (true, true) => &["fail-open", "delete"],
+        (true, false) => &["restart-backend", "fail-open"],
+        (false, true) => &["delete"],
+        (false, false) => &["restart-backend"],
+    };
+    Some(finding(
+        BACKEND_UNAVAILABLE,
+        severity,
+        hook,
+        title,
+        problems,
+        OUTAGE_RUNBOOK,
+        actions,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook-intercepts-control-plane
+
+/// An object the control plane must write to stay alive.
+struct ControlPlaneWrite {
+    /// How a person names it: "Leases in kube-node-lease".
+    what: &'static str,
+    group: &'static str,
+    version: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    /// None: cluster-scoped.
+    namespace: Option<&'static str>,
+    operations: &'static [&'static str],
+}
+
+const CREATE_UPDATE: &[&str] = &["CREATE", "UPDATE"];
+
+const fn in_kube_system(
+    what: &'static str,
+    group: &'static str,
+    resource: &'static str,
+) -> ControlPlaneWrite {
+    ControlPlaneWrite {
+        what,
+        group,
+        version: "v1",
+        resource,
+        subresource: "",
+        namespace: Some("kube-system"),
+        operations: CREATE_UPDATE,
+    }
+}
+
+const fn cluster_scoped(
+    what: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    operations: &'static [&'static str],
+) -> ControlPlaneWrite {
+    ControlPlaneWrite {
+        what,
+        group,
+        version: "v1",
+        resource,
+        subresource,
+        namespace: None,
+        operations,
+    }
+}
+
+const CONTROL_PLANE_WRITES: &[ControlPlaneWrite] = &[
+    ControlPlaneWrite {
+        what: "Leases in kube-node-lease",
+        group: "coordination.k8s.io",
+        version: "v1",
+        resource: "leases",
+        subresource: "",
+        namespace: Some("kube-node-lease"),
+        operations: CREATE_UPDATE,
+    },
+    in_kube_system("Leases in kube-system", "coordination.k8s.io", "leases"),
+    in_kube_system("ConfigMaps in kube-system", "", "configmaps"),
+    in_kube_system("Pods in kube-system", "", "pods"),
+    in_kube_system("Endpoints in kube-system", "", "endpoints"),
+    in_kube_system(
+        "EndpointSlices in kube-system",
+        "discovery.k8s.io",
+        "endpointslices",
+    ),
+    in_kube_system("Secrets in kube-system", "", "secrets"),
+    in_kube_system("ServiceAccounts in kube-system", "", "serviceaccounts"),
+    cluster_scoped("Nodes", "", "nodes", "", CREATE_UPDATE),
+    cluster_scoped("Node status", "", "nodes", "status", &["UPDATE"]),
+    cluster_scoped(
+        "TokenReviews",
+        "authentication.k8s.io",
+        "tokenreviews",
+        "",
+        &["CREATE"],
+    ),
+    cluster_scoped(
+        "SubjectAccessReviews",
+        "authorization.k8s.io",
+        "subjectaccessreviews",
+        "",
+        &["CREATE"],
+    ),
+    cluster_scoped(
+        "CertificateSigningRequests",
+        "certificates.k8s.io",
+        "certificatesigningrequests",
+        "",
+        CREATE_UPDATE,
+    ),
+];
+
+fn intercepts_control_plane(context: &Context<'_>, hook: &EffectiveWebhook<'_>) -> Option<Finding> {
+    if !hook.fail_closed() {
+        return None;
+    }
+    let no_labels = BTreeMap::new();
+    // The control plane's own objects mostly carry no labels: an objectSelector that needs a
+    // label lets them through.
+    if !hook.object_selector.matches(&no_labels) {
+        return None;
+    }
+    let mut matched = Vec::new();
+    // Per matching rule (as written), what it matches: "Leases in kube-node-lease (CREATE/UPDATE
+    // leases.coordination.k8s.io)".
+    let mut by_rule: Vec<(String, Vec<String>)> = Vec::new();
+    let mut selected = Vec::new();
+    let mut cluster_scoped = Vec::new();
+    for write in CONTROL_PLANE_WRITES {
+        let mut ops = Vec::new();
+        let mut rule = None;
+        for op in write.operations {
+            let request = Request {
+                operation: op,
+                group: write.group,
+                version: write.version,
+                resource: write.resource,
+                subresource: write.subresource,
+                namespaced: write.namespace.is_some(),
+            };
+            if let Some(r) = hook.matching_rule(&request) {
+                ops.push(*op);
+                rule.get_or_insert(r);
+            }
+        }
+        let Some(rule) = rule else {
+            continue;
+        };
+        match write.namespace {
+            Some(ns) => {
+                let labels = context.inventory.namespace_labels(ns);
+                if !hook.namespace_selector.matches(&labels) {
+                    continue;
+                }
+                let verdict = format!("{ns} (labels {})", describe_labels(&labels));
+                if !selected.contains(&verdict) {
+                    selected.push(verdict);
+                }
+            }
+            None => cluster_scoped.push(write.what),
+        }
+        matched.push(write.what);
+        let resource = match (write.group, write.subresource) {
+            ("", "") => write.resource.to_string(),
+            ("", sub) => format!("{}/{sub}", write.resource),
+            (g, "") => format!("{}.{g}", write.resource),
+            (g, sub) => format!("{}.{g}/{sub}", write.resource),
+        };
+        let what = format!("{} ({} {resource})", write.what, ops.join("/"));
+        let rule = rule.to_string();
+        match by_rule.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, whats)) => whats.push(what),
+            None => by_rule.push((rule, vec![what])),
+        }
+    }
+    if matched.is_empty() {
+        return None;
+    }
+    let mut evidence = vec![format!(
+        "{}; calls {}",
+        hook.describe_failure_policy(),
+        hook.destination()
+    )];
+    for (rule, whats) in &by_rule {
+        evidence.push(format!("rule {{{rule}}} matches {}", whats.join(", ")));
+    }
+    if !selected.is_empty() {
+        evidence.push(format!(
+            "namespaceSelector {} selects {}",
+            hook.namespace_selector.describe(),
+            selected.join(", ")
+        ));
+    }
+    if !cluster_scoped.is_empty() {
+        evidence.push(format!(
+            "cluster-scoped, so no namespaceSelector can exclude them: {}",
+            cluster_scoped.join(", ")
+        ));
+    }
+    if !hook.object_selector.is_everything() {
+        evidence.push(format!(
+            "objectSelector {} matches objects without labels",
+            hook.object_selector.describe()
+        ));
+    }
+    let actions: &[&str] = if selected.is_empty() {
+        &["fail-open"]
+    } else {
+        &["exclude-system-namespaces", "fail-open"]
+    };
+    let shown = if matched.len() > 4 {
+        format!("{} and {} more", matched[..3].join(", "), matched.len() - 3)
+    } else {
+        matched.join(", ")
+    };
+    Some(finding(
+        INTERCEPTS_CONTROL_PLANE,
+        Severity::Warning,
+        hook,
+        format!(
+            "Fail-closed webhook {} intercepts writes the control plane needs: {shown}",
+            hook.name
+        ),
+        evidence,
+        HARDENING_RUNBOOK,
+        actions,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook-self-deadlock
+
+fn self_deadlock(
+    context: &Context<'_>,
+    hook: &EffectiveWebhook<'_>,
+    backend: &Backend<'_>,
+) -> Option<Finding> {
+    if !hook.fail_closed() {
+        return None;
+    }
+    let ns = backend.service_ref.namespace.as_str();
+    let request = Request {
+        operation: "CREATE",
+        group: "",
+        version: "v1",
+        resource: "pods",
+        subresource: "",
+        namespaced: true,
+    };
+    let rule = hook.matching_rule(&request)?;
+    let labels = context.inventory.namespace_labels(ns);
+    if !hook.namespace_selector.matches(&labels) {
+        return None;
+    }
+    let pod_labels = backend.pod_labels();
+    if !hook.object_selector.matches(&pod_labels) {
+        return None;
+    }
+    let mut evidence = vec![
+        format!(
+            "Pod CREATE in {ns}, the namespace of its backend Service {}: rule {{{rule}}}",
+            backend.name()
+        ),
+        format!(
+            "namespaceSelector {} selects {ns} (labels {})",
+            hook.namespace_selector.describe(),
+            describe_labels(&labels)
+        ),
+    ];
+    if !hook.object_selector.is_everything() {
+        evidence.push(format!(
+            "objectSelector {} selects the backend's pod labels {}",
+            hook.object_selector.describe(),
+            describe_labels(&pod_labels)
+        ));
+    }
+    evidence.push(format!(
+        "{}: once every backend pod is gone, no new one can be created",
+        hook.describe_failure_policy()
+    ));
+    Some(finding(
+        SELF_DEADLOCK,
+        Severity::Warning,
+        hook,
+        format!(
+            "Fail-closed webhook {} must admit its own backend's pods in {ns}",
+            hook.name
+        ),
+        evidence,
+        HARDENING_RUNBOOK,
+        &["exclude-system-namespaces", "fail-open"],
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook-long-timeout
+
+/// Above this, a fail-closed webhook holds writes too long.
+pub const MAX_FAIL_CLOSED_TIMEOUT: i32 = 5;
+/// From this on, even a fail-open webhook holds writes too long.
+pub const MAX_FAIL_OPEN_TIMEOUT: i32 = 15;
+
+fn long_timeout(hook: &EffectiveWebhook<'_>) -> Option<Finding> {
+    let t = hook.timeout_seconds;
+    let too_long = if hook.fail_closed() {
+        t > MAX_FAIL_CLOSED_TIMEOUT
+    } else {
+        t >= MAX_FAIL_OPEN_TIMEOUT
+    };
+    if !too_long {
+        return None;
+    }
+    let mut evidence = vec![
+        hook.describe_timeout(),
+        hook.describe_failure_policy(),
+        if hook.fail_closed() {
+            format!("a backend that hangs holds every matching write {t} s, then fails it")
+        } else {
+            format!(
+                "a backend that hangs holds every matching write {t} s before letting it through"
+            )
+        },
+    ];
+    if hook.kind == effective::MUTATING {
+        evidence.push("mutating webhooks run one after another: their timeouts add up".into());
+    }
+    let limit = if hook.fail_closed() {
+        format!("over {MAX_FAIL_CLOSED_TIMEOUT} s")
+    } else {
+        format!("{MAX_FAIL_OPEN_TIMEOUT} s or more")
+    };
+    Some(finding(
+        LONG_TIMEOUT,
+        Severity::Warning,
+        hook,
+        format!(
+            "Webhook {} waits {t} s for its backend ({limit})",
+            hook.name
+        ),
+        evidence,
+        HARDENING_RUNBOOK,
+        &["set-timeout"],
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook-backend-single-replica and webhook-backend-no-liveness
+
+fn single_replica(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<Finding> {
+    if !hook.fail_closed() || backend.deployments.is_empty() {
+        return None;
+    }
+    let replicas: i32 = backend
+        .deployments
+        .iter()
+        .map(|d| d.spec.replicas.unwrap_or(1))
+        .sum();
+    if replicas >= 2 {
+        return None;
+    }
+    let mut evidence = vec![backend.describe_deployments()];
+    for d in &backend.deployments {
+        let spec = d.spec.replicas;
+        let mut line = format!(
+            "Deployment {}/{}: {}",
+            d.metadata.namespace.as_deref().unwrap_or_default(),
+            d.metadata.name.as_deref().unwrap_or_default(),
+            match spec {
+                Some(n) => format!("spec.replicas {n}"),
+                None => "spec.replicas unset (default 1)".into(),
+            }
+        );
+        if let Some(status) = &d.status {
+            line.push_str(&format!(", {} ready", status.ready_replicas.unwrap_or(0)));
+        }
+        evidence.push(line);
+    }
+    evidence.push(format!(
+        "{}: while that one pod restarts or is rescheduled, matching writes fail",
+        hook.describe_failure_policy()
+    ));
+    Some(finding(
+        SINGLE_REPLICA,
+        Severity::Warning,
+        hook,
+        format!(
+            "Fail-closed webhook {} is served by {replicas} replica",
+            hook.name
+        ),
+        evidence,
+        HARDENING_RUNBOOK,
+        &["fail-open"],
+    ))
+}
+
+/// The containers that serve the webhook: those exposing the Service port's targetPort (by
+/// number or name); all containers when that cannot be told.
+fn serving_containers<'a>(
+    deployment: &'a Deployment,
+    service: Option<&Service>,
+    port: i32,
+) -> Vec<&'a Container> {
+    let containers: Vec<&Container> = deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().collect())
+        .unwrap_or_default();
+    let target = service
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|ports| ports.iter().find(|p| p.port == port))
+        .map(|p| p.target_port.clone().unwrap_or(IntOrString::Int(p.port)));
+    let Some(target) = target else {
+        return containers;
+    };
+    let serving: Vec<&Container> = containers
+        .iter()
+        .copied()
+        .filter(|c| {
+            c.ports.iter().flatten().any(|p| match &target {
+                IntOrString::Int(n) => p.container_port == *n,
+                IntOrString::String(name) => p.name.as_deref() == Some(name.as_str()),
+            })
+        })
+        .collect();
+    if serving.is_empty() {
+        containers
+    } else {
+        serving
+    }
+}
+
+fn no_liveness(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<Finding> {
+    if !hook.fail_closed() || backend.deployments.is_empty() {
+        return None;
+    }
+    let mut missing = Vec::new();
+    for d in &backend.deployments {
+        for c in serving_containers(d, backend.service, backend.service_ref.port) {
+            if c.liveness_probe.is_none() {
+                missing.push(format!(
+                    "Deployment {}/{} container {}: no livenessProbe",
+                    d.metadata.namespace.as_deref().unwrap_or_default(),
+                    d.metadata.name.as_deref().unwrap_or_default(),
+                    c.name
+                ));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let mut evidence = vec![backend.describe_deployments()];
+    evidence.extend(missing);
+    evidence.push(format!(
+        "{}: a hung backend is never restarted and matching writes keep failing",
+        hook.describe_failure_policy()
+    ));
+    Some(finding(
+        NO_LIVENESS,
+        Severity::Warning,
+        hook,
+        format!(
+            "Backend of fail-closed webhook {} has no livenessProbe",
+            hook.name
+        ),
+        evidence,
+        HARDENING_RUNBOOK,
+        &["restart-backend", "fail-open"],
+    ))
+}
