@@ -23,12 +23,20 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Without a command: open the triage screen on the cluster these flags name.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the triage screen on a cluster (the same as no command).
+    Tui(TuiArgs),
+    /// Start the simulator on loopback with a scenario and open the triage screen on it.
+    Demo(DemoArgs),
     /// One-shot triage of a live cluster, or with --file an offline lint of manifests.
     /// Exit codes: 0 nothing at warning or above, 1 warnings, 2 a critical finding, 3 could
     /// not run.
@@ -70,6 +78,15 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// Whether any flag differs from its default (cluster flags before a command are a
+    /// mistake: they belong after it).
+    pub fn any_given(&self) -> bool {
+        self.context.is_some()
+            || self.kubeconfig.is_some()
+            || self.read_only
+            || self.timeout != Duration::from_secs(3)
+    }
+
     pub fn connect_options(&self) -> crate::cluster::ConnectOptions {
         crate::cluster::ConnectOptions {
             kubeconfig: self.kubeconfig.clone(),
@@ -79,6 +96,24 @@ impl ClusterArgs {
             ..Default::default()
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// A shipped scenario (opa-webhook-outage, healthy, apiservice-down, large[:nodes=N,...])
+    /// or a scenario file.
+    #[arg(long, default_value = "opa-webhook-outage", value_name = "NAME|FILE")]
+    pub scenario: String,
+
+    /// Send no write at all to the simulator, not even the dry-run write probe.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -155,7 +190,7 @@ mod tests {
             "--read-only",
         ])
         .unwrap();
-        let Command::Snapshot(args) = cli.command else {
+        let Some(Command::Snapshot(args)) = cli.command else {
             panic!("snapshot expected");
         };
         assert_eq!(args.cluster.context.as_deref(), Some("prod"));
@@ -164,12 +199,37 @@ mod tests {
         let bad =
             Cli::try_parse_from(["kube-rescue", "snapshot", "--timeout", "soon"]).unwrap_err();
         assert!(bad.to_string().contains("not a duration"), "{bad}");
-        let Command::Snapshot(args) = Cli::try_parse_from(["kube-rescue", "snapshot"])
+        let Some(Command::Snapshot(args)) = Cli::try_parse_from(["kube-rescue", "snapshot"])
             .unwrap()
             .command
         else {
             panic!("snapshot expected");
         };
         assert_eq!(args.cluster.timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn no_command_opens_the_screen_with_cluster_flags() {
+        let cli = Cli::try_parse_from(["kube-rescue", "--context", "prod", "--read-only"]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.cluster.any_given());
+        assert_eq!(cli.cluster.context.as_deref(), Some("prod"));
+        assert!(cli.cluster.read_only);
+        let Some(Command::Demo(demo)) = Cli::try_parse_from(["kube-rescue", "demo"])
+            .unwrap()
+            .command
+        else {
+            panic!("demo expected");
+        };
+        assert_eq!(demo.scenario, "opa-webhook-outage");
+        assert!(!demo.read_only);
+        let Some(Command::Tui(tui)) =
+            Cli::try_parse_from(["kube-rescue", "tui", "--timeout", "1s"])
+                .unwrap()
+                .command
+        else {
+            panic!("tui expected");
+        };
+        assert_eq!(tui.cluster.timeout, Duration::from_secs(1));
     }
 }

@@ -9,3 +9,4 @@ pub mod manifests;
 pub mod report;
 pub mod selector;
 pub mod sim;
+pub mod tui;

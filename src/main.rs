@@ -9,12 +9,14 @@ use clap::Parser as _;
 use std::io::IsTerminal;
 
 use kube_rescue::cli::{
-    CheckArgs, CheckFormat, Cli, Command, SimArgs, SnapshotArgs, SnapshotFormat,
+    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, SimArgs, SnapshotArgs,
+    SnapshotFormat,
 };
-use kube_rescue::cluster::{Cluster, Snapshot, collect, probe};
+use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot, collect, probe};
 use kube_rescue::diagnose::{self, Inventory};
 use kube_rescue::report::{self, Origin};
 use kube_rescue::sim::{Simulator, scenario::Scenario};
+use kube_rescue::tui;
 
 fn state_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(dir) = flag {
@@ -195,6 +197,110 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(report::exit_code(&findings))
 }
 
+/// Connects and refreshes in the background; the screen only hears of it through `updates`.
+fn spawn_background(
+    options: ConnectOptions,
+    updates: tokio::sync::mpsc::Sender<tui::Update>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let connected = tokio::select! {
+            _ = cancel.cancelled() => return,
+            c = Cluster::connect(&options) => c,
+        };
+        let cluster = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("could not connect: {e:#}");
+                let _ = updates
+                    .send(tui::Update::ConnectFailed(format!("{e:#}")))
+                    .await;
+                return;
+            }
+        };
+        let connection = tui::Connection {
+            context: cluster.context().to_string(),
+            server: cluster.server().to_string(),
+            read_only: cluster.is_read_only(),
+        };
+        if updates
+            .send(tui::Update::Connected(connection))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let refresher =
+            collect::Refresher::new(cluster, collect::RefreshPolicy::default()).spawn(tx);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                snapshot = rx.recv() => match snapshot {
+                    Some(s) => {
+                        if updates.send(tui::Update::Snapshot(s)).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        refresher.stop().await;
+    })
+}
+
+/// The triage screen on the cluster `options` name, until the user quits.
+async fn run_screen(options: ConnectOptions) -> anyhow::Result<u8> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("the triage screen needs a terminal; for a report use `kube-rescue check`");
+    }
+    let model = tui::Model::new(
+        tui::Connection {
+            context: options.context.clone().unwrap_or_default(),
+            server: String::new(),
+            read_only: options.read_only,
+        },
+        jiff::Timestamp::now(),
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let background = spawn_background(options, tx, cancel.clone());
+    let result = tui::run(model, rx, cancel.clone()).await;
+    cancel.cancel();
+    let _ = background.await;
+    result.context("the terminal failed")?;
+    Ok(0)
+}
+
+async fn run_tui(args: ClusterArgs) -> anyhow::Result<u8> {
+    run_screen(args.connect_options()).await
+}
+
+/// `demo`: the simulator in-process on loopback, and the screen on it.
+async fn run_demo(args: DemoArgs) -> anyhow::Result<u8> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let simulator = Simulator::start(scenario, "127.0.0.1:0".parse()?)
+        .await
+        .context("could not start the simulator")?;
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "kube-rescue-demo-{}.kubeconfig",
+        std::process::id()
+    ));
+    simulator
+        .write_kubeconfig(&kubeconfig)
+        .with_context(|| format!("could not write {}", kubeconfig.display()))?;
+    let options = ConnectOptions {
+        kubeconfig: Some(kubeconfig.clone()),
+        read_only: args.read_only,
+        ..Default::default()
+    };
+    let result = run_screen(options).await;
+    simulator.stop().await;
+    let _ = std::fs::remove_file(&kubeconfig);
+    result
+}
+
 fn main() -> ExitCode {
     // A bad flag is "could not run" (3), not clap's 2, which `check` uses for critical.
     let cli = match Cli::try_parse() {
@@ -208,6 +314,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if cli.command.is_some() && cli.cluster.any_given() {
+        eprintln!(
+            "kube-rescue: cluster flags go after the command, e.g. `kube-rescue check --context C`"
+        );
+        return ExitCode::from(3);
+    }
     let state = state_dir(cli.state_dir.as_deref());
     let log_file = cli
         .log_file
@@ -229,9 +341,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Check(args) => run_check(args).await,
-            Command::Sim(args) => run_sim(args).await.map(|()| 0),
-            Command::Snapshot(args) => run_snapshot(args).await.map(|()| 0),
+            None => run_tui(cli.cluster).await,
+            Some(Command::Tui(args)) => run_tui(args.cluster).await,
+            Some(Command::Demo(args)) => run_demo(args).await,
+            Some(Command::Check(args)) => run_check(args).await,
+            Some(Command::Sim(args)) => run_sim(args).await.map(|()| 0),
+            Some(Command::Snapshot(args)) => run_snapshot(args).await.map(|()| 0),
         }
     });
     match result {

@@ -1,0 +1,43 @@
+//! Key presses to Actions, in the habits of k9s and vim. Nothing else reads the keyboard.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::model::{Action, Model, View};
+
+/// The Action a key press stands for in the model's current state, if any.
+pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return match key.code {
+            KeyCode::Char('c') | KeyCode::Char('d') => Some(Action::Quit),
+            _ => None,
+        };
+    }
+    if model.filtering {
+        return match key.code {
+            KeyCode::Enter => Some(Action::FilterDone),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Backspace => Some(Action::FilterBackspace),
+            KeyCode::Char(c) => Some(Action::FilterInput(c)),
+            KeyCode::Up => Some(Action::Up),
+            KeyCode::Down => Some(Action::Down),
+            _ => None,
+        };
+    }
+    match key.code {
+        KeyCode::Char('q') => Some(Action::Quit),
+        KeyCode::Char('?') => Some(Action::ToggleHelp),
+        KeyCode::Tab => Some(Action::NextView),
+        KeyCode::BackTab => Some(Action::PrevView),
+        KeyCode::Char(c @ '1'..='9') => {
+            View::from_number(c as usize - '0' as usize).map(Action::GoTo)
+        }
+        KeyCode::Char('j') | KeyCode::Down => Some(Action::Down),
+        KeyCode::Char('k') | KeyCode::Up => Some(Action::Up),
+        KeyCode::Char('g') | KeyCode::Home => Some(Action::Top),
+        KeyCode::Char('G') | KeyCode::End => Some(Action::Bottom),
+        KeyCode::Enter => Some(Action::Detail),
+        KeyCode::Esc => Some(Action::Back),
+        KeyCode::Char('/') => Some(Action::StartFilter),
+        _ => None,
+    }
+}

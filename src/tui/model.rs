@@ -1,0 +1,382 @@
+//! The state of the screen and the only function that changes it. Pure: no I/O, no clock but
+//! the timestamps the actions carry, so tests drive it with fixed times.
+
+use jiff::Timestamp;
+
+use super::rows::{self, NodeRow, WebhookRow};
+use crate::cluster::Snapshot;
+use crate::diagnose::{self, Finding, Inventory};
+
+/// The views, in Tab order; the number is the key that opens it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum View {
+    Findings,
+    Webhooks,
+    Nodes,
+    Health,
+    Help,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [
+        View::Findings,
+        View::Webhooks,
+        View::Nodes,
+        View::Health,
+        View::Help,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Findings => "Findings",
+            View::Webhooks => "Webhooks",
+            View::Nodes => "Nodes",
+            View::Health => "Health",
+            View::Help => "Help",
+        }
+    }
+
+    fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    /// The view for the digit key `n` (1-based).
+    pub fn from_number(n: usize) -> Option<View> {
+        n.checked_sub(1).and_then(|i| View::ALL.get(i).copied())
+    }
+}
+
+/// What the connection was built with: known once the kubeconfig was read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub context: String,
+    pub server: String,
+    pub read_only: bool,
+}
+
+/// What background work reports to the screen.
+#[derive(Debug)]
+pub enum Update {
+    /// The kubeconfig was read and a client built (no request sent yet).
+    Connected(Connection),
+    /// The kubeconfig could not be used: nothing will be refreshed.
+    ConnectFailed(String),
+    /// One refresh finished.
+    Snapshot(Box<Snapshot>),
+}
+
+/// Everything that can happen to the model. Keys, background reports and the clock all become
+/// Actions; tests send the same ones.
+#[derive(Debug)]
+pub enum Action {
+    Quit,
+    NextView,
+    PrevView,
+    GoTo(View),
+    ToggleHelp,
+    Up,
+    Down,
+    Top,
+    Bottom,
+    /// Open the detail of the selected row.
+    Detail,
+    /// Close the detail, the help or the filter; clear the filter.
+    Back,
+    StartFilter,
+    FilterInput(char),
+    FilterBackspace,
+    /// Keep the filter and go back to moving in the list.
+    FilterDone,
+    Update(Update),
+    /// The clock moved (ages are drawn relative to it).
+    Tick(Timestamp),
+    Resize(u16, u16),
+    /// Something went wrong on the screen's side (e.g. reading the terminal).
+    Error(String),
+}
+
+/// The smallest terminal the views are laid out for.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Selected row per list view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub findings: usize,
+    pub webhooks: usize,
+    pub nodes: usize,
+    pub health: usize,
+}
+
+/// The whole state of the screen.
+#[derive(Debug)]
+pub struct Model {
+    /// The flags the screen was opened with; replaced by what the kubeconfig said once
+    /// connected.
+    pub connection: Connection,
+    pub connected: bool,
+    pub connect_error: Option<String>,
+    /// The latest Snapshot and what was derived from it.
+    pub snapshot: Option<Box<Snapshot>>,
+    pub findings: Vec<Finding>,
+    pub webhook_rows: Vec<WebhookRow>,
+    pub node_rows: Vec<NodeRow>,
+    /// When the apiserver stopped answering (None while it answers).
+    pub unreachable_since: Option<Timestamp>,
+    /// When it last answered anything.
+    pub last_answer: Option<Timestamp>,
+    pub view: View,
+    /// The view to go back to when help closes.
+    pub previous_view: View,
+    pub selection: Selection,
+    pub filter: String,
+    pub filtering: bool,
+    pub detail: bool,
+    pub too_small: bool,
+    pub started: Timestamp,
+    pub now: Timestamp,
+    pub last_error: Option<String>,
+    pub running: bool,
+}
+
+impl Model {
+    pub fn new(connection: Connection, now: Timestamp) -> Self {
+        Model {
+            connection,
+            connected: false,
+            connect_error: None,
+            snapshot: None,
+            findings: Vec::new(),
+            webhook_rows: Vec::new(),
+            node_rows: Vec::new(),
+            unreachable_since: None,
+            last_answer: None,
+            view: View::Findings,
+            previous_view: View::Findings,
+            selection: Selection::default(),
+            filter: String::new(),
+            filtering: false,
+            detail: false,
+            too_small: false,
+            started: now,
+            now,
+            last_error: None,
+            running: true,
+        }
+    }
+
+    /// Takes in one refresh: the findings and rows are derived here, once, not per frame.
+    pub fn apply_snapshot(&mut self, snapshot: Box<Snapshot>) {
+        let now = snapshot.taken_at.unwrap_or(self.now);
+        let inventory = Inventory::from_snapshot(&snapshot);
+        let context = diagnose::Context {
+            inventory: &inventory,
+            live: Some(&snapshot),
+            now,
+        };
+        self.findings = diagnose::diagnose(&context);
+        self.webhook_rows = rows::webhook_rows(&inventory, &snapshot);
+        self.node_rows = rows::node_rows(&snapshot, now);
+        if rows::unreachable(&snapshot) {
+            self.unreachable_since
+                .get_or_insert(self.last_answer.unwrap_or(self.started));
+        } else {
+            self.unreachable_since = None;
+            self.last_answer = Some(now);
+        }
+        if !self.connected {
+            self.connection.context = snapshot.context.clone();
+            self.connection.server = snapshot.server.clone();
+            self.connected = true;
+        }
+        self.snapshot = Some(snapshot);
+        self.clamp_selection();
+    }
+
+    /// How many rows the current view's list shows (after the filter).
+    pub fn list_len(&self) -> usize {
+        match self.view {
+            View::Findings => self.visible_findings().len(),
+            View::Webhooks => self.visible_webhooks().len(),
+            View::Nodes => self.visible_nodes().len(),
+            View::Health => rows::health_rows(self.snapshot.as_deref()).len(),
+            View::Help => 0,
+        }
+    }
+
+    fn selected_mut(&mut self) -> Option<&mut usize> {
+        match self.view {
+            View::Findings => Some(&mut self.selection.findings),
+            View::Webhooks => Some(&mut self.selection.webhooks),
+            View::Nodes => Some(&mut self.selection.nodes),
+            View::Health => Some(&mut self.selection.health),
+            View::Help => None,
+        }
+    }
+
+    /// The selected row of the current view.
+    pub fn selected(&self) -> usize {
+        match self.view {
+            View::Findings => self.selection.findings,
+            View::Webhooks => self.selection.webhooks,
+            View::Nodes => self.selection.nodes,
+            View::Health => self.selection.health,
+            View::Help => 0,
+        }
+    }
+
+    fn clamp_selection(&mut self) {
+        let current = self.view;
+        for view in [View::Findings, View::Webhooks, View::Nodes, View::Health] {
+            self.view = view;
+            let len = self.list_len();
+            if let Some(s) = self.selected_mut() {
+                *s = (*s).min(len.saturating_sub(1));
+            }
+        }
+        self.view = current;
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        self.filter.is_empty() || text.to_lowercase().contains(&self.filter.to_lowercase())
+    }
+
+    pub fn visible_findings(&self) -> Vec<&Finding> {
+        let filter = self.view == View::Findings;
+        self.findings
+            .iter()
+            .filter(|f| {
+                !filter
+                    || self.matches(&format!(
+                        "{} {} {} {}",
+                        f.id,
+                        f.title,
+                        f.subject.name,
+                        f.subject.webhook.as_deref().unwrap_or("")
+                    ))
+            })
+            .collect()
+    }
+
+    pub fn visible_webhooks(&self) -> Vec<&WebhookRow> {
+        let filter = self.view == View::Webhooks;
+        self.webhook_rows
+            .iter()
+            .filter(|w| !filter || self.matches(&format!("{} {}", w.configuration, w.name)))
+            .collect()
+    }
+
+    pub fn visible_nodes(&self) -> Vec<&NodeRow> {
+        let filter = self.view == View::Nodes;
+        self.node_rows
+            .iter()
+            .filter(|n| !filter || self.matches(&n.name))
+            .collect()
+    }
+
+    pub fn selected_finding(&self) -> Option<&Finding> {
+        self.visible_findings()
+            .get(self.selection.findings)
+            .copied()
+    }
+
+    fn go_to(&mut self, view: View) {
+        if view == self.view {
+            return;
+        }
+        if view == View::Help {
+            self.previous_view = self.view;
+        }
+        self.view = view;
+        self.detail = false;
+        self.filtering = false;
+        self.filter.clear();
+        self.clamp_selection();
+    }
+}
+
+/// Applies one Action; returns a follow-up Action when there is one.
+pub fn update(model: &mut Model, action: Action) -> Option<Action> {
+    match action {
+        Action::Quit => model.running = false,
+        Action::NextView | Action::PrevView => {
+            let n = View::ALL.len();
+            let i = model.view.index();
+            let next = if matches!(action, Action::NextView) {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            model.go_to(View::ALL[next]);
+        }
+        Action::GoTo(view) => model.go_to(view),
+        Action::ToggleHelp => {
+            if model.view == View::Help {
+                let back = model.previous_view;
+                model.go_to(back);
+            } else {
+                model.go_to(View::Help);
+            }
+        }
+        Action::Up | Action::Down | Action::Top | Action::Bottom => {
+            let len = model.list_len();
+            if let Some(s) = model.selected_mut() {
+                *s = match action {
+                    Action::Up => s.saturating_sub(1),
+                    Action::Down => (*s + 1).min(len.saturating_sub(1)),
+                    Action::Top => 0,
+                    _ => len.saturating_sub(1),
+                };
+            }
+        }
+        Action::Detail => {
+            if model.view == View::Findings && model.selected_finding().is_some() {
+                model.detail = true;
+            }
+        }
+        Action::Back => {
+            if model.detail {
+                model.detail = false;
+            } else if model.view == View::Help {
+                return Some(Action::ToggleHelp);
+            } else if !model.filter.is_empty() {
+                model.filter.clear();
+                model.clamp_selection();
+            }
+        }
+        Action::StartFilter => {
+            if model.view != View::Help {
+                model.filtering = true;
+                model.detail = false;
+            }
+        }
+        Action::FilterInput(c) => {
+            model.filter.push(c);
+            if let Some(s) = model.selected_mut() {
+                *s = 0;
+            }
+        }
+        Action::FilterBackspace => {
+            model.filter.pop();
+        }
+        Action::FilterDone => {
+            model.filtering = false;
+            model.clamp_selection();
+        }
+        Action::Update(Update::Connected(connection)) => {
+            model.connection = connection;
+            model.connected = true;
+            model.connect_error = None;
+        }
+        Action::Update(Update::ConnectFailed(reason)) => {
+            model.connect_error = Some(reason);
+        }
+        Action::Update(Update::Snapshot(snapshot)) => model.apply_snapshot(snapshot),
+        Action::Tick(now) => model.now = now,
+        Action::Resize(width, height) => {
+            model.too_small = width < MIN_WIDTH || height < MIN_HEIGHT;
+        }
+        Action::Error(message) => model.last_error = Some(message),
+    }
+    None
+}

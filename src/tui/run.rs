@@ -1,0 +1,89 @@
+//! The one event loop: a single `tokio::select!` over cancellation, the clock, key presses,
+//! background reports and termination signals. The terminal is taken with `ratatui::init`
+//! (whose panic hook gives it back) and always restored before returning.
+
+use std::io;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::keys::action_for;
+use super::model::{Action, Model, update};
+
+/// How often the clock ticks (ages on screen move with it).
+pub const TICKS_PER_SECOND: f64 = 4.0;
+
+/// Takes the terminal, runs the loop until the user quits, a signal arrives or `cancel` fires,
+/// and gives the terminal back, also when the loop fails.
+pub async fn run(
+    model: Model,
+    updates: mpsc::Receiver<super::Update>,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    let mut terminal = ratatui::try_init()?;
+    let result = event_loop(&mut terminal, model, updates, cancel).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut model: Model,
+    mut updates: mpsc::Receiver<super::Update>,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    // The first frame, before anything else happens.
+    terminal.draw(|frame| frame.render_widget(&model, frame.area()))?;
+    let size = terminal.size()?;
+    update(&mut model, Action::Resize(size.width, size.height));
+
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / TICKS_PER_SECOND));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut updates_open = true;
+
+    while model.running {
+        let action = tokio::select! {
+            _ = cancel.cancelled() => Some(Action::Quit),
+            _ = terminate.recv() => Some(Action::Quit),
+            _ = hangup.recv() => Some(Action::Quit),
+            _ = interrupt.recv() => Some(Action::Quit),
+            _ = tick.tick() => Some(Action::Tick(Timestamp::now())),
+            event = keys.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    action_for(&model, key)
+                }
+                Some(Ok(Event::Resize(width, height))) => Some(Action::Resize(width, height)),
+                Some(Ok(_)) => None,
+                Some(Err(e)) => Some(Action::Error(format!("reading the terminal failed: {e}"))),
+                None => Some(Action::Quit),
+            },
+            report = updates.recv(), if updates_open => match report {
+                Some(report) => Some(Action::Update(report)),
+                None => {
+                    updates_open = false;
+                    None
+                }
+            },
+        };
+        let mut next = action;
+        while let Some(action) = next {
+            next = update(&mut model, action);
+        }
+        if model.running {
+            terminal.draw(|frame| frame.render_widget(&model, frame.area()))?;
+        }
+    }
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+}

@@ -1,0 +1,774 @@
+//! Drawing: the whole screen from a `&Model`, and nothing else. No I/O, no clock (ages are
+//! relative to `model.now`), no state kept between frames.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{
+    Block, Borders, Cell, Paragraph, Row, Sparkline, StatefulWidget, Table, TableState, Widget,
+    Wrap,
+};
+
+use super::model::{MIN_HEIGHT, MIN_WIDTH, Model, View};
+use super::rows::{self, age, ago, clock, latency};
+use crate::cluster::Source;
+use crate::cluster::probe::ProbeState;
+use crate::diagnose::{Finding, Severity};
+use crate::report::describe_action;
+
+const DIM: Style = Style::new().add_modifier(Modifier::DIM);
+const SELECTED: Style = Style::new().add_modifier(Modifier::REVERSED);
+
+impl Widget for &Model {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            too_small(area, buf);
+            return;
+        }
+        let [header_area, tabs_area, body_area, footer_area] = Layout::vertical([
+            Constraint::Length(4),
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        header(self, header_area, buf);
+        tabs(self, tabs_area, buf);
+        match self.view {
+            View::Findings => findings(self, body_area, buf),
+            View::Webhooks => webhooks(self, body_area, buf),
+            View::Nodes => nodes(self, body_area, buf),
+            View::Health => health(self, body_area, buf),
+            View::Help => help(body_area, buf),
+        }
+        footer(self, footer_area, buf);
+    }
+}
+
+fn too_small(area: Rect, buf: &mut Buffer) {
+    let text = vec![
+        Line::from("Terminal too small".bold()),
+        Line::from(format!(
+            "{}x{} here; kube-rescue needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+            area.width, area.height
+        )),
+        Line::from("Enlarge the window, or press q to quit."),
+    ];
+    Paragraph::new(text)
+        .wrap(Wrap { trim: true })
+        .render(area, buf);
+}
+
+fn severity_span(severity: Severity) -> Span<'static> {
+    match severity {
+        Severity::Critical => Span::styled("CRIT", Style::new().fg(Color::Red).bold()),
+        Severity::Warning => Span::styled("WARN", Style::new().fg(Color::Yellow).bold()),
+        Severity::Info => Span::styled("INFO", Style::new().fg(Color::Blue)),
+    }
+}
+
+/// `(stale, 35s old: readyz: timeout after 3 s)` for a source whose latest attempt failed.
+fn staleness<T>(source: &Source<T>) -> Option<String> {
+    let error = source.error.as_ref()?;
+    Some(if source.stale {
+        format!("stale, {} old: {}", age(source.age), error.message)
+    } else {
+        format!("could not be read: {}", error.message)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header
+
+fn header(model: &Model, area: Rect, buf: &mut Buffer) {
+    let [l1, l2, l3, l4] = Layout::vertical([Constraint::Length(1); 4]).areas(area);
+    let c = &model.connection;
+    let mut first = vec![Span::styled(
+        " kube-rescue ",
+        Style::new().bold().reversed(),
+    )];
+    if model.connection.read_only {
+        first.push(" ".into());
+        first.push(Span::styled(
+            " READ-ONLY ",
+            Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
+        ));
+    }
+    if !c.context.is_empty() {
+        first.push(format!(" {}", c.context).bold());
+    }
+    if !c.server.is_empty() {
+        first.push(format!(" {}", c.server).into());
+    }
+    if let Some(v) = model
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.apiserver_version.value.as_ref())
+    {
+        first.push(format!(" {}", v.git_version).into());
+    }
+    let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(28)]).areas(l1);
+    Line::from(first).render(left, buf);
+    refresh_line(model).right_aligned().render(right, buf);
+
+    Line::from(apiserver_status(model)).render(l2, buf);
+    Line::from(write_probe_line(model)).render(l3, buf);
+    latency_line(model, l4, buf);
+}
+
+fn refresh_line(model: &Model) -> Line<'static> {
+    let Some(s) = &model.snapshot else {
+        return Line::from(format!("started {} ago ", ago(model.started, model.now))).style(DIM);
+    };
+    let when = s
+        .taken_at
+        .map_or_else(|| "?".to_string(), |t| ago(t, model.now));
+    let mut spans = vec![Span::raw(format!(
+        "#{} {} req · {when} ago",
+        s.sequence, s.requests
+    ))];
+    if let Some(b) = s.backoff {
+        spans.push(Span::styled(
+            format!(" · backoff {}", age(b)),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    spans.push(" ".into());
+    Line::from(spans)
+}
+
+fn apiserver_status(model: &Model) -> Vec<Span<'static>> {
+    let label = Span::styled(" apiserver ", Style::new().bold());
+    let Some(s) = &model.snapshot else {
+        if let Some(e) = &model.connect_error {
+            return vec![
+                label,
+                Span::styled(format!("cannot connect: {e}"), Style::new().fg(Color::Red)),
+            ];
+        }
+        return vec![
+            label,
+            Span::styled(
+                format!("connecting… {}", ago(model.started, model.now)),
+                Style::new().fg(Color::Yellow),
+            ),
+        ];
+    };
+    if let Some(since) = model.unreachable_since {
+        let cause = s
+            .readyz
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        return vec![
+            label,
+            Span::styled(
+                format!(
+                    "UNREACHABLE since {} ({} ago)",
+                    clock(since),
+                    ago(since, model.now)
+                ),
+                Style::new().fg(Color::Red).bold(),
+            ),
+            Span::raw(format!(" readyz: {cause}")),
+        ];
+    }
+    let mut out = vec![label];
+    match &s.readyz.value {
+        Some(h) => {
+            let style = if s.readyz.stale { DIM } else { Style::new() };
+            if h.passed() {
+                out.push(Span::styled("ready", style.fg(Color::Green).bold()));
+            } else {
+                let failing: Vec<&str> = h.failing().collect();
+                out.push(Span::styled(
+                    format!("NOT READY ({})", h.code),
+                    style.fg(Color::Red).bold(),
+                ));
+                if !failing.is_empty() {
+                    out.push(Span::styled(
+                        format!(" failing: {}", failing.join(", ")),
+                        style.fg(Color::Red),
+                    ));
+                }
+            }
+            if let Some(note) = staleness(&s.readyz) {
+                out.push(Span::styled(format!(" ({note})"), DIM));
+            }
+        }
+        None => {
+            let why = s
+                .readyz
+                .error
+                .as_ref()
+                .map_or("not read yet".to_string(), |e| e.message.clone());
+            out.push(Span::styled(
+                format!("readyz unknown: {why}"),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+    }
+    if let Some(l) = &s.livez.value
+        && !l.passed()
+    {
+        out.push(Span::styled(
+            format!(
+                " · livez failing: {}",
+                l.failing().collect::<Vec<_>>().join(", ")
+            ),
+            Style::new().fg(Color::Red),
+        ));
+    }
+    out
+}
+
+fn write_probe_line(model: &Model) -> Vec<Span<'static>> {
+    let label = Span::styled(" writes    ", Style::new().bold());
+    let read_only = model.connection.read_only;
+    let Some(report) = model.snapshot.as_ref().and_then(|s| s.write_probe.as_ref()) else {
+        let text = if read_only {
+            "not probed (read-only: no dry-run write is sent)"
+        } else if model.snapshot.is_some() {
+            "dry-run write probe running…"
+        } else {
+            "not probed yet"
+        };
+        return vec![label, Span::styled(text, DIM)];
+    };
+    // The namespace that tells the most: a failure, then a wait, then the rest.
+    let worst = report.namespaces.iter().max_by_key(|n| match n.state {
+        ProbeState::Failed { .. } => 3,
+        ProbeState::Waiting { .. } => 2,
+        ProbeState::Passed { .. } => 1,
+        ProbeState::Skipped { .. } => 0,
+    });
+    let Some(n) = worst else {
+        return vec![label, Span::styled("no namespace probed", DIM)];
+    };
+    let style = match n.state {
+        ProbeState::Failed { .. } => Style::new().fg(Color::Red),
+        ProbeState::Waiting { .. } => Style::new().fg(Color::Yellow),
+        ProbeState::Passed { .. } => Style::new().fg(Color::Green),
+        ProbeState::Skipped { .. } => DIM,
+    };
+    let mut out = vec![
+        label,
+        Span::styled(format!("{}: {}", n.namespace, n.describe()), style),
+    ];
+    let others = report.namespaces.len() - 1;
+    if others > 0 {
+        out.push(Span::styled(format!(" (+{others} ns)"), DIM));
+    }
+    out
+}
+
+fn latency_line(model: &Model, area: Rect, buf: &mut Buffer) {
+    let [read_label, read_spark, write_label, write_spark, rest] = Layout::horizontal([
+        Constraint::Length(18),
+        Constraint::Length(20),
+        Constraint::Length(18),
+        Constraint::Length(12),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let Some(s) = &model.snapshot else {
+        Span::styled(" latency   no sample yet", DIM).render(area, buf);
+        return;
+    };
+    let read_verb = if s.latency.verbs.contains_key("list") {
+        "list"
+    } else {
+        "get"
+    };
+    for (verb, name, label_area, spark_area) in [
+        (read_verb, "read ", read_label, read_spark),
+        ("create", "write", write_label, write_spark),
+    ] {
+        let samples: Vec<u64> = s
+            .latency
+            .samples(verb)
+            .map(|x| u64::try_from(x.took.as_millis()).unwrap_or(u64::MAX))
+            .collect();
+        let last = s.latency.latest(verb);
+        let text = match last {
+            Some(x) if x.answered => latency(x.took),
+            Some(x) => format!(">{} ✗", latency(x.took)),
+            None => "-".to_string(),
+        };
+        let style = match last {
+            Some(x) if !x.answered => Style::new().fg(Color::Red),
+            Some(x) if x.took.as_millis() >= 1000 => Style::new().fg(Color::Yellow),
+            _ => Style::new(),
+        };
+        Line::from(vec![
+            Span::styled(format!(" {name} "), Style::new().bold()),
+            Span::styled(format!("{text:>10} "), style),
+        ])
+        .render(label_area, buf);
+        let width = usize::from(spark_area.width.saturating_sub(1));
+        let start = samples.len().saturating_sub(width);
+        Sparkline::default()
+            .data(&samples[start..])
+            .style(Style::new().fg(Color::Cyan))
+            .render(spark_area, buf);
+    }
+    let _ = rest;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tabs and footer
+
+fn tabs(model: &Model, area: Rect, buf: &mut Buffer) {
+    let mut spans = vec![Span::raw(" ")];
+    for (i, view) in View::ALL.iter().enumerate() {
+        let mut title = format!(" {} {} ", i + 1, view.title());
+        if *view == View::Findings && !model.findings.is_empty() {
+            title = format!(" {} {} ({}) ", i + 1, view.title(), model.findings.len());
+        }
+        let style = if *view == model.view {
+            Style::new().bold().reversed()
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(title, style));
+        spans.push(" ".into());
+    }
+    Line::from(spans)
+        .style(Style::new().fg(Color::Cyan))
+        .render(area, buf);
+}
+
+fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
+    let line = if model.filtering {
+        Line::from(vec![
+            Span::styled(" filter: ", Style::new().bold()),
+            Span::raw(format!("{}▏", model.filter)),
+            Span::styled("  Enter keep · Esc clear", DIM),
+        ])
+    } else if let Some(e) = &model.last_error {
+        Line::from(Span::styled(format!(" {e}"), Style::new().fg(Color::Red)))
+    } else {
+        let mut spans = vec![];
+        if !model.filter.is_empty() {
+            spans.push(Span::styled(
+                format!(" filter \"{}\" (Esc clears) ·", model.filter),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        spans.push(Span::styled(
+            " ? help · Tab/1-5 views · j/k move · Enter detail · / filter · Esc back · q quit",
+            DIM,
+        ));
+        Line::from(spans)
+    };
+    line.render(area, buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Findings
+
+fn findings(model: &Model, area: Rect, buf: &mut Buffer) {
+    let visible = model.visible_findings();
+    if model.snapshot.is_none() {
+        Paragraph::new(" Waiting for the first refresh…")
+            .style(DIM)
+            .render(area, buf);
+        return;
+    }
+    if model.detail
+        && let Some(f) = model.selected_finding()
+    {
+        finding_detail(model, f, area, buf);
+        return;
+    }
+    if visible.is_empty() {
+        let text = if model.findings.is_empty() {
+            " No findings: nothing wrong was observed."
+        } else {
+            " No finding matches the filter."
+        };
+        Paragraph::new(text).render(area, buf);
+        return;
+    }
+    let list_height = (visible.len() as u16 + 1).clamp(3, area.height / 2);
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Length(list_height), Constraint::Min(0)]).areas(area);
+    let rows = visible.iter().map(|f| {
+        Row::new(vec![
+            Cell::from(severity_span(f.severity)),
+            Cell::from(f.title.clone()),
+        ])
+    });
+    let table = Table::new(rows, [Constraint::Length(4), Constraint::Min(10)])
+        .header(Row::new(vec!["SEV", "FINDING (cause first)"]).style(Style::new().bold()))
+        .row_highlight_style(SELECTED);
+    let mut state = TableState::default().with_selected(Some(model.selection.findings));
+    StatefulWidget::render(table, list_area, buf, &mut state);
+    if let Some(f) = model.selected_finding() {
+        finding_detail(model, f, detail_area, buf);
+    }
+}
+
+fn finding_detail(model: &Model, f: &Finding, area: Rect, buf: &mut Buffer) {
+    let mut lines = vec![Line::from(vec![
+        severity_span(f.severity),
+        Span::raw(" "),
+        Span::styled(f.title.clone(), Style::new().bold()),
+    ])];
+    let mut subject = format!("{} {}", f.subject.kind, f.subject.name);
+    if let Some(w) = &f.subject.webhook {
+        subject.push_str(&format!(" / webhook {w}"));
+    }
+    lines.push(Line::from(vec!["subject  ".bold(), subject.into()]));
+    lines.push(Line::from(vec![
+        "id       ".bold(),
+        Span::styled(f.id.clone(), DIM),
+    ]));
+    if let Some(cause) = &f.caused_by {
+        lines.push(Line::from(vec![
+            "caused by ".bold(),
+            Span::styled(cause.clone(), Style::new().fg(Color::Magenta)),
+        ]));
+    }
+    lines.push(Line::from("evidence".bold()));
+    for e in &f.evidence {
+        lines.push(Line::from(format!("  • {e}")));
+    }
+    lines.push(Line::from(vec![
+        "runbook  ".bold(),
+        f.runbook.clone().into(),
+    ]));
+    if !f.actions.is_empty() {
+        let mut title = vec![Span::styled("actions", Style::new().bold())];
+        if model.connection.read_only {
+            title.push(Span::styled(
+                " (read-only: they only show what they would do)",
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        lines.push(Line::from(title));
+        for a in &f.actions {
+            lines.push(Line::from(format!(
+                "  ▸ {}",
+                describe_action(a, &f.subject)
+            )));
+        }
+    }
+    Paragraph::new(Text::from(lines))
+        .wrap(Wrap { trim: false })
+        .block(Block::new().borders(Borders::TOP).title(" detail "))
+        .render(area, buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+
+fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
+    let Some(s) = &model.snapshot else {
+        Paragraph::new(" Waiting for the first refresh…")
+            .style(DIM)
+            .render(area, buf);
+        return;
+    };
+    let mut notes = Vec::new();
+    for (name, note) in [
+        (
+            "validatingwebhookconfigurations",
+            staleness(&s.validating_webhooks),
+        ),
+        (
+            "mutatingwebhookconfigurations",
+            staleness(&s.mutating_webhooks),
+        ),
+    ] {
+        if let Some(n) = note {
+            notes.push(Line::from(Span::styled(
+                format!(" {name}: {n}"),
+                Style::new().fg(Color::Yellow),
+            )));
+        }
+    }
+    let stale = s.validating_webhooks.stale || s.mutating_webhooks.stale;
+    let [notes_area, list_area, detail_area] = Layout::vertical([
+        Constraint::Length(notes.len() as u16),
+        Constraint::Min(3),
+        Constraint::Length(4),
+    ])
+    .areas(area);
+    Paragraph::new(notes).render(notes_area, buf);
+    let visible = model.visible_webhooks();
+    if visible.is_empty() {
+        let text = if model.webhook_rows.is_empty() {
+            " No admission webhook configured (or none could be read)."
+        } else {
+            " No webhook matches the filter."
+        };
+        Paragraph::new(text).render(list_area, buf);
+        return;
+    }
+    let rows = visible.iter().map(|w| {
+        let policy_style = if w.fail_closed {
+            Style::new().fg(Color::Red)
+        } else {
+            Style::new().fg(Color::Green)
+        };
+        let endpoints = match w.endpoints {
+            Some((ready, total)) => {
+                let style = if ready == 0 {
+                    Style::new().fg(Color::Red).bold()
+                } else {
+                    Style::new()
+                };
+                Span::styled(format!("{ready}/{total}"), style)
+            }
+            None => Span::styled("?", DIM),
+        };
+        let row = Row::new(vec![
+            Cell::from(
+                w.kind
+                    .chars()
+                    .next()
+                    .map(|c| c.to_ascii_uppercase())
+                    .unwrap_or('?')
+                    .to_string(),
+            ),
+            Cell::from(w.name.clone()),
+            Cell::from(Span::styled(w.failure_policy.clone(), policy_style)),
+            Cell::from(w.timeout.clone()),
+            Cell::from(endpoints),
+        ]);
+        if stale { row.style(DIM) } else { row }
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(1),
+            Constraint::Min(30),
+            Constraint::Length(16),
+            Constraint::Length(13),
+            Constraint::Length(6),
+        ],
+    )
+    .header(
+        Row::new(vec!["", "WEBHOOK", "FAILURE POLICY", "TIMEOUT", "READY"])
+            .style(Style::new().bold()),
+    )
+    .row_highlight_style(SELECTED);
+    let mut state = TableState::default().with_selected(Some(model.selection.webhooks));
+    StatefulWidget::render(table, list_area, buf, &mut state);
+    if let Some(w) = visible.get(model.selection.webhooks) {
+        let mut lines = vec![
+            Line::from(vec![
+                "configuration ".bold(),
+                format!("{} ({})", w.configuration, w.kind).into(),
+            ]),
+            Line::from(vec!["calls         ".bold(), w.destination.clone().into()]),
+        ];
+        if let Some(e) = &w.backend_error {
+            lines.push(Line::from(vec![
+                "backend       ".bold(),
+                Span::styled(e.clone(), Style::new().fg(Color::Red)),
+            ]));
+        }
+        Paragraph::new(lines)
+            .block(Block::new().borders(Borders::TOP))
+            .render(detail_area, buf);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+
+fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
+    let Some(s) = &model.snapshot else {
+        Paragraph::new(" Waiting for the first refresh…")
+            .style(DIM)
+            .render(area, buf);
+        return;
+    };
+    let mut notes = Vec::new();
+    for (name, note) in [
+        ("nodes", staleness(&s.nodes)),
+        ("leases", staleness(&s.node_leases)),
+    ] {
+        if let Some(n) = note {
+            notes.push(Line::from(Span::styled(
+                format!(" {name}: {n}"),
+                Style::new().fg(Color::Yellow),
+            )));
+        }
+    }
+    let recreated: usize = model.node_rows.iter().map(|n| n.recreations).sum();
+    if recreated > 0 {
+        notes.push(Line::from(Span::styled(
+            format!(
+                " {recreated} recreation(s) seen in the last {}",
+                age(rows::RECREATION_WINDOW)
+            ),
+            Style::new().fg(Color::Red),
+        )));
+    }
+    let [notes_area, list_area] =
+        Layout::vertical([Constraint::Length(notes.len() as u16), Constraint::Min(0)]).areas(area);
+    Paragraph::new(notes).render(notes_area, buf);
+    let visible = model.visible_nodes();
+    if visible.is_empty() {
+        let text = if model.node_rows.is_empty() {
+            " No node could be read."
+        } else {
+            " No node matches the filter."
+        };
+        Paragraph::new(text).render(list_area, buf);
+        return;
+    }
+    let now = model.now;
+    let rows = visible.iter().map(|n| {
+        let ready_style = match n.ready.as_str() {
+            "True" => Style::new().fg(Color::Green),
+            "False" => Style::new().fg(Color::Red).bold(),
+            _ => Style::new().fg(Color::Yellow),
+        };
+        let recreated = match (n.recreations, n.last_recreated) {
+            (0, _) => Span::raw("-"),
+            (k, Some(t)) => Span::styled(
+                format!("{k}× {} ago", ago(t, now)),
+                Style::new().fg(Color::Red),
+            ),
+            (k, None) => Span::styled(format!("{k}×"), Style::new().fg(Color::Red)),
+        };
+        let row = Row::new(vec![
+            Cell::from(n.name.clone()),
+            Cell::from(Span::styled(n.ready.clone(), ready_style)),
+            Cell::from(n.created.map_or("?".into(), |t| ago(t, now))),
+            Cell::from(recreated),
+            Cell::from(n.lease_renewed.map_or("-".into(), |t| ago(t, now))),
+            Cell::from(n.taints.join(", ")),
+        ]);
+        if s.nodes.stale { row.style(DIM) } else { row }
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(28),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(12),
+            Constraint::Length(6),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        Row::new(vec!["NODE", "READY", "AGE", "RECREATED", "LEASE", "TAINTS"])
+            .style(Style::new().bold()),
+    )
+    .row_highlight_style(SELECTED);
+    let mut state = TableState::default().with_selected(Some(model.selection.nodes));
+    StatefulWidget::render(table, list_area, buf, &mut state);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health
+
+fn health(model: &Model, area: Rect, buf: &mut Buffer) {
+    let Some(s) = &model.snapshot else {
+        Paragraph::new(" Waiting for the first refresh…")
+            .style(DIM)
+            .render(area, buf);
+        return;
+    };
+    let mut notes = Vec::new();
+    for (name, source) in [("livez", &s.livez), ("readyz", &s.readyz)] {
+        let mut spans = vec![Span::styled(format!(" /{name} "), Style::new().bold())];
+        match &source.value {
+            Some(h) if h.passed() => spans.push(Span::styled(
+                format!("{} ok", h.code),
+                Style::new().fg(Color::Green),
+            )),
+            Some(h) => spans.push(Span::styled(
+                format!("{} {}", h.code, h.summary),
+                Style::new().fg(Color::Red),
+            )),
+            None => {}
+        }
+        if let Some(n) = staleness(source) {
+            spans.push(Span::styled(
+                format!(" {n}"),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        notes.push(Line::from(spans));
+    }
+    let [notes_area, list_area] =
+        Layout::vertical([Constraint::Length(notes.len() as u16), Constraint::Min(0)]).areas(area);
+    Paragraph::new(notes).render(notes_area, buf);
+    let checks = rows::health_rows(Some(s));
+    let rows = checks.iter().map(|(endpoint, c)| {
+        let stale = if *endpoint == "livez" {
+            s.livez.stale
+        } else {
+            s.readyz.stale
+        };
+        let (mark, style) = if c.ok {
+            ("[+]", Style::new().fg(Color::Green))
+        } else {
+            ("[-]", Style::new().fg(Color::Red).bold())
+        };
+        let row = Row::new(vec![
+            Cell::from(*endpoint),
+            Cell::from(Span::styled(mark, style)),
+            Cell::from(c.name.clone()),
+            Cell::from(c.detail.clone()),
+        ]);
+        if stale { row.style(DIM) } else { row }
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(6),
+            Constraint::Length(3),
+            Constraint::Min(30),
+            Constraint::Length(30),
+        ],
+    )
+    .row_highlight_style(SELECTED);
+    let mut state = TableState::default().with_selected(Some(model.selection.health));
+    StatefulWidget::render(table, list_area, buf, &mut state);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help
+
+fn help(area: Rect, buf: &mut Buffer) {
+    let keys = [
+        ("?", "this help (again to close)"),
+        ("Tab / Shift-Tab", "next / previous view"),
+        ("1-5", "Findings, Webhooks, Nodes, Health, Help"),
+        ("j k / ↓ ↑", "move in a list; g G first / last"),
+        ("Enter", "detail of the selected finding"),
+        ("Esc", "back: close the detail or help, clear the filter"),
+        ("/", "filter the list (Enter keeps it, Esc clears it)"),
+        ("q / Ctrl-C", "quit"),
+    ];
+    let mut lines = vec![Line::from(" Keys".bold())];
+    for (k, what) in keys {
+        lines.push(Line::from(vec![
+            Span::styled(format!("   {k:<16}"), Style::new().fg(Color::Cyan)),
+            Span::raw(what),
+        ]));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(" Reading the screen".bold()));
+    for text in [
+        "Findings are ranked cause first: fix the top one and the rest often follow.",
+        "Dimmed values are stale: the last refresh failed; their age says how old.",
+        "The cluster is refreshed every 5 s in the background, slower while it struggles.",
+        "READ-ONLY: nothing is written; actions only show what they would do.",
+    ] {
+        lines.push(Line::from(format!("   {text}")));
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
