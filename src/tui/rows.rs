@@ -173,7 +173,7 @@ pub fn node_rows(snapshot: &Snapshot, now: Timestamp) -> Vec<NodeRow> {
     rows
 }
 
-/// Health check lines: (endpoint, check), livez first.
+/// Health check lines: (endpoint, check), failing checks first, then livez before readyz.
 pub fn health_rows(snapshot: Option<&Snapshot>) -> Vec<(&'static str, &HealthCheck)> {
     let Some(s) = snapshot else {
         return Vec::new();
@@ -184,6 +184,7 @@ pub fn health_rows(snapshot: Option<&Snapshot>) -> Vec<(&'static str, &HealthChe
             out.extend(h.checks.iter().map(|c| (endpoint, c)));
         }
     }
+    out.sort_by_key(|(_, c)| c.ok);
     out
 }
 

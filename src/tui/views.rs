@@ -84,19 +84,18 @@ fn staleness<T>(source: &Source<T>) -> Option<String> {
 fn header(model: &Model, area: Rect, buf: &mut Buffer) {
     let [l1, l2, l3, l4] = Layout::vertical([Constraint::Length(1); 4]).areas(area);
     let c = &model.connection;
-    let mut first = vec![Span::styled(
-        " kube-rescue ",
-        Style::new().bold().reversed(),
-    )];
+    let name = if c.context.is_empty() {
+        " kube-rescue ".to_string()
+    } else {
+        format!(" {} ", c.context)
+    };
+    let mut first = vec![Span::styled(name, Style::new().bold().reversed())];
     if model.connection.read_only {
         first.push(" ".into());
         first.push(Span::styled(
             " READ-ONLY ",
             Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
         ));
-    }
-    if !c.context.is_empty() {
-        first.push(format!(" {}", c.context).bold());
     }
     if !c.server.is_empty() {
         first.push(format!(" {}", c.server).into());
@@ -108,7 +107,7 @@ fn header(model: &Model, area: Rect, buf: &mut Buffer) {
     {
         first.push(format!(" {}", v.git_version).into());
     }
-    let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(28)]).areas(l1);
+    let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(24)]).areas(l1);
     Line::from(first).render(left, buf);
     refresh_line(model).right_aligned().render(right, buf);
 
@@ -125,7 +124,7 @@ fn refresh_line(model: &Model) -> Line<'static> {
         .taken_at
         .map_or_else(|| "?".to_string(), |t| ago(t, model.now));
     let mut spans = vec![Span::raw(format!(
-        "#{} {} req · {when} ago",
+        "#{} · {} req · {when} ago",
         s.sequence, s.requests
     ))];
     if let Some(b) = s.backoff {
@@ -230,15 +229,16 @@ fn write_probe_line(model: &Model) -> Vec<Span<'static>> {
     let Some(report) = model.snapshot.as_ref().and_then(|s| s.write_probe.as_ref()) else {
         let text = if read_only {
             "not probed (read-only: no dry-run write is sent)"
-        } else if model.snapshot.is_some() {
-            "dry-run write probe running…"
+        } else if model.unreachable_since.is_some() {
+            "not probed (the apiserver does not answer)"
         } else {
-            "not probed yet"
+            "dry-run write probe not run yet"
         };
         return vec![label, Span::styled(text, DIM)];
     };
     // The namespace that tells the most: a failure, then a wait, then the rest.
-    let worst = report.namespaces.iter().max_by_key(|n| match n.state {
+    let worst = report.namespaces.iter().max_by_key(|n| match &n.state {
+        ProbeState::Failed { failure, .. } if failure.webhook().is_some() => 4,
         ProbeState::Failed { .. } => 3,
         ProbeState::Waiting { .. } => 2,
         ProbeState::Passed { .. } => 1,
@@ -294,7 +294,7 @@ fn latency_line(model: &Model, area: Rect, buf: &mut Buffer) {
         let last = s.latency.latest(verb);
         let text = match last {
             Some(x) if x.answered => latency(x.took),
-            Some(x) => format!(">{} ✗", latency(x.took)),
+            Some(x) => format!("✗ {}", latency(x.took)),
             None => "-".to_string(),
         };
         let style = match last {
@@ -728,8 +728,8 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
         [
             Constraint::Length(6),
             Constraint::Length(3),
-            Constraint::Min(30),
-            Constraint::Length(30),
+            Constraint::Length(44),
+            Constraint::Min(10),
         ],
     )
     .row_highlight_style(SELECTED);

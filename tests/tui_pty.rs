@@ -1,0 +1,154 @@
+//! The triage screen in a real terminal: `kube-rescue demo` inside tmux, read from the screen,
+//! driven with key presses, quit with `q`; the process must exit 0 and give the terminal back
+//! (alternate screen left). Skipped, loudly, when tmux is not installed.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own (its own socket), killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "demo"]).stdout).into()
+    }
+
+    fn alternate_on(&self) -> String {
+        let out = self.run(&["display", "-p", "-t", "demo", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "demo"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    /// Waits until `ready` accepts the screen; panics with the last screen after `limit`.
+    fn wait_for(&self, what: &str, limit: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            if start.elapsed() > limit {
+                panic!("no {what} within {limit:?}; the screen shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The code the shell printed after `EXIT=` (the typed command line shows `EXIT=$?`).
+fn exit_code(screen: &str) -> Option<i32> {
+    screen.split("EXIT=").skip(1).find_map(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+#[test]
+fn demo_in_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("\n*** SKIPPED demo_in_a_terminal: tmux is not installed ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("kube-rescue-test-{}", std::process::id()),
+    };
+    assert!(
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "env",
+            "PS1=$ ",
+            "sh",
+        ])
+        .status
+        .success()
+    );
+    let command = format!(
+        "'{}' --state-dir '{}' demo; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_kube-rescue"),
+        dir.path().display()
+    );
+    tmux.keys(&[&command, "Enter"]);
+
+    let screen = tmux.wait_for(
+        "apiserver status and webhook-blocking-writes finding",
+        Duration::from_secs(15),
+        |s| {
+            let status = s.lines().any(|l| {
+                l.trim_start().starts_with("apiserver ")
+                    && ["ready", "NOT READY", "UNREACHABLE"]
+                        .iter()
+                        .any(|w| l.contains(w))
+            });
+            status
+                && s.contains(
+                    "Writes fail because of webhook validating-webhook.openpolicyagent.org",
+                )
+        },
+    );
+    assert_eq!(tmux.alternate_on(), "1", "{screen}");
+
+    tmux.keys(&["3"]);
+    tmux.wait_for("Nodes view", Duration::from_secs(5), |s| {
+        s.contains("NODE") && s.contains("READY")
+    });
+    tmux.keys(&["4"]);
+    tmux.wait_for("Health view", Duration::from_secs(5), |s| {
+        s.contains("/readyz")
+    });
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", Duration::from_secs(5), |s| {
+        s.contains("Reading the screen")
+    });
+    tmux.keys(&["1", "Enter"]);
+    tmux.wait_for("finding detail", Duration::from_secs(5), |s| {
+        s.contains("evidence") && s.contains("runbook")
+    });
+    tmux.keys(&["Escape", "j", "k", "Tab", "q"]);
+
+    let after = tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(
+        exit_code(&after),
+        Some(0),
+        "kube-rescue did not exit 0:\n{after}"
+    );
+    assert_eq!(
+        tmux.alternate_on(),
+        "0",
+        "alternate screen not left:\n{after}"
+    );
+    assert!(
+        !after.contains("FINDING"),
+        "the triage screen is still visible after quitting:\n{after}"
+    );
+}
