@@ -259,7 +259,13 @@ fn write_probe_line(model: &Model) -> Vec<Span<'static>> {
     ];
     let others = report.namespaces.len() - 1;
     if others > 0 {
-        out.push(Span::styled(format!(" (+{others} ns)"), DIM));
+        out.push(Span::styled(
+            format!(
+                " (+{others} more namespace{})",
+                if others == 1 { "" } else { "s" }
+            ),
+            DIM,
+        ));
     }
     out
 }
@@ -500,8 +506,11 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
     Paragraph::new(notes).render(notes_area, buf);
     let visible = model.visible_webhooks();
     if visible.is_empty() {
-        let text = if model.webhook_rows.is_empty() {
-            " No admission webhook configured (or none could be read)."
+        let unread = s.validating_webhooks.value.is_none() || s.mutating_webhooks.value.is_none();
+        let text = if model.webhook_rows.is_empty() && unread {
+            " The webhook configurations could not be read (see above)."
+        } else if model.webhook_rows.is_empty() {
+            " No admission webhook is configured."
         } else {
             " No webhook matches the filter."
         };
@@ -615,8 +624,10 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
     Paragraph::new(notes).render(notes_area, buf);
     let visible = model.visible_nodes();
     if visible.is_empty() {
-        let text = if model.node_rows.is_empty() {
-            " No node could be read."
+        let text = if s.nodes.value.is_none() {
+            " The nodes could not be read (see above)."
+        } else if model.node_rows.is_empty() {
+            " The cluster has no nodes."
         } else {
             " No node matches the filter."
         };

@@ -1,0 +1,314 @@
+//! The triage screen's views, drawn with a fixed-size TestBackend from Snapshots saved under
+//! tests/fixtures/snapshots/ (taken from the simulator's shipped scenarios; regenerate with
+//! `cargo test --test tui_views -- --ignored regenerate_fixtures`), at a fixed time, and
+//! compared with insta snapshots.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use kube_rescue::cluster::collect::{RefreshPolicy, Refresher};
+use kube_rescue::cluster::probe::ProbeState;
+use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot};
+use kube_rescue::sim::Simulator;
+use kube_rescue::sim::scenario::Scenario;
+use kube_rescue::tui::{Action, Connection, Model, Update, View, update};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/snapshots")
+        .join(format!("{name}.json"))
+}
+
+fn load(name: &str) -> Box<Snapshot> {
+    let text = std::fs::read_to_string(fixture_path(name)).expect("fixture exists");
+    Box::new(serde_json::from_str(&text).expect("fixture is a Snapshot"))
+}
+
+/// A model that received `snapshot`, seen 3 s after the refresh finished.
+fn model_with(name: &str, read_only: bool) -> Model {
+    let snapshot = load(name);
+    let taken = snapshot.taken_at.expect("fixture has taken_at");
+    let mut model = Model::new(
+        Connection {
+            context: String::new(),
+            server: String::new(),
+            read_only,
+        },
+        taken - SignedDuration::from_secs(20),
+    );
+    update(&mut model, Action::Update(Update::Snapshot(snapshot)));
+    update(
+        &mut model,
+        Action::Tick(taken + SignedDuration::from_secs(3)),
+    );
+    model
+}
+
+fn draw(model: &Model, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| frame.render_widget(model, frame.area()))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn send(model: &mut Model, actions: impl IntoIterator<Item = Action>) {
+    for action in actions {
+        let mut next = Some(action);
+        while let Some(a) = next {
+            next = update(model, a);
+        }
+    }
+}
+
+#[test]
+fn outage_findings() {
+    let model = model_with("opa-webhook-outage", false);
+    let screen = draw(&model, 80, 24);
+    assert!(
+        screen.contains("validating-webhook.openpolicyagent.org"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("outage_findings_80x24", screen);
+}
+
+#[test]
+fn outage_finding_detail_read_only() {
+    let mut model = model_with("opa-webhook-outage", true);
+    send(&mut model, [Action::Detail]);
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    insta::assert_snapshot!("outage_finding_detail_80x24", screen);
+}
+
+#[test]
+fn outage_findings_large_terminal() {
+    let model = model_with("opa-webhook-outage", true);
+    insta::assert_snapshot!("outage_findings_120x40", draw(&model, 120, 40));
+}
+
+#[test]
+fn outage_webhooks() {
+    let mut model = model_with("opa-webhook-outage", false);
+    send(&mut model, [Action::GoTo(View::Webhooks)]);
+    insta::assert_snapshot!("outage_webhooks_80x24", draw(&model, 80, 24));
+}
+
+#[test]
+fn outage_nodes() {
+    let mut model = model_with("opa-webhook-outage", false);
+    send(&mut model, [Action::GoTo(View::Nodes)]);
+    insta::assert_snapshot!("outage_nodes_80x24", draw(&model, 80, 24));
+}
+
+#[test]
+fn outage_health() {
+    let mut model = model_with("opa-webhook-outage", false);
+    send(&mut model, [Action::GoTo(View::Health)]);
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("[+]"), "{screen}");
+    insta::assert_snapshot!("outage_health_80x24", screen);
+}
+
+#[test]
+fn help() {
+    let mut model = model_with("healthy", false);
+    send(&mut model, [Action::ToggleHelp]);
+    insta::assert_snapshot!("help_80x24", draw(&model, 80, 24));
+    send(&mut model, [Action::Back]);
+    assert_eq!(model.view, View::Findings);
+}
+
+#[test]
+fn healthy_cluster() {
+    let model = model_with("healthy", false);
+    insta::assert_snapshot!("healthy_findings_80x24", draw(&model, 80, 24));
+}
+
+#[test]
+fn apiservice_down() {
+    let model = model_with("apiservice-down", false);
+    insta::assert_snapshot!("apiservice_down_findings_80x24", draw(&model, 80, 24));
+}
+
+#[test]
+fn every_source_failed() {
+    let model = model_with("unreachable", false);
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("UNREACHABLE"), "{screen}");
+    insta::assert_snapshot!("unreachable_findings_80x24", screen);
+    let mut model = model;
+    for view in [View::Webhooks, View::Nodes, View::Health] {
+        send(&mut model, [Action::GoTo(view)]);
+        insta::assert_snapshot!(
+            format!("unreachable_{}_80x24", view.title().to_lowercase()),
+            draw(&model, 80, 24)
+        );
+    }
+}
+
+#[test]
+fn before_the_first_refresh() {
+    let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+    let mut model = Model::new(
+        Connection {
+            context: "prod".into(),
+            server: String::new(),
+            read_only: false,
+        },
+        t0,
+    );
+    send(
+        &mut model,
+        [Action::Tick(t0 + SignedDuration::from_secs(2))],
+    );
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("connecting… 2s"), "{screen}");
+    insta::assert_snapshot!("connecting_80x24", screen);
+}
+
+#[test]
+fn too_small() {
+    let model = model_with("opa-webhook-outage", false);
+    let screen = draw(&model, 60, 20);
+    assert!(screen.contains("too small"), "{screen}");
+    insta::assert_snapshot!("too_small_60x20", screen);
+}
+
+#[test]
+fn moving_and_filtering() {
+    let mut model = model_with("opa-webhook-outage", false);
+    let n = model.findings.len();
+    assert!(n > 2);
+    send(&mut model, [Action::Down, Action::Down]);
+    assert_eq!(model.selection.findings, 2);
+    send(&mut model, [Action::Bottom, Action::Down]);
+    assert_eq!(model.selection.findings, n - 1);
+    send(&mut model, [Action::NextView, Action::PrevView]);
+    assert_eq!(model.view, View::Findings);
+    send(&mut model, [Action::StartFilter]);
+    for c in "timeout".chars() {
+        send(&mut model, [Action::FilterInput(c)]);
+    }
+    send(&mut model, [Action::FilterDone]);
+    let visible = model.visible_findings();
+    assert!(!visible.is_empty() && visible.len() < n);
+    assert!(
+        visible
+            .iter()
+            .all(|f| f.title.to_lowercase().contains("timeout") || f.id.contains("timeout"))
+    );
+    insta::assert_snapshot!("outage_findings_filtered_80x24", draw(&model, 80, 24));
+    send(&mut model, [Action::Back]);
+    assert_eq!(model.visible_findings().len(), n);
+    send(&mut model, [Action::Quit]);
+    assert!(!model.running);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture generation (run by hand; the fixtures are committed)
+
+/// Ports vary from run to run; the fixtures carry a fixed one.
+fn normalise(json: &str, port: u16) -> String {
+    json.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:6443")
+}
+
+fn quick_policy() -> RefreshPolicy {
+    RefreshPolicy {
+        interval: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(2),
+        jitter: 0.0,
+        probe_interval: Some(Duration::from_secs(2)),
+    }
+}
+
+/// Runs a scenario until `good` accepts a snapshot (or `limit` passes, then the last one).
+async fn collect(name: &str, limit: Duration, good: impl Fn(&Snapshot) -> bool) {
+    let sim = Simulator::start(
+        Scenario::load(name).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let cluster = Cluster::connect(&ConnectOptions {
+        kubeconfig: Some(kubeconfig),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let handle = Refresher::new(cluster, quick_policy()).spawn(tx);
+    let start = Instant::now();
+    let mut last = None;
+    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+        let done = good(&s) || start.elapsed() > limit;
+        last = Some(s);
+        if done {
+            break;
+        }
+    }
+    handle.stop().await;
+    let port = sim.address().port();
+    sim.stop().await;
+    let json = serde_json::to_string_pretty(&last.expect("a snapshot")).unwrap();
+    std::fs::write(fixture_path(name), normalise(&json, port) + "\n").unwrap();
+}
+
+#[tokio::test]
+#[ignore = "regenerates the committed fixtures from the simulator"]
+async fn regenerate_fixtures() {
+    let answered = |s: &Snapshot| s.readyz.error.is_none() && s.readyz.value.is_some();
+    let probed = |s: &Snapshot| s.write_probe.as_ref().is_some_and(|p| p.is_finished());
+    let webhook_failed = |s: &Snapshot| {
+        s.write_probe.as_ref().is_some_and(|p| {
+            p.namespaces.iter().any(|n| {
+                matches!(&n.state, ProbeState::Failed { failure, .. } if failure.webhook().is_some())
+            })
+        })
+    };
+    collect("opa-webhook-outage", Duration::from_secs(150), |s| {
+        answered(s)
+            && webhook_failed(s)
+            && !s
+                .node_identities
+                .recreated(Duration::from_secs(3600), s.taken_at.unwrap())
+                .is_empty()
+    })
+    .await;
+    collect("healthy", Duration::from_secs(20), |s| {
+        answered(s) && probed(s)
+    })
+    .await;
+    collect("apiservice-down", Duration::from_secs(20), |s| {
+        answered(s) && probed(s)
+    })
+    .await;
+
+    // Every source failed: a client for a simulator that is gone.
+    let sim = Simulator::start(
+        Scenario::load("healthy").unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let port = sim.address().port();
+    sim.stop().await;
+    let cluster = Cluster::connect(&ConnectOptions {
+        kubeconfig: Some(kubeconfig),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let snapshot = kube_rescue::cluster::refresh(&cluster, None).await;
+    let json = serde_json::to_string_pretty(&snapshot).unwrap();
+    std::fs::write(fixture_path("unreachable"), normalise(&json, port) + "\n").unwrap();
+}
