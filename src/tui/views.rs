@@ -69,10 +69,13 @@ fn severity_span(severity: Severity) -> Span<'static> {
 }
 
 /// `(stale, 35s old: readyz: timeout after 3 s)` for a source whose latest attempt failed.
-fn staleness<T>(source: &Source<T>) -> Option<String> {
+fn staleness<T>(source: &Source<T>, now: jiff::Timestamp) -> Option<String> {
     let error = source.error.as_ref()?;
+    let old = source
+        .fetched_at
+        .map_or_else(|| age(source.age), |t| ago(t, now));
     Some(if source.stale {
-        format!("stale, {} old: {}", age(source.age), error.message)
+        format!("stale, {old} old: {}", error.message)
     } else {
         format!("could not be read: {}", error.message)
     })
@@ -193,7 +196,7 @@ fn apiserver_status(model: &Model) -> Vec<Span<'static>> {
                     ));
                 }
             }
-            if let Some(note) = staleness(&s.readyz) {
+            if let Some(note) = staleness(&s.readyz, model.now) {
                 out.push(Span::styled(format!(" ({note})"), DIM));
             }
         }
@@ -482,11 +485,11 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
     for (name, note) in [
         (
             "validatingwebhookconfigurations",
-            staleness(&s.validating_webhooks),
+            staleness(&s.validating_webhooks, model.now),
         ),
         (
             "mutatingwebhookconfigurations",
-            staleness(&s.mutating_webhooks),
+            staleness(&s.mutating_webhooks, model.now),
         ),
     ] {
         if let Some(n) = note {
@@ -599,8 +602,8 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
     };
     let mut notes = Vec::new();
     for (name, note) in [
-        ("nodes", staleness(&s.nodes)),
-        ("leases", staleness(&s.node_leases)),
+        ("nodes", staleness(&s.nodes, model.now)),
+        ("leases", staleness(&s.node_leases, model.now)),
     ] {
         if let Some(n) = note {
             notes.push(Line::from(Span::styled(
@@ -703,7 +706,7 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
             )),
             None => {}
         }
-        if let Some(n) = staleness(source) {
+        if let Some(n) = staleness(source, model.now) {
             spans.push(Span::styled(
                 format!(" {n}"),
                 Style::new().fg(Color::Yellow),
