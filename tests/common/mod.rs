@@ -2,6 +2,8 @@
 //! YAML, kube clients built from the kubeconfig it writes, and kubectl.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
