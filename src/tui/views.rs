@@ -256,9 +256,21 @@ fn write_probe_line(model: &Model) -> Vec<Span<'static>> {
         ProbeState::Passed { .. } => Style::new().fg(Color::Green),
         ProbeState::Skipped { .. } => DIM,
     };
+    // A wait keeps counting between snapshots: the probe is still out there.
+    let described = match (&n.state, model.snapshot.as_ref().and_then(|s| s.taken_at)) {
+        (ProbeState::Waiting { waited }, Some(taken)) => {
+            let since = model.now.duration_since(taken).unsigned_abs();
+            let mut ticking = n.clone();
+            ticking.state = ProbeState::Waiting {
+                waited: *waited + since,
+            };
+            ticking.describe()
+        }
+        _ => n.describe(),
+    };
     let mut out = vec![
         label,
-        Span::styled(format!("{}: {}", n.namespace, n.describe()), style),
+        Span::styled(format!("{}: {described}", n.namespace), style),
     ];
     let others = report.namespaces.len() - 1;
     if others > 0 {
