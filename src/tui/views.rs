@@ -69,6 +69,27 @@ fn severity_span(severity: Severity) -> Span<'static> {
 }
 
 /// `(stale, 35s old: readyz: timeout after 3 s)` for a source whose latest attempt failed.
+/// What a view shows before the first snapshot arrives.
+fn waiting_for_first_refresh(area: Rect, buf: &mut Buffer) {
+    Paragraph::new(" Waiting for the first refresh…")
+        .style(DIM)
+        .render(area, buf);
+}
+
+/// One yellow line per source whose value is stale or missing: ` name: note`.
+fn stale_notes<const N: usize>(notes: [(&str, Option<String>); N]) -> Vec<Line<'static>> {
+    notes
+        .into_iter()
+        .filter_map(|(name, note)| {
+            let note = note?;
+            Some(Line::from(Span::styled(
+                format!(" {name}: {note}"),
+                Style::new().fg(Color::Yellow),
+            )))
+        })
+        .collect()
+}
+
 fn staleness<T>(source: &Source<T>, now: jiff::Timestamp) -> Option<String> {
     let error = source.error.as_ref()?;
     let old = source
@@ -393,9 +414,7 @@ fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
 fn findings(model: &Model, area: Rect, buf: &mut Buffer) {
     let visible = model.visible_findings();
     if model.snapshot.is_none() {
-        Paragraph::new(" Waiting for the first refresh…")
-            .style(DIM)
-            .render(area, buf);
+        waiting_for_first_refresh(area, buf);
         return;
     }
     if model.detail
@@ -488,13 +507,10 @@ fn finding_detail(model: &Model, f: &Finding, area: Rect, buf: &mut Buffer) {
 
 fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
     let Some(s) = &model.snapshot else {
-        Paragraph::new(" Waiting for the first refresh…")
-            .style(DIM)
-            .render(area, buf);
+        waiting_for_first_refresh(area, buf);
         return;
     };
-    let mut notes = Vec::new();
-    for (name, note) in [
+    let notes = stale_notes([
         (
             "validatingwebhookconfigurations",
             staleness(&s.validating_webhooks, model.now),
@@ -503,14 +519,7 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
             "mutatingwebhookconfigurations",
             staleness(&s.mutating_webhooks, model.now),
         ),
-    ] {
-        if let Some(n) = note {
-            notes.push(Line::from(Span::styled(
-                format!(" {name}: {n}"),
-                Style::new().fg(Color::Yellow),
-            )));
-        }
-    }
+    ]);
     let stale = s.validating_webhooks.stale || s.mutating_webhooks.stale;
     let [notes_area, list_area, detail_area] = Layout::vertical([
         Constraint::Length(notes.len() as u16),
@@ -607,23 +616,13 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
 
 fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
     let Some(s) = &model.snapshot else {
-        Paragraph::new(" Waiting for the first refresh…")
-            .style(DIM)
-            .render(area, buf);
+        waiting_for_first_refresh(area, buf);
         return;
     };
-    let mut notes = Vec::new();
-    for (name, note) in [
+    let mut notes = stale_notes([
         ("nodes", staleness(&s.nodes, model.now)),
         ("leases", staleness(&s.node_leases, model.now)),
-    ] {
-        if let Some(n) = note {
-            notes.push(Line::from(Span::styled(
-                format!(" {name}: {n}"),
-                Style::new().fg(Color::Yellow),
-            )));
-        }
-    }
+    ]);
     let recreated: usize = model.node_rows.iter().map(|n| n.recreations).sum();
     if recreated > 0 {
         notes.push(Line::from(Span::styled(
@@ -699,9 +698,7 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
 
 fn health(model: &Model, area: Rect, buf: &mut Buffer) {
     let Some(s) = &model.snapshot else {
-        Paragraph::new(" Waiting for the first refresh…")
-            .style(DIM)
-            .render(area, buf);
+        waiting_for_first_refresh(area, buf);
         return;
     };
     let mut notes = Vec::new();
