@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube_rescue::cluster::connect::{KubeconfigEnv, load_kubeconfig_in};
@@ -173,23 +172,8 @@ fn assert_one_line(e: &AccessError) {
 // ---------------------------------------------------------------------------------------------
 // The simulator's request log
 
-async fn sim_requests(running: &Running, since: u64) -> (Vec<Value>, u64) {
-    let client = common::client(&running.kubeconfig).await;
-    let request = http::Request::get(format!("/sim/requests?since={since}"))
-        .body(kube::client::Body::from(Vec::new()))
-        .unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(10), client.send(request))
-        .await
-        .expect("the request log answers")
-        .expect("the request log answers");
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let log: Value = serde_json::from_slice(&body).unwrap();
-    let last = log["last"].as_u64().unwrap();
-    (log["requests"].as_array().unwrap().clone(), last)
-}
-
 async fn last_seq(running: &Running) -> u64 {
-    sim_requests(running, u64::MAX).await.1
+    common::request_log(running, u64::MAX).await.1
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,7 +322,7 @@ async fn context_flag_picks_a_non_current_context() {
         .await
         .unwrap();
     assert!(list.items.is_empty(), "team-a has no configmaps");
-    let (log, _) = sim_requests(&running, 0).await;
+    let (log, _) = common::request_log(&running, 0).await;
     assert!(
         log.iter()
             .any(|r| r["path"] == "/api/v1/namespaces/team-a/configmaps"),
@@ -833,7 +817,7 @@ async fn read_only_sends_no_write_at_all() {
     );
     assert_eq!(list_nodes(&cluster).await.unwrap(), vec!["n1".to_string()]);
 
-    let (log, _) = sim_requests(&running, before).await;
+    let (log, _) = common::request_log(&running, before).await;
     assert_eq!(log.len(), 2, "only the two reads arrived: {log:?}");
     assert!(log.iter().all(|r| r["method"] == "GET"), "{log:?}");
     assert_eq!(cluster.gate().refused(), 8);
@@ -859,7 +843,7 @@ async fn without_read_only_a_dry_run_reaches_the_apiserver() {
         .unwrap();
     assert_eq!(created.metadata.name.as_deref(), Some("probe"));
     assert_eq!(cluster.gate().refused(), 0);
-    let (log, _) = sim_requests(&running, before).await;
+    let (log, _) = common::request_log(&running, before).await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0]["method"], "POST");
     assert!(
@@ -1091,7 +1075,7 @@ async fn error_answers_are_classified_and_never_retried() {
         assert_one_line(&e);
         // Give a retry, were there one, the time to arrive.
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let (log, _) = sim_requests(&running, before).await;
+        let (log, _) = common::request_log(&running, before).await;
         assert_eq!(log.len(), 1, "exactly one request, no retry: {log:?}");
         assert_eq!(log[0]["path"], path);
         assert_eq!(log[0]["status"], code);

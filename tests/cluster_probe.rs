@@ -6,49 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use kube_rescue::cluster::probe::{self, ProbeState, WriteFailure, WriteProbe};
-use kube_rescue::cluster::{Cluster, ConnectOptions, ErrorKind, collect};
+use kube_rescue::cluster::{ErrorKind, collect};
 use kube_rescue::sim::scenario::{Fault, Scenario};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use common::{Running, start, start_yaml};
-
-async fn connect(running: &Running, timeout: Duration, read_only: bool) -> Cluster {
-    Cluster::connect(&ConnectOptions {
-        kubeconfig: Some(running.kubeconfig.clone()),
-        context: None,
-        timeout,
-        read_only,
-        exec_timeout: Duration::from_secs(5),
-    })
-    .await
-    .expect("the simulator's kubeconfig connects")
-}
-
-async fn request_log(running: &Running, since: u64) -> (Vec<Value>, u64) {
-    let client = common::client_without_retry(&running.kubeconfig).await;
-    let request = http::Request::get(format!("/sim/requests?since={since}"))
-        .body(kube::client::Body::from(Vec::new()))
-        .expect("request");
-    let response = tokio::time::timeout(Duration::from_secs(10), client.send(request))
-        .await
-        .expect("the request log answers")
-        .expect("the request log answers");
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let v: Value = serde_json::from_slice(&body).expect("json");
-    (
-        v["requests"].as_array().cloned().unwrap_or_default(),
-        v["last"].as_u64().unwrap_or(0),
-    )
-}
+use common::{connect, request_log, start, start_yaml};
 
 const OPA: &str = "validating-webhook.openpolicyagent.org";
 

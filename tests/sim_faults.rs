@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
@@ -11,25 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
-use common::{client, client_without_retry, start_yaml};
-
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up after {secs} s waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::{client, client_without_retry, eventually, start_yaml};
 
 /// `(status, headers, body)` of a GET, or None when nothing answers within 10 s.
 async fn get(client: &kube::Client, path: &str) -> Option<(u16, http::HeaderMap, String)> {

@@ -45,15 +45,8 @@ fn open_screen(tmux: &Tmux, kubeconfig: &std::path::Path, state: &std::path::Pat
 }
 
 async fn request_methods(running: &common::Running, since: u64) -> (Vec<String>, u64) {
-    let client = common::client(&running.kubeconfig).await;
-    let request = http::Request::get(format!("/sim/requests?since={since}"))
-        .body(Vec::new())
-        .unwrap();
-    let text = client.request_text(request).await.expect("request log");
-    let log: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let methods = log["requests"]
-        .as_array()
-        .unwrap()
+    let (log, last) = common::request_log(running, since).await;
+    let methods = log
         .iter()
         .map(|r| {
             format!(
@@ -63,7 +56,7 @@ async fn request_methods(running: &common::Running, since: u64) -> (Vec<String>,
             )
         })
         .collect();
-    (methods, log["last"].as_u64().unwrap_or(0))
+    (methods, last)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -120,3 +120,66 @@ pub fn apiserver_was_down(stderr: &str) -> bool {
     .iter()
     .any(|s| stderr.contains(s))
 }
+
+/// A Cluster connected to the simulator as `kube-rescue` connects to any cluster.
+pub async fn connect(
+    running: &Running,
+    timeout: Duration,
+    read_only: bool,
+) -> kube_rescue::cluster::Cluster {
+    kube_rescue::cluster::Cluster::connect(&kube_rescue::cluster::ConnectOptions {
+        kubeconfig: Some(running.kubeconfig.clone()),
+        context: None,
+        timeout,
+        read_only,
+        exec_timeout: Duration::from_secs(5),
+    })
+    .await
+    .expect("the simulator's kubeconfig connects")
+}
+
+/// The simulator's request log after `since`: (records, last sequence number).
+pub async fn request_log(running: &Running, since: u64) -> (Vec<serde_json::Value>, u64) {
+    use http_body_util::BodyExt;
+    let client = client_without_retry(&running.kubeconfig).await;
+    let request = http::Request::get(format!("/sim/requests?since={since}"))
+        .body(kube::client::Body::from(Vec::new()))
+        .expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(10), client.send(request))
+        .await
+        .expect("the request log answers")
+        .expect("the request log answers");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let log: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    (
+        log["requests"]
+            .as_array()
+            .expect("a list of requests")
+            .clone(),
+        log["last"].as_u64().expect("the last sequence number"),
+    )
+}
+
+/// Polls `check` every 100 ms until it returns Some; panics after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up after {secs} s waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
