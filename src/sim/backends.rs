@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 /// How one webhook backend behaves, as a scenario file states it.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BackendSpec {
     /// `namespace/name` of the webhook's Service.
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct BackendSpec {
 }
 
 /// What a backend does with an AdmissionReview.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Behavior {
     /// Answers `allowed: true`.

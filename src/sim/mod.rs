@@ -83,9 +83,7 @@ impl Simulator {
     /// Loads the scenario's objects, starts its webhook backends, the HTTPS listener, the
     /// living cluster and the timeline. Returns once connections are accepted.
     pub async fn start(mut scenario: Scenario, listen: SocketAddr) -> Result<Simulator> {
-        let specs: Vec<backends::BackendSpec> =
-            scenario.backends.iter().cloned().map(Into::into).collect();
-        let backends = backends::BackendServers::start(&specs)
+        let backends = backends::BackendServers::start(&scenario.backends)
             .await
             .map_err(Error::Backends)?;
         let token = uuid::Uuid::new_v4().simple().to_string();

@@ -261,54 +261,8 @@ impl ClusterTimings {
     }
 }
 
-/// How a webhook backend answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Behavior {
-    Allow,
-    Deny,
-    Hang,
-    Refuse,
-    Error,
-    Slow,
-}
-
-/// How the backend of a webhook answers when the simulated apiserver calls it, picked by
-/// Service (`ns/name`), URL or webhook name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BackendSpec {
-    pub service: Option<String>,
-    pub url: Option<String>,
-    pub webhook: Option<String>,
-    pub behavior: Behavior,
-    #[serde(default)]
-    pub latency_ms: u64,
-    pub message: Option<String>,
-    pub forward: Option<String>,
-}
-
-impl From<BackendSpec> for super::backends::BackendSpec {
-    fn from(spec: BackendSpec) -> Self {
-        use super::backends::Behavior as B;
-        super::backends::BackendSpec {
-            service: spec.service,
-            url: spec.url,
-            webhook: spec.webhook,
-            behavior: match spec.behavior {
-                Behavior::Allow => B::Allow,
-                Behavior::Deny => B::Deny,
-                Behavior::Hang => B::Hang,
-                Behavior::Refuse => B::Refuse,
-                Behavior::Error => B::Error,
-                Behavior::Slow => B::Slow,
-            },
-            latency_ms: spec.latency_ms,
-            message: spec.message,
-            forward: spec.forward,
-        }
-    }
-}
+// A scenario's `backends` entries are the backend servers' own spec; checked here.
+pub use super::backends::{BackendSpec, Behavior};
 
 impl BackendSpec {
     /// Check the spec; on error, the field at fault and what is wrong.

@@ -34,7 +34,7 @@ pub async fn apply(plane: &ControlPlane, action: &TimelineAction) {
             tokio::spawn(async move { plane.recreate_nodes(&names).await });
         }
         TimelineAction::SetBackend(spec) => {
-            if let Err(e) = api.backends.set(spec.clone().into()).await {
+            if let Err(e) = api.backends.set(spec.clone()).await {
                 tracing::warn!(%e, "could not switch a webhook backend");
             }
         }
