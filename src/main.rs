@@ -55,26 +55,41 @@ fn init_tracing(file: &Path) -> anyhow::Result<tracing_appender::non_blocking::W
     Ok(guard)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C and SIGTERM, registered when this is made: a signal that arrives after the simulator
+/// says it is ready (but before it waits) still stops it cleanly.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("could not listen for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("could not listen for SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -87,6 +102,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     }
     let scenario = Scenario::load(&args.scenario)?;
     let name = scenario.name.clone();
+    let stop = StopSignals::install()?;
     let simulator = Simulator::start(scenario, args.listen)
         .await
         .context("could not start the simulator")?;
@@ -109,7 +125,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         simulator.address()
     );
     println!("stop with Ctrl-C");
-    shutdown_signal().await;
+    stop.wait().await;
     println!("stopping");
     simulator.stop().await;
     Ok(())
