@@ -217,6 +217,7 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
 fn spawn_background(
     options: ConnectOptions,
     updates: tokio::sync::mpsc::Sender<tui::Update>,
+    mut requests: tokio::sync::mpsc::Receiver<tui::Request>,
     cancel: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -260,6 +261,9 @@ fn spawn_background(
                     }
                     None => break,
                 },
+                Some(request) = requests.recv() => match request {
+                    tui::Request::RefreshNow => refresher.refresh_now(),
+                },
             }
         }
         refresher.stop().await;
@@ -280,9 +284,11 @@ async fn run_screen(options: ConnectOptions) -> anyhow::Result<u8> {
         jiff::Timestamp::now(),
     );
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let background = spawn_background(options, tx, cancel.clone());
-    let result = tui::run(model, rx, cancel.clone()).await;
+    let (updates_tx, updates) = tokio::sync::mpsc::channel(8);
+    let (requests, requests_rx) = tokio::sync::mpsc::channel(8);
+    let background = spawn_background(options, updates_tx, requests_rx, cancel.clone());
+    let channels = tui::Channels { updates, requests };
+    let result = tui::run(model, channels, cancel.clone()).await;
     cancel.cancel();
     let _ = background.await;
     result.context("the terminal failed")?;

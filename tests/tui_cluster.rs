@@ -88,6 +88,8 @@ async fn read_only_screen_sends_no_write() {
             ["2"],
             ["3"],
             ["4"],
+            ["5"],
+            ["r"],
             ["1"],
             ["j"],
             ["Enter"],

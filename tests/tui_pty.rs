@@ -69,14 +69,34 @@ fn demo_in_a_terminal() {
     );
     assert_eq!(tmux.alternate_on(), "1", "{screen}");
 
+    // Within a minute of the start the repair loop has recreated nodes: the Nodes view counts
+    // them (RECREATED `N× ... ago`) and charts the registrations.
     tmux.keys(&["3"]);
-    tmux.wait_for("Nodes view", Duration::from_secs(5), |s| {
-        s.contains("NODE") && s.contains("READY")
+    tmux.wait_for("nodes recreated", Duration::from_secs(60), |s| {
+        s.contains("NODE")
+            && s.contains("node registrations per minute")
+            && s.lines().any(|l| l.starts_with("gke-") && l.contains("× "))
     });
+    // The apiserver flaps on its ca-registration post-start hook.
     tmux.keys(&["4"]);
-    tmux.wait_for("Health view", Duration::from_secs(5), |s| {
-        s.contains("/readyz")
+    tmux.wait_for(
+        "failing ca-registration check",
+        Duration::from_secs(60),
+        |s| {
+            s.lines()
+                .any(|l| l.contains("[-] poststarthook/ca-registration"))
+        },
+    );
+    // `:` jumps by name; the Events view lists the webhook's failures.
+    tmux.keys(&[":ev", "Enter"]);
+    tmux.wait_for("Events view", Duration::from_secs(5), |s| {
+        s.contains("REASON") && s.contains("FailedCreate")
     });
+    tmux.keys(&["2"]);
+    tmux.wait_for("Webhooks view", Duration::from_secs(5), |s| {
+        s.contains("KUBE-SYSTEM") && s.contains("intercepted")
+    });
+    tmux.keys(&["r"]);
     tmux.keys(&["?"]);
     tmux.wait_for("help", Duration::from_secs(5), |s| {
         s.contains("Reading the screen")

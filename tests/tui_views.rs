@@ -12,7 +12,7 @@ use kube_rescue::cluster::probe::ProbeState;
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot};
 use kube_rescue::sim::Simulator;
 use kube_rescue::sim::scenario::Scenario;
-use kube_rescue::tui::{Action, Connection, Model, Update, View, update};
+use kube_rescue::tui::{Action, Connection, Model, Request, Update, View, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -114,6 +114,131 @@ fn outage_health() {
 }
 
 #[test]
+fn outage_events() {
+    let mut model = model_with("opa-webhook-outage", false);
+    send(&mut model, [Action::GoTo(View::Events)]);
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("FailedCreate"), "{screen}");
+    insta::assert_snapshot!("outage_events_80x24", screen);
+    // Newest first.
+    let seen: Vec<_> = model.event_rows.iter().map(|e| e.last_seen).collect();
+    assert!(seen.windows(2).all(|w| w[0] >= w[1]), "{seen:?}");
+    // Filtered by what the message says.
+    send(&mut model, [Action::StartFilter]);
+    for c in "deadline".chars() {
+        send(&mut model, [Action::FilterInput(c)]);
+    }
+    send(&mut model, [Action::FilterDone]);
+    let visible = model.visible_events();
+    assert!(!visible.is_empty());
+    assert!(visible.iter().all(|e| e.message.contains("deadline")));
+    insta::assert_snapshot!("outage_events_filtered_80x24", draw(&model, 80, 24));
+}
+
+#[test]
+fn healthy_views() {
+    let mut model = model_with("healthy", false);
+    for view in [View::Webhooks, View::Nodes, View::Health, View::Events] {
+        send(&mut model, [Action::GoTo(view)]);
+        insta::assert_snapshot!(
+            format!("healthy_{}_80x24", view.title().to_lowercase()),
+            draw(&model, 80, 24)
+        );
+    }
+}
+
+#[test]
+fn jump_to_a_view_by_name() {
+    let mut model = model_with("opa-webhook-outage", false);
+    let type_command = |model: &mut Model, text: &str| {
+        send(model, [Action::StartCommand]);
+        for c in text.chars() {
+            send(model, [Action::CommandInput(c)]);
+        }
+        send(model, [Action::CommandDone]);
+    };
+    for (text, view) in [
+        ("no", View::Nodes),
+        ("ev", View::Events),
+        ("Webhooks", View::Webhooks),
+        ("hooks", View::Webhooks),
+        ("he", View::Health),
+        ("f", View::Findings),
+    ] {
+        type_command(&mut model, text);
+        assert_eq!(model.view, view, ":{text}");
+        assert!(model.command.is_none());
+    }
+    // While typing, the prompt shows in the footer.
+    send(
+        &mut model,
+        [Action::StartCommand, Action::CommandInput('x')],
+    );
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains(" :x▏"), "{screen}");
+    send(&mut model, [Action::Back]);
+    assert!(model.command.is_none());
+    assert_eq!(model.view, View::Findings);
+    // An unknown name says what exists and stays where it is.
+    type_command(&mut model, "pods");
+    assert_eq!(model.view, View::Findings);
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("no view named \"pods\""), "{screen}");
+    type_command(&mut model, "q");
+    assert!(!model.running);
+}
+
+#[test]
+fn refresh_now_asks_the_background_once_per_press() {
+    let mut model = model_with("opa-webhook-outage", false);
+    assert!(model.take_requests().is_empty());
+    // Not connected yet in this model: the snapshot connected it.
+    send(&mut model, [Action::RefreshNow]);
+    assert_eq!(model.take_requests(), vec![Request::RefreshNow]);
+    assert!(model.take_requests().is_empty());
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("refreshing…"), "{screen}");
+    // The next snapshot answers it.
+    send(
+        &mut model,
+        [Action::Update(Update::Snapshot(load("opa-webhook-outage")))],
+    );
+    assert!(model.refresh_requested.is_none());
+    // Before any connection, there is nothing to refresh.
+    let mut fresh = Model::new(Connection::default(), Timestamp::UNIX_EPOCH);
+    send(&mut fresh, [Action::RefreshNow]);
+    assert!(fresh.take_requests().is_empty());
+}
+
+#[test]
+fn webhook_rows_carry_scope_metrics_and_last_error() {
+    let model = model_with("opa-webhook-outage", false);
+    let opa = model
+        .webhook_rows
+        .iter()
+        .find(|w| w.name == "validating-webhook.openpolicyagent.org")
+        .expect("the opa webhook");
+    assert!(opa.intercepts_kube_system);
+    assert!(
+        opa.intercepts.contains("CREATE,UPDATE"),
+        "{}",
+        opa.intercepts
+    );
+    let (error, _) = opa.last_error.as_ref().expect("a last error");
+    assert!(error.contains("failed calling webhook"), "{error}");
+    assert!(opa.metrics.as_ref().is_some_and(|m| m.calling_errors > 0.0));
+    // Failing first.
+    assert_eq!(model.webhook_rows[0].name, opa.name);
+    let sidecar = model
+        .webhook_rows
+        .iter()
+        .find(|w| w.name == "sidecar-injector.acme.io")
+        .expect("the sidecar webhook");
+    assert!(!sidecar.intercepts_kube_system);
+    assert!(sidecar.last_error.is_none());
+}
+
+#[test]
 fn help() {
     let mut model = model_with("healthy", false);
     send(&mut model, [Action::ToggleHelp]);
@@ -141,7 +266,7 @@ fn every_source_failed() {
     assert!(screen.contains("UNREACHABLE"), "{screen}");
     insta::assert_snapshot!("unreachable_findings_80x24", screen);
     let mut model = model;
-    for view in [View::Webhooks, View::Nodes, View::Health] {
+    for view in [View::Webhooks, View::Nodes, View::Health, View::Events] {
         send(&mut model, [Action::GoTo(view)]);
         insta::assert_snapshot!(
             format!("unreachable_{}_80x24", view.title().to_lowercase()),

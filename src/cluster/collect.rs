@@ -714,10 +714,18 @@ pub struct Refresher {
 /// A running [`Refresher`]; dropping it stops the refreshes.
 pub struct RefresherHandle {
     cancel: tokio_util::sync::CancellationToken,
+    now: std::sync::Arc<tokio::sync::Notify>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RefresherHandle {
+    /// Brings the next refresh forward to now, backoff or not (one refresh is a bounded
+    /// number of requests). A refresh in flight is not interrupted; asked during one, the
+    /// next starts as soon as it ends.
+    pub fn refresh_now(&self) {
+        self.now.notify_one();
+    }
+
     /// Stops refreshing and waits for the task to end (a refresh in flight is abandoned).
     pub async fn stop(mut self) {
         self.cancel.cancel();
@@ -745,18 +753,21 @@ impl Refresher {
     /// handle is stopped or dropped, or when the receiver is gone.
     pub fn spawn(self, updates: tokio::sync::mpsc::Sender<Box<Snapshot>>) -> RefresherHandle {
         let cancel = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(self.run(updates, cancel.clone()));
+        let now = std::sync::Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(self.run(updates, cancel.clone(), now.clone()));
         RefresherHandle {
             cancel,
+            now,
             task: Some(task),
         }
     }
 
-    /// The refresh loop itself.
-    pub async fn run(
+    /// The refresh loop itself; `now` cuts the wait before the next refresh short.
+    async fn run(
         self,
         updates: tokio::sync::mpsc::Sender<Box<Snapshot>>,
         cancel: tokio_util::sync::CancellationToken,
+        now: std::sync::Arc<tokio::sync::Notify>,
     ) {
         let mut previous: Option<Snapshot> = None;
         let mut backoff: Option<Duration> = None;
@@ -828,6 +839,7 @@ impl Refresher {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
+                _ = now.notified() => tracing::info!("refresh asked for"),
             }
         }
     }

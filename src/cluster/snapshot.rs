@@ -154,6 +154,16 @@ impl<T> Source<T> {
 }
 
 /// How long ago `then` was, seen from `now` (zero if `then` is later).
+/// When an Event last happened: lastTimestamp, else eventTime, else when it was created.
+pub fn event_time(event: &Event) -> Option<Timestamp> {
+    event
+        .last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| event.event_time.as_ref().map(|t| t.0))
+        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
 pub fn age_between(then: Timestamp, now: Timestamp) -> Duration {
     let nanos = now.as_nanosecond() - then.as_nanosecond();
     if nanos <= 0 {

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use super::apiserver::{CA_REGISTRATION_CONFIGMAP, ago, time};
 use super::{Context, Finding, Severity, Subject};
-use crate::cluster::snapshot::{Snapshot, Source, age_between};
+use crate::cluster::snapshot::{Snapshot, Source, age_between, event_time};
 
 /// nodes-repair-loop: recreations (same name, new uid) are counted within this window.
 pub const REPAIR_LOOP_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -207,13 +207,7 @@ fn node_event_trail(snapshot: &Snapshot, now: Timestamp) -> Trail {
         let Some(name) = event.involved_object.name.clone() else {
             continue;
         };
-        let Some(when) = event
-            .last_timestamp
-            .as_ref()
-            .map(|t| t.0)
-            .or_else(|| event.event_time.as_ref().map(|t| t.0))
-            .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
-        else {
+        let Some(when) = event_time(event) else {
             continue;
         };
         if age_between(when, now) > REPAIR_LOOP_WINDOW {

@@ -16,7 +16,7 @@ use super::{Context, Finding, Severity, Subject};
 use crate::admission_rules::Request;
 use crate::cluster::ErrorKind;
 use crate::cluster::probe::{ProbeState, WriteFailure};
-use crate::cluster::snapshot::WebhookBackend;
+use crate::cluster::snapshot::{Snapshot, WebhookBackend};
 
 pub const BLOCKING_WRITES: &str = "webhook-blocking-writes";
 pub const BACKEND_UNAVAILABLE: &str = "webhook-backend-unavailable";
@@ -29,13 +29,12 @@ pub const NO_LIVENESS: &str = "webhook-backend-no-liveness";
 const OUTAGE_RUNBOOK: &str = "webhook-outage";
 const HARDENING_RUNBOOK: &str = "webhook-hardening";
 
-/// Every webhook finding, in the order the webhooks are listed (ranking happens later).
-/// Warning events that say `failed calling webhook "NAME"`, by NAME: read once, not once per
-/// webhook (a large cluster has hundreds of webhooks and hundreds of events).
-fn events_by_webhook<'a>(context: &Context<'a>) -> BTreeMap<&'a str, Vec<&'a Event>> {
+/// Warning events that say `failed calling webhook "NAME"`, by NAME, in the snapshot's order
+/// (newest first): read once, not once per webhook (a large cluster has hundreds of webhooks
+/// and hundreds of events).
+pub fn events_by_webhook(snapshot: Option<&Snapshot>) -> BTreeMap<&str, Vec<&Event>> {
     let mut by_webhook: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
-    let events = context
-        .live
+    let events = snapshot
         .and_then(|s| s.warning_events.value.as_ref())
         .into_iter()
         .flatten();
@@ -59,9 +58,10 @@ fn events_by_webhook<'a>(context: &Context<'a>) -> BTreeMap<&'a str, Vec<&'a Eve
 
 const FAILED_CALLING: &str = "failed calling webhook \"";
 
+/// Every webhook finding, in the order the webhooks are listed (ranking happens later).
 pub fn findings(context: &Context<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let events = events_by_webhook(context);
+    let events = events_by_webhook(context.live);
     for hook in effective::webhooks(context.inventory) {
         let backend = hook
             .service

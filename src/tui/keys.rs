@@ -12,6 +12,15 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
+    if model.command.is_some() {
+        return match key.code {
+            KeyCode::Enter => Some(Action::CommandDone),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Backspace => Some(Action::CommandBackspace),
+            KeyCode::Char(c) => Some(Action::CommandInput(c)),
+            _ => None,
+        };
+    }
     if model.filtering {
         return match key.code {
             KeyCode::Enter => Some(Action::FilterDone),
@@ -38,6 +47,8 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
         KeyCode::Enter => Some(Action::Detail),
         KeyCode::Esc => Some(Action::Back),
         KeyCode::Char('/') => Some(Action::StartFilter),
+        KeyCode::Char(':') => Some(Action::StartCommand),
+        KeyCode::Char('r') => Some(Action::RefreshNow),
         _ => None,
     }
 }

@@ -9,5 +9,5 @@ pub mod rows;
 pub mod run;
 pub mod views;
 
-pub use model::{Action, Connection, Model, Update, View, update};
-pub use run::run;
+pub use model::{Action, Connection, Model, Request, Update, View, update};
+pub use run::{Channels, run};

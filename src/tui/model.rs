@@ -3,8 +3,9 @@
 
 use jiff::Timestamp;
 
-use super::rows::{self, NodeRow, WebhookRow};
+use super::rows::{self, EventRow, NodeRow, WebhookRow};
 use crate::cluster::Snapshot;
+use crate::cluster::snapshot::WebhookMetrics;
 use crate::diagnose::{self, Finding, Inventory};
 
 /// The views, in Tab order; the number is the key that opens it.
@@ -14,15 +15,17 @@ pub enum View {
     Webhooks,
     Nodes,
     Health,
+    Events,
     Help,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Findings,
         View::Webhooks,
         View::Nodes,
         View::Health,
+        View::Events,
         View::Help,
     ];
 
@@ -32,8 +35,34 @@ impl View {
             View::Webhooks => "Webhooks",
             View::Nodes => "Nodes",
             View::Health => "Health",
+            View::Events => "Events",
             View::Help => "Help",
         }
+    }
+
+    /// The view a `:` command names: its title or any prefix of it, in any case
+    /// (`:no`, `:Nodes`), and k9s' names for the same lists (`:ev`, `:hooks`).
+    pub fn from_name(name: &str) -> Option<View> {
+        let name = name.trim().to_lowercase();
+        if name.is_empty() {
+            return None;
+        }
+        let alias = match name.as_str() {
+            "vwc"
+            | "mwc"
+            | "hooks"
+            | "validatingwebhookconfigurations"
+            | "mutatingwebhookconfigurations" => Some(View::Webhooks),
+            "no" | "node" => Some(View::Nodes),
+            "ev" | "event" => Some(View::Events),
+            "livez" | "readyz" | "metrics" => Some(View::Health),
+            _ => None,
+        };
+        alias.or_else(|| {
+            View::ALL
+                .into_iter()
+                .find(|v| v.title().to_lowercase().starts_with(&name))
+        })
     }
 
     fn index(self) -> usize {
@@ -87,12 +116,28 @@ pub enum Action {
     FilterBackspace,
     /// Keep the filter and go back to moving in the list.
     FilterDone,
+    /// Open the `:` prompt (jump to a view by name).
+    StartCommand,
+    CommandInput(char),
+    CommandBackspace,
+    /// Run what the `:` prompt holds.
+    CommandDone,
+    /// Refresh now instead of waiting for the next interval.
+    RefreshNow,
     Update(Update),
     /// The clock moved (ages are drawn relative to it).
     Tick(Timestamp),
     Resize(u16, u16),
     /// Something went wrong on the screen's side (e.g. reading the terminal).
     Error(String),
+}
+
+/// What the screen asks background work to do. The loop drains them after every update;
+/// the model itself never does I/O.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Start a refresh now (the next one is brought forward; never two at once).
+    RefreshNow,
 }
 
 /// The smallest terminal the views are laid out for.
@@ -106,6 +151,7 @@ pub struct Selection {
     pub webhooks: usize,
     pub nodes: usize,
     pub health: usize,
+    pub events: usize,
 }
 
 /// The whole state of the screen.
@@ -121,6 +167,12 @@ pub struct Model {
     pub findings: Vec<Finding>,
     pub webhook_rows: Vec<WebhookRow>,
     pub node_rows: Vec<NodeRow>,
+    pub event_rows: Vec<EventRow>,
+    /// Registrations of nodes (first ones and recreations) seen in the events and across
+    /// refreshes: the churn chart.
+    pub node_registrations: Vec<Timestamp>,
+    /// The admission webhook metrics' increase since the previous refresh, per webhook.
+    pub webhook_metric_deltas: std::collections::BTreeMap<String, WebhookMetrics>,
     /// When the apiserver stopped answering (None while it answers).
     pub unreachable_since: Option<Timestamp>,
     /// When it last answered anything.
@@ -131,6 +183,12 @@ pub struct Model {
     pub selection: Selection,
     pub filter: String,
     pub filtering: bool,
+    /// The `:` prompt's text while it is open.
+    pub command: Option<String>,
+    /// When `r` asked for a refresh that has not arrived yet.
+    pub refresh_requested: Option<Timestamp>,
+    /// What background work should do next (drained by the loop).
+    pub requests: Vec<Request>,
     pub detail: bool,
     pub too_small: bool,
     pub started: Timestamp,
@@ -149,6 +207,9 @@ impl Model {
             findings: Vec::new(),
             webhook_rows: Vec::new(),
             node_rows: Vec::new(),
+            event_rows: Vec::new(),
+            node_registrations: Vec::new(),
+            webhook_metric_deltas: Default::default(),
             unreachable_since: None,
             last_answer: None,
             view: View::Findings,
@@ -156,6 +217,9 @@ impl Model {
             selection: Selection::default(),
             filter: String::new(),
             filtering: false,
+            command: None,
+            refresh_requested: None,
+            requests: Vec::new(),
             detail: false,
             too_small: false,
             started: now,
@@ -177,6 +241,11 @@ impl Model {
         self.findings = diagnose::diagnose(&context);
         self.webhook_rows = rows::webhook_rows(&inventory, &snapshot);
         self.node_rows = rows::node_rows(&snapshot, now);
+        self.event_rows = rows::event_rows(&snapshot);
+        self.node_registrations = rows::node_registrations(&snapshot);
+        self.webhook_metric_deltas =
+            rows::webhook_metric_deltas(self.snapshot.as_deref(), &snapshot);
+        self.refresh_requested = None;
         if rows::unreachable(&snapshot) {
             self.unreachable_since
                 .get_or_insert(self.last_answer.unwrap_or(self.started));
@@ -200,8 +269,14 @@ impl Model {
             View::Webhooks => self.visible_webhooks().len(),
             View::Nodes => self.visible_nodes().len(),
             View::Health => rows::health_rows(self.snapshot.as_deref()).len(),
+            View::Events => self.visible_events().len(),
             View::Help => 0,
         }
+    }
+
+    /// Takes what background work should do; the loop calls this after every update.
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.requests)
     }
 
     fn selected_mut(&mut self) -> Option<&mut usize> {
@@ -210,6 +285,7 @@ impl Model {
             View::Webhooks => Some(&mut self.selection.webhooks),
             View::Nodes => Some(&mut self.selection.nodes),
             View::Health => Some(&mut self.selection.health),
+            View::Events => Some(&mut self.selection.events),
             View::Help => None,
         }
     }
@@ -221,13 +297,14 @@ impl Model {
             View::Webhooks => self.selection.webhooks,
             View::Nodes => self.selection.nodes,
             View::Health => self.selection.health,
+            View::Events => self.selection.events,
             View::Help => 0,
         }
     }
 
     fn clamp_selection(&mut self) {
         let current = self.view;
-        for view in [View::Findings, View::Webhooks, View::Nodes, View::Health] {
+        for view in View::ALL {
             self.view = view;
             let len = self.list_len();
             if let Some(s) = self.selected_mut() {
@@ -271,6 +348,20 @@ impl Model {
         self.node_rows
             .iter()
             .filter(|n| !filter || self.matches(&n.name))
+            .collect()
+    }
+
+    pub fn visible_events(&self) -> Vec<&EventRow> {
+        let filter = self.view == View::Events;
+        self.event_rows
+            .iter()
+            .filter(|e| {
+                !filter
+                    || self.matches(&format!(
+                        "{} {} {} {}",
+                        e.namespace, e.object, e.reason, e.message
+                    ))
+            })
             .collect()
     }
 
@@ -335,13 +426,17 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
             }
         }
         Action::Back => {
-            if model.detail {
+            if model.command.is_some() {
+                model.command = None;
+            } else if model.detail {
                 model.detail = false;
             } else if model.view == View::Help {
                 return Some(Action::ToggleHelp);
             } else if !model.filter.is_empty() {
                 model.filter.clear();
                 model.clamp_selection();
+            } else {
+                model.last_error = None;
             }
         }
         Action::StartFilter => {
@@ -362,6 +457,51 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
         Action::FilterDone => {
             model.filtering = false;
             model.clamp_selection();
+        }
+        Action::StartCommand => {
+            model.command = Some(String::new());
+            model.filtering = false;
+        }
+        Action::CommandInput(c) => {
+            if let Some(command) = &mut model.command {
+                command.push(c);
+            }
+        }
+        Action::CommandBackspace => {
+            if let Some(command) = &mut model.command {
+                command.pop();
+            }
+        }
+        Action::CommandDone => {
+            let command = model.command.take().unwrap_or_default();
+            let command = command.trim();
+            match command {
+                "" => {}
+                "q" | "q!" | "quit" => return Some(Action::Quit),
+                "r" | "refresh" => return Some(Action::RefreshNow),
+                "?" | "h" | "help" => model.go_to(View::Help),
+                name => match View::from_name(name) {
+                    Some(view) => model.go_to(view),
+                    None => {
+                        model.last_error = Some(format!(
+                            "no view named \"{name}\"; try {}",
+                            View::ALL
+                                .iter()
+                                .map(|v| v.title().to_lowercase())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                        return None;
+                    }
+                },
+            }
+            model.last_error = None;
+        }
+        Action::RefreshNow => {
+            if model.connected && model.connect_error.is_none() {
+                model.refresh_requested.get_or_insert(model.now);
+                model.requests.push(Request::RefreshNow);
+            }
         }
         Action::Update(Update::Connected(connection)) => {
             model.connection = connection;

@@ -17,15 +17,18 @@ use super::model::{Action, Model, update};
 /// How often the clock ticks (ages on screen move with it).
 pub const TICKS_PER_SECOND: f64 = 4.0;
 
+/// The two ends the screen talks to background work through: reports come in, requests go
+/// out (never awaited: a full queue drops the request rather than stall a key press).
+pub struct Channels {
+    pub updates: mpsc::Receiver<super::Update>,
+    pub requests: mpsc::Sender<super::model::Request>,
+}
+
 /// Takes the terminal, runs the loop until the user quits, a signal arrives or `cancel` fires,
 /// and gives the terminal back, also when the loop fails.
-pub async fn run(
-    model: Model,
-    updates: mpsc::Receiver<super::Update>,
-    cancel: CancellationToken,
-) -> io::Result<()> {
+pub async fn run(model: Model, channels: Channels, cancel: CancellationToken) -> io::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, model, updates, cancel).await;
+    let result = event_loop(&mut terminal, model, channels, cancel).await;
     ratatui::restore();
     result
 }
@@ -33,9 +36,13 @@ pub async fn run(
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut model: Model,
-    mut updates: mpsc::Receiver<super::Update>,
+    channels: Channels,
     cancel: CancellationToken,
 ) -> io::Result<()> {
+    let Channels {
+        mut updates,
+        requests,
+    } = channels;
     // The first frame, before anything else happens.
     terminal.draw(|frame| frame.render_widget(&model, frame.area()))?;
     let size = terminal.size()?;
@@ -76,6 +83,11 @@ async fn event_loop(
         let mut next = action;
         while let Some(action) = next {
             next = update(&mut model, action);
+        }
+        for request in model.take_requests() {
+            if let Err(e) = requests.try_send(request) {
+                tracing::warn!("background work did not take a request: {e}");
+            }
         }
         if model.running {
             terminal.draw(|frame| frame.render_widget(&model, frame.area()))?;

@@ -11,9 +11,10 @@ use ratatui::widgets::{
 };
 
 use super::model::{MIN_HEIGHT, MIN_WIDTH, Model, View};
-use super::rows::{self, age, ago, clock, latency};
+use super::rows::{self, WebhookRow, age, ago, clock, latency};
 use crate::cluster::Source;
 use crate::cluster::probe::ProbeState;
+use crate::cluster::snapshot::WebhookMetrics;
 use crate::diagnose::{Finding, Severity};
 use crate::report::describe_action;
 
@@ -40,6 +41,7 @@ impl Widget for &Model {
             View::Webhooks => webhooks(self, body_area, buf),
             View::Nodes => nodes(self, body_area, buf),
             View::Health => health(self, body_area, buf),
+            View::Events => events(self, body_area, buf),
             View::Help => help(body_area, buf),
         }
         footer(self, footer_area, buf);
@@ -121,9 +123,7 @@ fn header(model: &Model, area: Rect, buf: &mut Buffer) {
             Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
         ));
     }
-    if !c.server.is_empty() {
-        first.push(format!(" {}", c.server).into());
-    }
+    // The version before the server: on a narrow terminal the server's tail is cut first.
     if let Some(v) = model
         .snapshot
         .as_ref()
@@ -131,9 +131,18 @@ fn header(model: &Model, area: Rect, buf: &mut Buffer) {
     {
         first.push(format!(" {}", v.git_version).into());
     }
-    let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(24)]).areas(l1);
+    if !c.server.is_empty() {
+        let server = c.server.strip_prefix("https://").unwrap_or(&c.server);
+        first.push(Span::styled(format!(" {server}"), DIM));
+    }
+    let refresh = refresh_line(model);
+    let [left, right] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(refresh.width() as u16),
+    ])
+    .areas(l1);
     Line::from(first).render(left, buf);
-    refresh_line(model).right_aligned().render(right, buf);
+    refresh.right_aligned().render(right, buf);
 
     Line::from(apiserver_status(model)).render(l2, buf);
     Line::from(write_probe_line(model)).render(l3, buf);
@@ -148,10 +157,12 @@ fn refresh_line(model: &Model) -> Line<'static> {
         .taken_at
         .map_or_else(|| "?".to_string(), |t| ago(t, model.now));
     let mut spans = vec![Span::raw(format!(
-        "#{} · {} req · {when} ago",
+        "  #{} · {} req · {when} ago",
         s.sequence, s.requests
     ))];
-    if let Some(b) = s.backoff {
+    if model.refresh_requested.is_some() {
+        spans.push(Span::styled(" · refreshing…", Style::new().fg(Color::Cyan)));
+    } else if let Some(b) = s.backoff {
         spans.push(Span::styled(
             format!(" · backoff {}", age(b)),
             Style::new().fg(Color::Yellow),
@@ -383,7 +394,16 @@ fn tabs(model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
-    let line = if model.filtering {
+    let line = if let Some(command) = &model.command {
+        Line::from(vec![
+            Span::styled(" :", Style::new().bold()),
+            Span::raw(format!("{command}▏")),
+            Span::styled(
+                "  Enter go · Esc cancel · findings webhooks nodes health events help",
+                DIM,
+            ),
+        ])
+    } else if model.filtering {
         Line::from(vec![
             Span::styled(" filter: ", Style::new().bold()),
             Span::raw(format!("{}▏", model.filter)),
@@ -400,7 +420,7 @@ fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
             ));
         }
         spans.push(Span::styled(
-            " ? help · Tab/1-5 views · j/k move · Enter detail · / filter · Esc back · q quit",
+            " ? help · 1-6 views · : jump · / filter · Enter detail · r refresh · q quit",
             DIM,
         ));
         Line::from(spans)
@@ -521,14 +541,15 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
         ),
     ]);
     let stale = s.validating_webhooks.stale || s.mutating_webhooks.stale;
+    let visible = model.visible_webhooks();
+    let list_height = (visible.len() as u16 + 1).clamp(3, area.height / 2);
     let [notes_area, list_area, detail_area] = Layout::vertical([
         Constraint::Length(notes.len() as u16),
-        Constraint::Min(3),
-        Constraint::Length(4),
+        Constraint::Length(list_height),
+        Constraint::Min(0),
     ])
     .areas(area);
     Paragraph::new(notes).render(notes_area, buf);
-    let visible = model.visible_webhooks();
     if visible.is_empty() {
         let unread = s.validating_webhooks.value.is_none() || s.mutating_webhooks.value.is_none();
         let text = if model.webhook_rows.is_empty() && unread {
@@ -568,9 +589,10 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
                     .to_string(),
             ),
             Cell::from(w.name.clone()),
-            Cell::from(Span::styled(w.failure_policy.clone(), policy_style)),
-            Cell::from(w.timeout.clone()),
+            Cell::from(Span::styled(short_default(&w.failure_policy), policy_style)),
+            Cell::from(short_default(&w.timeout)),
             Cell::from(endpoints),
+            Cell::from(kube_system_span(w)),
         ]);
         if stale { row.style(DIM) } else { row }
     });
@@ -578,37 +600,130 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
         rows,
         [
             Constraint::Length(1),
-            Constraint::Min(30),
-            Constraint::Length(16),
-            Constraint::Length(13),
-            Constraint::Length(6),
+            Constraint::Min(20),
+            Constraint::Length(10),
+            Constraint::Length(9),
+            Constraint::Length(5),
+            Constraint::Length(11),
         ],
     )
     .header(
-        Row::new(vec!["", "WEBHOOK", "FAILURE POLICY", "TIMEOUT", "READY"])
-            .style(Style::new().bold()),
+        Row::new(vec![
+            "",
+            "WEBHOOK",
+            "POLICY",
+            "TIMEOUT",
+            "READY",
+            "KUBE-SYSTEM",
+        ])
+        .style(Style::new().bold()),
     )
     .row_highlight_style(SELECTED);
     let mut state = TableState::default().with_selected(Some(model.selection.webhooks));
     StatefulWidget::render(table, list_area, buf, &mut state);
     if let Some(w) = visible.get(model.selection.webhooks) {
-        let mut lines = vec![
-            Line::from(vec![
-                "configuration ".bold(),
-                format!("{} ({})", w.configuration, w.kind).into(),
-            ]),
-            Line::from(vec!["calls         ".bold(), w.destination.clone().into()]),
-        ];
-        if let Some(e) = &w.backend_error {
-            lines.push(Line::from(vec![
-                "backend       ".bold(),
-                Span::styled(e.clone(), Style::new().fg(Color::Red)),
-            ]));
-        }
-        Paragraph::new(lines)
-            .block(Block::new().borders(Borders::TOP))
-            .render(detail_area, buf);
+        webhook_detail(model, w, detail_area, buf);
     }
+}
+
+/// `Fail (default)` as `Fail (def)`: the table's columns are narrow; the detail says it in full.
+fn short_default(text: &str) -> String {
+    text.replace(" (default)", " (def)")
+}
+
+fn kube_system_span(w: &WebhookRow) -> Span<'static> {
+    if w.intercepts_kube_system {
+        let style = if w.fail_closed {
+            Style::new().fg(Color::Red)
+        } else {
+            Style::new().fg(Color::Yellow)
+        };
+        Span::styled("intercepted", style)
+    } else {
+        Span::styled("excluded", Style::new().fg(Color::Green))
+    }
+}
+
+fn webhook_detail(model: &Model, w: &WebhookRow, area: Rect, buf: &mut Buffer) {
+    let mut calls = vec!["calls       ".bold(), w.destination.clone().into()];
+    if let Some((ready, total)) = w.endpoints {
+        calls.push(format!(", {ready} of {total} endpoints ready").into());
+    }
+    let mut lines = vec![
+        Line::from(vec![
+            "config      ".bold(),
+            format!(
+                "{} ({}) · {} · timeout {}",
+                w.configuration, w.kind, w.failure_policy, w.timeout
+            )
+            .into(),
+        ]),
+        Line::from(calls),
+    ];
+    if let Some(e) = &w.backend_error {
+        lines.push(Line::from(vec![
+            "backend     ".bold(),
+            Span::styled(e.clone(), Style::new().fg(Color::Red)),
+        ]));
+    }
+    let last = match &w.last_error {
+        Some((e, when)) => {
+            let when = when.map_or(String::new(), |t| format!("{} ago: ", ago(t, model.now)));
+            Span::styled(format!("{when}{e}"), Style::new().fg(Color::Red))
+        }
+        None => Span::styled("none seen", DIM),
+    };
+    lines.push(Line::from(vec!["last error  ".bold(), last]));
+    let metrics = match (&w.metrics, model.webhook_metric_deltas.get(&w.name)) {
+        (None, _) => Span::styled("no calls counted in the apiserver's /metrics", DIM),
+        (Some(m), delta) => {
+            let mut text = metrics_summary(m);
+            if let Some(d) = delta {
+                text.push_str(&format!(
+                    " · since last refresh: {} calls, {} errors",
+                    d.requests, d.calling_errors
+                ));
+            }
+            let style = if delta.is_some_and(|d| d.calling_errors > 0.0) {
+                Style::new().fg(Color::Red)
+            } else {
+                Style::new()
+            };
+            Span::styled(text, style)
+        }
+    };
+    lines.push(Line::from(vec!["metrics     ".bold(), metrics]));
+    lines.push(Line::from(vec![
+        "intercepts  ".bold(),
+        w.intercepts.clone().into(),
+        " · kube-system ".into(),
+        kube_system_span(w),
+    ]));
+    for selector in &w.selectors {
+        lines.push(Line::from(vec![
+            "selector    ".bold(),
+            Span::styled(selector.clone(), DIM),
+        ]));
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(Block::new().borders(Borders::TOP))
+        .render(area, buf);
+}
+
+/// `118 calls, 118 rejected (118 calling errors), 0 fail-open, mean 10.0s`.
+fn metrics_summary(m: &WebhookMetrics) -> String {
+    let mut text = format!(
+        "{} calls, {} rejected ({} calling errors), {} fail-open",
+        m.requests, m.rejections, m.calling_errors, m.fail_open
+    );
+    if let Some(mean) = m.mean_seconds() {
+        text.push_str(&format!(
+            ", mean {}",
+            latency(std::time::Duration::from_secs_f64(mean))
+        ));
+    }
+    text
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -633,9 +748,14 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
             Style::new().fg(Color::Red),
         )));
     }
-    let [notes_area, list_area] =
-        Layout::vertical([Constraint::Length(notes.len() as u16), Constraint::Min(0)]).areas(area);
+    let [notes_area, churn_area, list_area] = Layout::vertical([
+        Constraint::Length(notes.len() as u16),
+        Constraint::Length(2),
+        Constraint::Min(0),
+    ])
+    .areas(area);
     Paragraph::new(notes).render(notes_area, buf);
+    churn_chart(model, churn_area, buf);
     let visible = model.visible_nodes();
     if visible.is_empty() {
         let text = if s.nodes.value.is_none() {
@@ -693,6 +813,50 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
     StatefulWidget::render(table, list_area, buf, &mut state);
 }
 
+/// How many minutes the churn chart spans, one bar each.
+const CHURN_MINUTES: usize = 30;
+
+/// Node registrations per minute over the last half hour: a repair loop shows as a steady
+/// row of bars.
+fn churn_chart(model: &Model, area: Rect, buf: &mut Buffer) {
+    let [label_area, chart_area] =
+        Layout::horizontal([Constraint::Length(30), Constraint::Min(0)]).areas(area);
+    let counts = rows::churn(
+        &model.node_registrations,
+        model.now,
+        CHURN_MINUTES,
+        std::time::Duration::from_secs(60),
+    );
+    let total: u64 = counts.iter().sum();
+    let style = if total > 0 {
+        Style::new().fg(Color::Red)
+    } else {
+        DIM
+    };
+    Paragraph::new(vec![
+        Line::from(" node registrations per minute".bold()),
+        Line::from(Span::styled(
+            format!(" {total} in the last {CHURN_MINUTES}m"),
+            style,
+        )),
+    ])
+    .render(label_area, buf);
+    let width = usize::from(chart_area.width.saturating_sub(8)).min(CHURN_MINUTES);
+    let [spark_area, axis_area] =
+        Layout::horizontal([Constraint::Length(width as u16), Constraint::Min(0)])
+            .areas(chart_area);
+    Sparkline::default()
+        .data(&counts[CHURN_MINUTES - width..])
+        .max(counts.iter().copied().max().unwrap_or(0).max(1))
+        .style(style.remove_modifier(Modifier::DIM).fg(Color::Magenta))
+        .render(spark_area, buf);
+    Paragraph::new(vec![
+        Line::from(format!(" max {}", counts.iter().max().unwrap_or(&0))),
+        Line::from(Span::styled(" now", DIM)),
+    ])
+    .render(axis_area, buf);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Health
 
@@ -723,9 +887,21 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
         }
         notes.push(Line::from(spans));
     }
-    let [notes_area, list_area] =
-        Layout::vertical([Constraint::Length(notes.len() as u16), Constraint::Min(0)]).areas(area);
+    let webhooks = s
+        .metrics
+        .value
+        .as_ref()
+        .map(|m| m.webhooks.len())
+        .unwrap_or(0);
+    let metrics_height = (webhooks as u16 + 2).clamp(3, area.height / 3);
+    let [notes_area, list_area, metrics_area] = Layout::vertical([
+        Constraint::Length(notes.len() as u16),
+        Constraint::Min(3),
+        Constraint::Length(metrics_height),
+    ])
+    .areas(area);
     Paragraph::new(notes).render(notes_area, buf);
+    webhook_metrics(model, metrics_area, buf);
     let checks = rows::health_rows(Some(s));
     let rows = checks.iter().map(|(endpoint, c)| {
         let stale = if *endpoint == "livez" {
@@ -760,6 +936,167 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
     StatefulWidget::render(table, list_area, buf, &mut state);
 }
 
+/// The apiserver's admission webhook metrics, one row per webhook, the busiest failing ones
+/// first.
+fn webhook_metrics(model: &Model, area: Rect, buf: &mut Buffer) {
+    let Some(s) = &model.snapshot else {
+        return;
+    };
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(" admission webhook metrics (apiserver /metrics) ");
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let Some(metrics) = &s.metrics.value else {
+        let why = staleness(&s.metrics, model.now).unwrap_or_else(|| "not read yet".into());
+        Paragraph::new(Span::styled(
+            format!(" {why}"),
+            Style::new().fg(Color::Yellow),
+        ))
+        .render(inner, buf);
+        return;
+    };
+    if metrics.webhooks.is_empty() {
+        Paragraph::new(Span::styled(
+            " No admission webhook was called since the apiserver started.",
+            DIM,
+        ))
+        .render(inner, buf);
+        return;
+    }
+    let mut list: Vec<(&String, &WebhookMetrics)> = metrics.webhooks.iter().collect();
+    list.sort_by(|a, b| {
+        b.1.calling_errors
+            .total_cmp(&a.1.calling_errors)
+            .then(b.1.requests.total_cmp(&a.1.requests))
+    });
+    let rows = list.into_iter().map(|(name, m)| {
+        let delta = model.webhook_metric_deltas.get(name);
+        let error_style = if delta.is_some_and(|d| d.calling_errors > 0.0) {
+            Style::new().fg(Color::Red).bold()
+        } else if m.calling_errors > 0.0 {
+            Style::new().fg(Color::Red)
+        } else {
+            Style::new()
+        };
+        let row = Row::new(vec![
+            Cell::from(name.clone()),
+            Cell::from(format!("{}", m.requests)),
+            Cell::from(delta.map_or("-".into(), |d| format!("+{}", d.requests))),
+            Cell::from(format!("{}", m.rejections)),
+            Cell::from(Span::styled(format!("{}", m.calling_errors), error_style)),
+            Cell::from(format!("{}", m.fail_open)),
+            Cell::from(m.mean_seconds().map_or("-".into(), |x| {
+                latency(std::time::Duration::from_secs_f64(x))
+            })),
+        ]);
+        if s.metrics.stale { row.style(DIM) } else { row }
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(20),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(6),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "WEBHOOK", "CALLS", "NEW", "DENIED", "ERRORS", "OPEN", "MEAN",
+        ])
+        .style(Style::new().bold()),
+    );
+    Widget::render(table, inner, buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+fn events(model: &Model, area: Rect, buf: &mut Buffer) {
+    let Some(s) = &model.snapshot else {
+        waiting_for_first_refresh(area, buf);
+        return;
+    };
+    let notes = stale_notes([("events", staleness(&s.warning_events, model.now))]);
+    let visible = model.visible_events();
+    // The list gets what it needs; the detail of the selected event at least 6 lines.
+    let room = area.height.saturating_sub(notes.len() as u16 + 6).max(3);
+    let list_height = (visible.len() as u16 + 1).clamp(3, room);
+    let [notes_area, list_area, detail_area] = Layout::vertical([
+        Constraint::Length(notes.len() as u16),
+        Constraint::Length(list_height),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    Paragraph::new(notes).render(notes_area, buf);
+    if visible.is_empty() {
+        let text = if s.warning_events.value.is_none() {
+            " The events could not be read (see above)."
+        } else if model.event_rows.is_empty() {
+            " No Warning events."
+        } else {
+            " No event matches the filter."
+        };
+        Paragraph::new(text).render(list_area, buf);
+        return;
+    }
+    let now = model.now;
+    let rows = visible.iter().map(|e| {
+        let row = Row::new(vec![
+            Cell::from(e.last_seen.map_or("?".into(), |t| ago(t, now))),
+            Cell::from(Span::styled(
+                e.reason.clone(),
+                Style::new().fg(Color::Yellow),
+            )),
+            Cell::from(e.object.clone()),
+            Cell::from(if e.count > 1 {
+                format!("×{}", e.count)
+            } else {
+                String::new()
+            }),
+            Cell::from(e.message.clone()),
+        ]);
+        if s.warning_events.stale {
+            row.style(DIM)
+        } else {
+            row
+        }
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(6),
+            Constraint::Length(16),
+            Constraint::Length(30),
+            Constraint::Length(5),
+            Constraint::Min(15),
+        ],
+    )
+    .header(
+        Row::new(vec!["AGE", "REASON", "OBJECT", "COUNT", "MESSAGE"]).style(Style::new().bold()),
+    )
+    .row_highlight_style(SELECTED);
+    let mut state = TableState::default().with_selected(Some(model.selection.events));
+    StatefulWidget::render(table, list_area, buf, &mut state);
+    if let Some(e) = visible.get(model.selection.events) {
+        let mut about = vec![Span::styled(e.object.clone(), Style::new().bold())];
+        if !e.namespace.is_empty() {
+            about.push(format!(" in {}", e.namespace).into());
+        }
+        if !e.source.is_empty() {
+            about.push(Span::styled(format!(" · from {}", e.source), DIM));
+        }
+        Paragraph::new(vec![Line::from(about), Line::from(e.message.clone())])
+            .wrap(Wrap { trim: false })
+            .block(Block::new().borders(Borders::TOP))
+            .render(detail_area, buf);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Help
 
@@ -767,11 +1104,16 @@ fn help(area: Rect, buf: &mut Buffer) {
     let keys = [
         ("?", "this help (again to close)"),
         ("Tab / Shift-Tab", "next / previous view"),
-        ("1-5", "Findings, Webhooks, Nodes, Health, Help"),
+        ("1-6", "Findings, Webhooks, Nodes, Health, Events, Help"),
+        (
+            ":name",
+            "jump to a view by name or prefix (:no, :ev, :hooks); :q quits",
+        ),
         ("j k / ↓ ↑", "move in a list; g G first / last"),
         ("Enter", "detail of the selected finding"),
         ("Esc", "back: close the detail or help, clear the filter"),
         ("/", "filter the list (Enter keeps it, Esc clears it)"),
+        ("r", "refresh now instead of at the next interval"),
         ("q / Ctrl-C", "quit"),
     ];
     let mut lines = vec![Line::from(" Keys".bold())];
