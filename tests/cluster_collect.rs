@@ -428,11 +428,12 @@ fn quick_policy(interval_ms: u64, max_ms: u64) -> collect::RefreshPolicy {
     }
 }
 
-async fn next(rx: &mut tokio::sync::mpsc::Receiver<Box<Snapshot>>) -> Snapshot {
-    *tokio::time::timeout(Duration::from_secs(10), rx.recv())
+async fn next(rx: &mut tokio::sync::mpsc::Receiver<std::sync::Arc<Snapshot>>) -> Snapshot {
+    let snapshot = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("a snapshot within 10 s")
-        .expect("the refresher runs")
+        .expect("the refresher runs");
+    std::sync::Arc::unwrap_or_clone(snapshot)
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! compared with insta snapshots.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
@@ -22,9 +23,9 @@ fn fixture_path(name: &str) -> PathBuf {
         .join(format!("{name}.json"))
 }
 
-fn load(name: &str) -> Box<Snapshot> {
+fn load(name: &str) -> Arc<Snapshot> {
     let text = std::fs::read_to_string(fixture_path(name)).expect("fixture exists");
-    Box::new(serde_json::from_str(&text).expect("fixture is a Snapshot"))
+    Arc::new(serde_json::from_str(&text).expect("fixture is a Snapshot"))
 }
 
 /// A model that received `snapshot`, seen 3 s after the refresh finished.
@@ -381,7 +382,7 @@ async fn collect(name: &str, limit: Duration, good: impl Fn(&Snapshot) -> bool) 
     handle.stop().await;
     let port = sim.address().port();
     sim.stop().await;
-    let json = serde_json::to_string_pretty(&last.expect("a snapshot")).unwrap();
+    let json = serde_json::to_string_pretty(&*last.expect("a snapshot")).unwrap();
     std::fs::write(fixture_path(name), normalise(&json, port) + "\n").unwrap();
 }
 

@@ -6,8 +6,8 @@
 //! requests is bounded and does not grow with the cluster: see [`requests_per_refresh`].
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
@@ -449,6 +449,45 @@ fn event_time(e: &Event) -> Option<Timestamp> {
 /// One refresh of everything observed. Never fails: each source carries its own outcome, and a
 /// failed source keeps the value of `previous`, marked stale. Returns within the request
 /// deadline plus a small margin.
+/// Labels of a Node worth keeping: the node pool or group it belongs to (what auto-repair and
+/// the runbooks speak of).
+const NODE_LABELS_KEPT: [&str; 4] = [
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "kubernetes.azure.com/agentpool",
+    "node.kubernetes.io/instance-type",
+];
+
+/// Keeps of a Node what triage reads (identity, taints, unschedulable, conditions, pool), and
+/// drops the rest (managedFields, annotations, images, addresses, capacity, nodeInfo): on a
+/// 5,000-node cluster they are most of the memory a snapshot holds.
+pub fn slim_node(node: &mut Node) {
+    let meta = &mut node.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.retain(|k, _| NODE_LABELS_KEPT.contains(&k.as_str()));
+    }
+    if let Some(spec) = node.spec.as_mut() {
+        spec.pod_cidr = None;
+        spec.pod_cidrs = None;
+        spec.config_source = None;
+    }
+    if let Some(status) = node.status.as_mut() {
+        status.images = None;
+        status.addresses = None;
+        status.allocatable = None;
+        status.capacity = None;
+        status.node_info = None;
+        status.daemon_endpoints = None;
+        status.volumes_attached = None;
+        status.volumes_in_use = None;
+        status.config = None;
+        status.runtime_handlers = None;
+        status.features = None;
+    }
+}
+
 pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot {
     let started = Instant::now();
     let deadline = cluster.timeout();
@@ -550,11 +589,7 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
     };
     let (nodes_result, nodes_took) = nodes;
     let nodes_result = nodes_result.map(|mut nodes| {
-        for node in &mut nodes {
-            if let Some(status) = node.status.as_mut() {
-                status.images = None;
-            }
-        }
+        nodes.iter_mut().for_each(slim_node);
         nodes
     });
     let newest_first = |(result, took): (Result<Vec<Event>, AccessError>, Duration)| {
@@ -751,7 +786,7 @@ impl Refresher {
 
     /// Starts refreshing in a task; each Snapshot is sent over `updates`. Stops when the
     /// handle is stopped or dropped, or when the receiver is gone.
-    pub fn spawn(self, updates: tokio::sync::mpsc::Sender<Box<Snapshot>>) -> RefresherHandle {
+    pub fn spawn(self, updates: tokio::sync::mpsc::Sender<Arc<Snapshot>>) -> RefresherHandle {
         let cancel = tokio_util::sync::CancellationToken::new();
         let now = std::sync::Arc::new(tokio::sync::Notify::new());
         let task = tokio::spawn(self.run(updates, cancel.clone(), now.clone()));
@@ -765,11 +800,13 @@ impl Refresher {
     /// The refresh loop itself; `now` cuts the wait before the next refresh short.
     async fn run(
         self,
-        updates: tokio::sync::mpsc::Sender<Box<Snapshot>>,
+        updates: tokio::sync::mpsc::Sender<Arc<Snapshot>>,
         cancel: tokio_util::sync::CancellationToken,
         now: std::sync::Arc<tokio::sync::Notify>,
     ) {
-        let mut previous: Option<Snapshot> = None;
+        // Shared with the receiver: one copy of a large cluster's snapshot, not one per holder;
+        // the last holder frees it, usually this task, off the screen's thread.
+        let mut previous: Option<Arc<Snapshot>> = None;
         let mut backoff: Option<Duration> = None;
         let mut probe: Option<super::probe::WriteProbe> = None;
         let mut probe_started: Option<Instant> = None;
@@ -777,7 +814,7 @@ impl Refresher {
         loop {
             let refreshed = tokio::select! {
                 _ = cancel.cancelled() => break,
-                s = refresh(&self.cluster, previous.as_ref()) => s,
+                s = refresh(&self.cluster, previous.as_deref()) => s,
             };
             let mut snapshot = refreshed;
             if let Some(p) = &probe {
@@ -827,9 +864,10 @@ impl Refresher {
                     snapshot.write_probe = Some(p.report());
                 }
             }
+            let snapshot = Arc::new(snapshot);
             let sent = tokio::select! {
                 _ = cancel.cancelled() => break,
-                r = updates.send(Box::new(snapshot.clone())) => r,
+                r = updates.send(snapshot.clone()) => r,
             };
             if sent.is_err() {
                 break;

@@ -1,6 +1,8 @@
 //! The state of the screen and the only function that changes it. Pure: no I/O, no clock but
 //! the timestamps the actions carry, so tests drive it with fixed times.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
 use super::rows::{self, EventRow, NodeRow, WebhookRow};
@@ -91,7 +93,7 @@ pub enum Update {
     /// The kubeconfig could not be used: nothing will be refreshed.
     ConnectFailed(String),
     /// One refresh finished.
-    Snapshot(Box<Snapshot>),
+    Snapshot(Arc<Snapshot>),
 }
 
 /// Everything that can happen to the model. Keys, background reports and the clock all become
@@ -163,7 +165,7 @@ pub struct Model {
     pub connected: bool,
     pub connect_error: Option<String>,
     /// The latest Snapshot and what was derived from it.
-    pub snapshot: Option<Box<Snapshot>>,
+    pub snapshot: Option<Arc<Snapshot>>,
     pub findings: Vec<Finding>,
     pub webhook_rows: Vec<WebhookRow>,
     pub node_rows: Vec<NodeRow>,
@@ -230,7 +232,7 @@ impl Model {
     }
 
     /// Takes in one refresh: the findings and rows are derived here, once, not per frame.
-    pub fn apply_snapshot(&mut self, snapshot: Box<Snapshot>) {
+    pub fn apply_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let now = snapshot.taken_at.unwrap_or(self.now);
         let inventory = Inventory::from_snapshot(&snapshot);
         let context = diagnose::Context {

@@ -351,7 +351,17 @@ pub fn node_rows(snapshot: &Snapshot, now: Timestamp) -> Vec<NodeRow> {
     let Some(nodes) = snapshot.nodes.value.as_ref() else {
         return Vec::new();
     };
-    let leases = snapshot.node_leases.value.as_deref().unwrap_or_default();
+    // renewTime by node name, looked up once per node (not a scan of every lease per node).
+    let renewed: std::collections::HashMap<&str, Timestamp> = snapshot
+        .node_leases
+        .value
+        .iter()
+        .flatten()
+        .filter_map(|l| {
+            let renewed = l.spec.as_ref()?.renew_time.as_ref()?.0;
+            Some((l.metadata.name.as_deref()?, renewed))
+        })
+        .collect();
     let mut rows: Vec<NodeRow> = nodes
         .iter()
         .map(|node| {
@@ -370,12 +380,7 @@ pub fn node_rows(snapshot: &Snapshot, now: Timestamp) -> Vec<NodeRow> {
                 .filter(|ids| ids.len() > 1)
                 .and_then(|ids| ids.last())
                 .map(|i| i.first_seen);
-            let lease_renewed = leases
-                .iter()
-                .find(|l| l.metadata.name.as_deref() == Some(name.as_str()))
-                .and_then(|l| l.spec.as_ref())
-                .and_then(|s| s.renew_time.as_ref())
-                .map(|t| t.0);
+            let lease_renewed = renewed.get(name.as_str()).copied();
             let taints = node
                 .spec
                 .as_ref()

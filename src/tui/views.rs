@@ -62,6 +62,16 @@ fn too_small(area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
+/// The rows of a list that fit in `height` lines under its header, keeping `selected` in
+/// sight: only these are built and drawn (a 5,000-node list would otherwise cost a frame).
+fn window(selected: usize, len: usize, height: u16) -> std::ops::Range<usize> {
+    let fits = usize::from(height.saturating_sub(1)).max(1);
+    let start = (selected + 1)
+        .saturating_sub(fits)
+        .min(len.saturating_sub(1));
+    start..len.min(start + fits)
+}
+
 fn severity_span(severity: Severity) -> Span<'static> {
     match severity {
         Severity::Critical => Span::styled("CRIT", Style::new().fg(Color::Red).bold()),
@@ -562,7 +572,8 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
         Paragraph::new(text).render(list_area, buf);
         return;
     }
-    let rows = visible.iter().map(|w| {
+    let shown = window(model.selection.webhooks, visible.len(), list_area.height);
+    let rows = visible[shown.clone()].iter().map(|w| {
         let policy_style = if w.fail_closed {
             Style::new().fg(Color::Red)
         } else {
@@ -619,7 +630,8 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
         .style(Style::new().bold()),
     )
     .row_highlight_style(SELECTED);
-    let mut state = TableState::default().with_selected(Some(model.selection.webhooks));
+    let mut state =
+        TableState::default().with_selected(Some(model.selection.webhooks - shown.start));
     StatefulWidget::render(table, list_area, buf, &mut state);
     if let Some(w) = visible.get(model.selection.webhooks) {
         webhook_detail(model, w, detail_area, buf);
@@ -769,7 +781,8 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
         return;
     }
     let now = model.now;
-    let rows = visible.iter().map(|n| {
+    let shown = window(model.selection.nodes, visible.len(), list_area.height);
+    let rows = visible[shown.clone()].iter().map(|n| {
         let ready_style = match n.ready.as_str() {
             "True" => Style::new().fg(Color::Green),
             "False" => Style::new().fg(Color::Red).bold(),
@@ -809,7 +822,7 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
             .style(Style::new().bold()),
     )
     .row_highlight_style(SELECTED);
-    let mut state = TableState::default().with_selected(Some(model.selection.nodes));
+    let mut state = TableState::default().with_selected(Some(model.selection.nodes - shown.start));
     StatefulWidget::render(table, list_area, buf, &mut state);
 }
 
@@ -1045,7 +1058,8 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
         return;
     }
     let now = model.now;
-    let rows = visible.iter().map(|e| {
+    let shown = window(model.selection.events, visible.len(), list_area.height);
+    let rows = visible[shown.clone()].iter().map(|e| {
         let row = Row::new(vec![
             Cell::from(e.last_seen.map_or("?".into(), |t| ago(t, now))),
             Cell::from(Span::styled(
@@ -1080,7 +1094,7 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
         Row::new(vec!["AGE", "REASON", "OBJECT", "COUNT", "MESSAGE"]).style(Style::new().bold()),
     )
     .row_highlight_style(SELECTED);
-    let mut state = TableState::default().with_selected(Some(model.selection.events));
+    let mut state = TableState::default().with_selected(Some(model.selection.events - shown.start));
     StatefulWidget::render(table, list_area, buf, &mut state);
     if let Some(e) = visible.get(model.selection.events) {
         let mut about = vec![Span::styled(e.object.clone(), Style::new().bold())];
@@ -1136,4 +1150,20 @@ fn help(area: Rect, buf: &mut Buffer) {
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn the_window_keeps_the_selection_in_sight() {
+        // 10 lines: a header and 9 rows.
+        assert_eq!(window(0, 5000, 10), 0..9);
+        assert_eq!(window(8, 5000, 10), 0..9);
+        assert_eq!(window(9, 5000, 10), 1..10);
+        assert_eq!(window(4999, 5000, 10), 4991..5000);
+        assert_eq!(window(2, 3, 10), 0..3);
+        assert_eq!(window(0, 1, 1), 0..1);
+    }
 }
