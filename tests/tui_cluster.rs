@@ -81,9 +81,10 @@ async fn read_only_screen_sends_no_write() {
         Duration::from_secs(15),
         |s| s.contains("READ-ONLY") && s.contains("validating-webhook.openpolicyagent.org"),
     );
-    // Use it: every view, moves, a detail, a filter, for a few refreshes.
+    // Use it for a minute: every view, moves, a detail, refresh-now, through a few apiserver
+    // restarts and write-probe rounds.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(16) {
+    while started.elapsed() < Duration::from_secs(60) {
         for keys in [
             ["2"],
             ["3"],

@@ -256,8 +256,15 @@ fn healthy_cluster() {
 
 #[test]
 fn apiservice_down() {
-    let model = model_with("apiservice-down", false);
+    let mut model = model_with("apiservice-down", false);
     insta::assert_snapshot!("apiservice_down_findings_80x24", draw(&model, 80, 24));
+    for view in [View::Webhooks, View::Nodes, View::Health, View::Events] {
+        send(&mut model, [Action::GoTo(view)]);
+        insta::assert_snapshot!(
+            format!("apiservice_down_{}_80x24", view.title().to_lowercase()),
+            draw(&model, 80, 24)
+        );
+    }
 }
 
 #[test]
