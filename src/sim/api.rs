@@ -522,8 +522,7 @@ impl Apiserver {
         review["metadata"]["creationTimestamp"] = Value::Null;
         let attributes = &review["spec"]["resourceAttributes"];
         let text = |key: &str| attributes[key].as_str().unwrap_or_default().to_string();
-        let (verb, resource, subresource) =
-            (text("verb"), text("resource"), text("subresource"));
+        let (verb, resource, subresource) = (text("verb"), text("resource"), text("subresource"));
         let (namespace, name) = (text("namespace"), text("name"));
         let request = super::scenario::FaultRequest {
             verb: &verb,

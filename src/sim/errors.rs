@@ -95,7 +95,11 @@ impl ApiError {
         let message = if access.name.is_empty() {
             format!("{} is forbidden: {why}", qualified(kind))
         } else {
-            format!("{} \"{}\" is forbidden: {why}", qualified(kind), access.name)
+            format!(
+                "{} \"{}\" is forbidden: {why}",
+                qualified(kind),
+                access.name
+            )
         };
         Self::new(403, "Forbidden", message).with_details(details(kind, access.name))
     }
