@@ -378,10 +378,11 @@ fn shows_change(plan: &Plan, seen: &Seen) -> (bool, String) {
         (_, Seen::Gone) => (false, "gone (404): deleted by someone else".into()),
         (Change::Create { .. }, Seen::Object(o)) => (true, format!("there (uid {})", uid_of(o))),
         (Change::Replace { after }, Seen::Object(o)) => {
-            let paths = match &plan.before {
-                Some(before) => change::changed_paths(before, after),
-                None => change::changed_paths(&change::without_server_fields(o), after),
-            };
+            // What the change sets, leaving out what the apiserver keeps for itself (a
+            // restored object carries no uid, resourceVersion or managedFields).
+            let after = &change::without_server_fields(after);
+            let before = change::without_server_fields(plan.before.as_ref().unwrap_or(o));
+            let paths = change::changed_paths(&before, after);
             let reverted: Vec<&String> = paths
                 .iter()
                 .filter(|p| o.pointer(p) != after.pointer(p))
