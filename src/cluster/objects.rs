@@ -10,6 +10,7 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
     Preconditions,
 };
+use kube::core::Resource as _;
 use serde_json::Value;
 
 use super::connect::Cluster;
@@ -183,7 +184,26 @@ impl Cluster {
             if dry_run { "dry-run " } else { "" },
             resource.plural
         );
-        self.call(&what, api.delete(name, &params)).await?;
+        if !dry_run {
+            self.call(&what, api.delete(name, &params)).await?;
+            return Ok(());
+        }
+        // kube sends dryRun in the DeleteOptions body only; the query parameter as well makes
+        // a dry run visible in the apiserver's request log and metrics, as for other verbs.
+        let url = DynamicObject::url_path(
+            &resource.api_resource(),
+            namespace.filter(|_| resource.namespaced),
+        );
+        let mut request = kube::core::Request::new(url)
+            .delete(name, &params)
+            .map_err(|e| AccessError::new(ErrorKind::BadResponse, format!("{what}: {e}")))?;
+        let uri = request.uri().to_string();
+        let separator = if uri.contains('?') { '&' } else { '?' };
+        *request.uri_mut() = format!("{uri}{separator}dryRun=All")
+            .parse()
+            .map_err(|e| AccessError::new(ErrorKind::BadResponse, format!("{what}: {e}")))?;
+        let client = self.client();
+        self.call(&what, client.request::<Value>(request)).await?;
         Ok(())
     }
 
