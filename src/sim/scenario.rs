@@ -1540,6 +1540,31 @@ mod tests {
     }
 
     #[test]
+    fn deny_and_reconcile_parse_and_are_checked() {
+        let yaml = "name: t
+objects:
+  - {apiVersion: admissionregistration.k8s.io/v1, kind: ValidatingWebhookConfiguration, metadata: {name: gk}}
+deny:
+  - {verb: delete, resource: validatingwebhookconfigurations}
+reconcile:
+  - {apiVersion: admissionregistration.k8s.io/v1, kind: ValidatingWebhookConfiguration, name: gk, manager: gatekeeper}
+";
+        let scenario = Scenario::from_yaml(yaml, "t.yaml").unwrap();
+        assert_eq!(scenario.deny[0].verb, Some(Verb::Delete));
+        assert_eq!(scenario.reconcile[0].manager, "gatekeeper");
+        assert_eq!(scenario.reconcile[0].delay_ms, 500);
+        let missing = yaml.replace("name: gk, manager", "name: other, manager");
+        let e = Scenario::from_yaml(&missing, "t.yaml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.yaml:7:") && e.contains("reconcile[0]") && e.contains("ValidatingWebhookConfiguration other is not among the scenario's objects"),
+            "{e}"
+        );
+        let by_path = yaml.replace("{verb: delete, resource", "{path: /readyz, resource");
+        let e = Scenario::from_yaml(&by_path, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("deny[0].path") && e.contains("RBAC denies resources, not paths"), "{e}");
+    }
+
+    #[test]
     fn unknown_names_and_missing_files() {
         match Scenario::load("opa-outage") {
             Err(ScenarioError::Unknown { known, .. }) => {
