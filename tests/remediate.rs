@@ -11,16 +11,10 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube_rescue::remediate::{self, Action, ApplyOptions, Request, Step, Target, Verdict, audit};
-use kube_rescue::sim::scenario::{FaultMatch, Reconciled, Scenario, Verb};
+use kube_rescue::sim::scenario::Reconciled;
 use serde_json::json;
 
 const NAME: &str = "opa-validating-webhook";
-
-fn outage() -> Scenario {
-    let mut scenario = Scenario::load("opa-webhook-outage").unwrap();
-    scenario.timeline.clear();
-    scenario
-}
 
 fn request(action: Action) -> Request {
     Request::Fix {
@@ -48,7 +42,7 @@ async fn touch(running: &common::Running) {
 
 #[tokio::test]
 async fn a_change_since_the_plan_is_refused_not_overwritten() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let cluster = common::connect(&running, Duration::from_secs(3), false).await;
     let options = ApplyOptions::new(&state);
@@ -117,7 +111,7 @@ async fn a_change_since_the_plan_is_refused_not_overwritten() {
 
 #[tokio::test]
 async fn a_controller_putting_the_object_back_is_named() {
-    let mut scenario = outage();
+    let mut scenario = common::outage_held_still();
     scenario.reconcile.push(Reconciled {
         api_version: "admissionregistration.k8s.io/v1".into(),
         kind: "ValidatingWebhookConfiguration".into(),
@@ -159,12 +153,8 @@ async fn a_controller_putting_the_object_back_is_named() {
 
 #[tokio::test]
 async fn the_simulator_refuses_what_rbac_denies_in_the_apiservers_words() {
-    let mut scenario = outage();
-    scenario.deny.push(FaultMatch {
-        verb: Some(Verb::Delete),
-        resource: Some("validatingwebhookconfigurations".into()),
-        ..FaultMatch::default()
-    });
+    let mut scenario = common::outage_held_still();
+    common::deny_deleting_webhook_configurations(&mut scenario);
     let running = common::start(scenario).await;
     let error = configs(&running)
         .await

@@ -14,18 +14,10 @@ use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube_rescue::remediate::audit;
 use kube_rescue::remediate::change::without_server_fields;
-use kube_rescue::sim::scenario::{FaultMatch, Scenario, Verb};
+use kube_rescue::sim::scenario::Scenario;
 use serde_json::Value;
 
 const WEBHOOK_CONFIG: &str = "opa-validating-webhook";
-
-/// The shipped outage without its timeline: the webhook hangs and writes fail, but the
-/// apiserver does not restart under the test's feet.
-fn outage() -> Scenario {
-    let mut scenario = Scenario::load("opa-webhook-outage").unwrap();
-    scenario.timeline.clear();
-    scenario
-}
 
 struct Run {
     output: Output,
@@ -58,6 +50,29 @@ async fn kube_rescue(running: &common::Running, state: &Path, args: &[&str]) -> 
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         output,
     }
+}
+
+/// `fix ACTION vwc/opa-validating-webhook --confirm CONFIRM`.
+async fn fix_webhook_config(
+    running: &common::Running,
+    state: &Path,
+    action: &str,
+    confirm: &str,
+) -> Run {
+    let target = format!("vwc/{WEBHOOK_CONFIG}");
+    kube_rescue(
+        running,
+        state,
+        &["fix", action, &target, "--confirm", confirm],
+    )
+    .await
+}
+
+/// [`fix_webhook_config`] confirmed with the right name, which must end with exit code 0.
+async fn fix_confirmed(running: &common::Running, state: &Path, action: &str) -> Run {
+    let run = fix_webhook_config(running, state, action, WEBHOOK_CONFIG).await;
+    assert_eq!(run.code(), 0, "{action}\n{}\n{}", run.stdout, run.stderr);
+    run
 }
 
 async fn webhook_config(running: &common::Running) -> Option<Value> {
@@ -117,6 +132,17 @@ fn assert_one_line_refusal(run: &Run, words: &str) {
     );
 }
 
+/// Asserts that the run printed `text` on stdout.
+fn says(run: &Run, text: impl AsRef<str>) {
+    let text = text.as_ref();
+    assert!(
+        run.stdout.contains(text),
+        "{text:?} not in stdout:\n{}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+}
+
 fn backup_of(run: &Run) -> PathBuf {
     let line = run
         .stdout
@@ -128,7 +154,7 @@ fn backup_of(run: &Run) -> PathBuf {
 
 #[tokio::test]
 async fn the_plan_alone_changes_nothing() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let since = log_position(&running).await;
     let run = kube_rescue(
@@ -177,22 +203,10 @@ async fn the_plan_alone_changes_nothing() {
 
 #[tokio::test]
 async fn delete_is_backed_up_audited_verified_and_restored() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let original = webhook_config(&running).await.unwrap();
-    let run = kube_rescue(
-        &running,
-        &state,
-        &[
-            "fix",
-            "delete",
-            "vwc/opa-validating-webhook",
-            "--confirm",
-            WEBHOOK_CONFIG,
-        ],
-    )
-    .await;
-    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let run = fix_confirmed(&running, &state, "delete").await;
     let backup = backup_of(&run);
     assert!(backup.starts_with(state.join("backups/kube-rescue-sim-opa-webhook-outage")));
     assert_eq!(
@@ -204,21 +218,9 @@ async fn delete_is_backed_up_audited_verified_and_restored() {
         saved["metadata"]["uid"], original["metadata"]["uid"],
         "server fields kept"
     );
-    assert!(
-        run.stdout.contains("- read back: gone (404)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("- write probe: writes pass"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("done: writes pass now"),
-        "{}",
-        run.stdout
-    );
+    says(&run, "- read back: gone (404)");
+    says(&run, "- write probe: writes pass");
+    says(&run, "done: writes pass now");
     assert!(webhook_config(&running).await.is_none());
 
     let records = audit::read(&state);
@@ -258,11 +260,7 @@ async fn delete_is_backed_up_audited_verified_and_restored() {
     let file = backup.to_str().unwrap();
     let plan = kube_rescue(&running, &state, &["restore", file]).await;
     assert_eq!(plan.code(), 0, "{}", plan.stderr);
-    assert!(
-        plan.stdout.contains("does not exist: it will be created"),
-        "{}",
-        plan.stdout
-    );
+    says(&plan, "does not exist: it will be created");
     assert!(
         webhook_config(&running).await.is_none(),
         "the plan restores nothing"
@@ -274,11 +272,7 @@ async fn delete_is_backed_up_audited_verified_and_restored() {
     )
     .await;
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("- backup: none needed"),
-        "{}",
-        run.stdout
-    );
+    says(&run, "- backup: none needed");
     let restored = webhook_config(&running).await.expect("back");
     assert_ne!(
         restored["metadata"]["uid"], original["metadata"]["uid"],
@@ -302,32 +296,12 @@ fn kube_rescue_backup(path: &Path) -> Value {
 
 #[tokio::test]
 async fn fail_open_ends_the_write_failure_and_keeps_the_object() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let original = webhook_config(&running).await.unwrap();
-    let run = kube_rescue(
-        &running,
-        &state,
-        &[
-            "fix",
-            "fail-open",
-            "vwc/opa-validating-webhook",
-            "--confirm",
-            WEBHOOK_CONFIG,
-        ],
-    )
-    .await;
-    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("+  failurePolicy: Ignore"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("- write probe: writes pass"),
-        "{}",
-        run.stdout
-    );
+    let run = fix_confirmed(&running, &state, "fail-open").await;
+    says(&run, "+  failurePolicy: Ignore");
+    says(&run, "- write probe: writes pass");
     let now = webhook_config(&running).await.expect("not deleted");
     assert_eq!(now["metadata"]["uid"], original["metadata"]["uid"]);
     assert_eq!(now["webhooks"][0]["failurePolicy"], "Ignore");
@@ -335,32 +309,16 @@ async fn fail_open_ends_the_write_failure_and_keeps_the_object() {
 
 #[tokio::test]
 async fn exclude_system_namespaces_lets_kube_system_write() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
-    let run = kube_rescue(
-        &running,
-        &state,
-        &[
-            "fix",
-            "exclude-system-namespaces",
-            "vwc/opa-validating-webhook",
-            "--confirm",
-            WEBHOOK_CONFIG,
-        ],
-    )
-    .await;
-    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let run = fix_confirmed(&running, &state, "exclude-system-namespaces").await;
     assert!(
         run.stdout
             .contains("no longer enforced for kube-system, kube-node-lease, kube-public and opa"),
         "{}",
         run.stdout
     );
-    assert!(
-        run.stdout.contains("kube-system: passed in"),
-        "{}",
-        run.stdout
-    );
+    says(&run, "kube-system: passed in");
     let now = webhook_config(&running).await.expect("not deleted");
     let expressions = now["webhooks"][0]["namespaceSelector"]["matchExpressions"]
         .as_array()
@@ -379,7 +337,7 @@ async fn exclude_system_namespaces_lets_kube_system_write() {
 
 #[tokio::test]
 async fn set_timeout_and_its_range() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let bad = kube_rescue(
         &running,
@@ -419,16 +377,12 @@ async fn set_timeout_and_its_range() {
         webhook_config(&running).await.unwrap()["webhooks"][0]["timeoutSeconds"],
         3
     );
-    assert!(
-        run.stdout.contains("/webhooks/0/timeoutSeconds = 3"),
-        "{}",
-        run.stdout
-    );
+    says(&run, "/webhooks/0/timeoutSeconds = 3");
 }
 
 #[tokio::test]
 async fn restart_backend_restarts_the_deployment_behind_the_service() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let deployments: Api<Deployment> =
         Api::namespaced(common::client(&running.kubeconfig).await, "opa");
@@ -452,24 +406,16 @@ async fn restart_backend_restarts_the_deployment_behind_the_service() {
         "{}",
         plan.stdout
     );
-    assert!(plan.stdout.contains("kubectl --context kube-rescue-sim-opa-webhook-outage -n opa rollout restart deployment opa"), "{}", plan.stdout);
+    says(
+        &plan,
+        "kubectl --context kube-rescue-sim-opa-webhook-outage -n opa rollout restart deployment opa",
+    );
     assert!(
         plan.stdout.contains("--confirm opa\n"),
         "the Deployment's name confirms: {}",
         plan.stdout
     );
-    let run = kube_rescue(
-        &running,
-        &state,
-        &[
-            "fix",
-            "restart-backend",
-            "vwc/opa-validating-webhook",
-            "--confirm",
-            "opa",
-        ],
-    )
-    .await;
+    let run = fix_webhook_config(&running, &state, "restart-backend", "opa").await;
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     let after = deployments.get("opa").await.unwrap();
     let stamp = annotation(&after).expect("restartedAt set");
@@ -493,12 +439,9 @@ async fn cordon_and_uncordon() {
     )
     .await;
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains(&format!(
-            "kubectl --context kube-rescue-sim-healthy cordon {node}"
-        )),
-        "{}",
-        run.stdout
+    says(
+        &run,
+        format!("kubectl --context kube-rescue-sim-healthy cordon {node}"),
     );
     assert!(unschedulable(nodes.get(node).await.unwrap()));
     let again = kube_rescue(&running, &state, &["fix", "cordon", &target]).await;
@@ -525,22 +468,11 @@ async fn cordon_and_uncordon() {
 
 #[tokio::test]
 async fn a_wrong_confirmation_is_refused_and_audited() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let original = webhook_config(&running).await.unwrap();
     let since = log_position(&running).await;
-    let run = kube_rescue(
-        &running,
-        &state,
-        &[
-            "fix",
-            "delete",
-            "vwc/opa-validating-webhook",
-            "--confirm",
-            "opa-validating",
-        ],
-    )
-    .await;
+    let run = fix_webhook_config(&running, &state, "delete", "opa-validating").await;
     assert_one_line_refusal(
         &run,
         "the confirmation \"opa-validating\" is not the object's name",
@@ -559,31 +491,15 @@ async fn a_wrong_confirmation_is_refused_and_audited() {
 
 #[tokio::test]
 async fn rbac_denial_is_shown_in_the_plan_and_refused() {
-    let mut scenario = outage();
-    scenario.deny.push(FaultMatch {
-        verb: Some(Verb::Delete),
-        resource: Some("validatingwebhookconfigurations".into()),
-        ..FaultMatch::default()
-    });
+    let mut scenario = common::outage_held_still();
+    common::deny_deleting_webhook_configurations(&mut scenario);
     let running = common::start(scenario).await;
     let state = running.dir.path().join("state");
     let since = log_position(&running).await;
-    let run = kube_rescue(
-        &running,
-        &state,
-        &[
-            "fix",
-            "delete",
-            "vwc/opa-validating-webhook",
-            "--confirm",
-            WEBHOOK_CONFIG,
-        ],
-    )
-    .await;
-    assert!(
-        run.stdout.contains("RBAC       DENIED: RBAC does not allow kube-rescue-sim-opa-webhook-outage-admin to delete validatingwebhookconfigurations opa-validating-webhook"),
-        "{}",
-        run.stdout
+    let run = fix_webhook_config(&running, &state, "delete", WEBHOOK_CONFIG).await;
+    says(
+        &run,
+        "RBAC       DENIED: RBAC does not allow kube-rescue-sim-opa-webhook-outage-admin to delete validatingwebhookconfigurations opa-validating-webhook",
     );
     assert!(
         run.stdout.contains("dry run    FAILED"),
@@ -608,12 +524,12 @@ async fn rbac_denial_is_shown_in_the_plan_and_refused() {
         &["fix", "fail-open", "vwc/opa-validating-webhook"],
     )
     .await;
-    assert!(run.stdout.contains("RBAC       allowed"), "{}", run.stdout);
+    says(&run, "RBAC       allowed");
 }
 
 #[tokio::test]
 async fn read_only_plans_and_refuses_without_a_single_write() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let since = log_position(&running).await;
     let plan = kube_rescue(
@@ -634,16 +550,8 @@ async fn read_only_plans_and_refuses_without_a_single_write() {
         "{}",
         plan.stdout
     );
-    assert!(
-        plan.stdout.contains("RBAC       not checked (read-only)"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("+  failurePolicy: Ignore"),
-        "{}",
-        plan.stdout
-    );
+    says(&plan, "RBAC       not checked (read-only)");
+    says(&plan, "+  failurePolicy: Ignore");
     let run = kube_rescue(
         &running,
         &state,
@@ -677,7 +585,7 @@ async fn read_only_plans_and_refuses_without_a_single_write() {
 
 #[tokio::test]
 async fn bad_input_is_one_line_naming_what_is_valid() {
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let cases: [(&[&str], &str); 5] = [
         (
@@ -715,7 +623,7 @@ async fn the_kubectl_equivalent_does_the_same() {
     let Some(kubectl) = common::kubectl() else {
         return;
     };
-    let running = common::start(outage()).await;
+    let running = common::start(common::outage_held_still()).await;
     let state = running.dir.path().join("state");
     let plan = kube_rescue(
         &running,

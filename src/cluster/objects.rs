@@ -122,19 +122,8 @@ impl Cluster {
         object: &Value,
         dry_run: bool,
     ) -> Result<Value> {
-        let name = object["metadata"]["name"].as_str().unwrap_or_default();
-        let api = self.dynamic(resource, namespace);
-        let what = format!(
-            "{}replace {} {name}",
-            if dry_run { "dry-run " } else { "" },
-            resource.plural
-        );
-        let sent = to_dynamic(object)?;
-        to_value(
-            &self
-                .call(&what, api.replace(name, &post_params(dry_run), &sent))
-                .await?,
-        )
+        self.write_object(resource, namespace, object, dry_run, false)
+            .await
     }
 
     /// Creates an object.
@@ -145,19 +134,35 @@ impl Cluster {
         object: &Value,
         dry_run: bool,
     ) -> Result<Value> {
+        self.write_object(resource, namespace, object, dry_run, true)
+            .await
+    }
+
+    /// POST (`create`) or PUT of a whole object, as kube-rescue's field manager.
+    async fn write_object(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        object: &Value,
+        dry_run: bool,
+        create: bool,
+    ) -> Result<Value> {
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
         let api = self.dynamic(resource, namespace);
         let what = format!(
-            "{}create {} {name}",
+            "{}{} {} {name}",
             if dry_run { "dry-run " } else { "" },
+            if create { "create" } else { "replace" },
             resource.plural
         );
         let sent = to_dynamic(object)?;
-        to_value(
-            &self
-                .call(&what, api.create(&post_params(dry_run), &sent))
-                .await?,
-        )
+        let params = post_params(dry_run);
+        let answer = if create {
+            self.call(&what, api.create(&params, &sent)).await?
+        } else {
+            self.call(&what, api.replace(name, &params, &sent)).await?
+        };
+        to_value(&answer)
     }
 
     /// Deletes an object only if it still has this uid and resourceVersion (409 otherwise).

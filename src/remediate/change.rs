@@ -57,6 +57,31 @@ pub fn select_webhooks(object: &Value, webhook: Option<&str>, shown: &str) -> Re
     }
 }
 
+/// Applies `edit` to each chosen webhook of `after` (the webhook as read is passed beside
+/// it); returns whether any changed.
+fn edit_webhooks(
+    object: &Value,
+    after: &mut Value,
+    webhook: Option<&str>,
+    shown: &str,
+    mut edit: impl FnMut(&Value, &mut Value) -> bool,
+) -> Result<bool> {
+    let mut changed = false;
+    for i in select_webhooks(object, webhook, shown)? {
+        changed |= edit(&object["webhooks"][i], &mut after["webhooks"][i]);
+    }
+    Ok(changed)
+}
+
+/// Sets one field of a webhook; returns whether it changed.
+fn set_field(hook: &mut Value, field: &str, value: Value) -> bool {
+    if hook[field] == value {
+        return false;
+    }
+    hook[field] = value;
+    true
+}
+
 /// Adds `kubernetes.io/metadata.name NotIn [namespaces]` to a namespaceSelector, merged into
 /// an existing NotIn expression on that key if there is one. Returns whether it changed.
 pub fn exclude_namespaces(selector: &mut Value, namespaces: &[String]) -> bool {
@@ -127,77 +152,60 @@ pub fn compute(
             "every webhook of {name} stops: requests are admitted without its {} until the configuration is restored (kube-rescue restore BACKUP)",
             if mutating { "mutations" } else { "validation" }
         ),
-        Action::FailOpen { webhook } => {
-            let chosen = select_webhooks(object, webhook.as_deref(), shown)?;
-            let mut changed = false;
-            for i in &chosen {
-                let policy = &mut after["webhooks"][*i]["failurePolicy"];
-                if policy != "Ignore" {
-                    *policy = json!("Ignore");
-                    changed = true;
-                }
-            }
-            if !changed {
-                return Err(Error::NoChange(format!(
-                    "{} already fails open (failurePolicy Ignore)",
-                    whose(webhook.as_deref())
-                )));
-            }
-            format!(
-                "requests are admitted without {} while {} fails or times out (failurePolicy Ignore)",
-                if mutating { "mutation" } else { "validation" },
-                whose(webhook.as_deref())
-            )
-        }
-        Action::ExcludeSystemNamespaces { webhook } => {
-            let chosen = select_webhooks(object, webhook.as_deref(), shown)?;
-            let mut changed = false;
+        Action::FailOpen { webhook }
+        | Action::ExcludeSystemNamespaces { webhook }
+        | Action::SetTimeout { webhook, .. } => {
+            let webhook = webhook.as_deref();
             let mut excluded: Vec<String> = Vec::new();
-            for i in &chosen {
-                let namespaces = excluded_namespaces(&object["webhooks"][*i]);
-                changed |= exclude_namespaces(
-                    &mut after["webhooks"][*i]["namespaceSelector"],
-                    &namespaces,
-                );
-                for ns in namespaces {
-                    if !excluded.contains(&ns) {
-                        excluded.push(ns);
-                    }
+            let changed =
+                edit_webhooks(
+                    object,
+                    &mut after,
+                    webhook,
+                    shown,
+                    |read, hook| match action {
+                        Action::SetTimeout { seconds, .. } => {
+                            set_field(hook, "timeoutSeconds", json!(seconds))
+                        }
+                        Action::ExcludeSystemNamespaces { .. } => {
+                            let namespaces = excluded_namespaces(read);
+                            for ns in &namespaces {
+                                if !excluded.contains(ns) {
+                                    excluded.push(ns.clone());
+                                }
+                            }
+                            exclude_namespaces(&mut hook["namespaceSelector"], &namespaces)
+                        }
+                        _ => set_field(hook, "failurePolicy", json!("Ignore")),
+                    },
+                )?;
+            let who = whose(webhook);
+            let (already, gives_up) = match action {
+                Action::SetTimeout { seconds, .. } => (
+                    format!("{who} already has timeoutSeconds {seconds}"),
+                    format!(
+                        "{who} gets {seconds} s to answer; a slower answer counts as a failure (failurePolicy Fail: the request is refused; Ignore: it is admitted unchecked)"
+                    ),
+                ),
+                Action::ExcludeSystemNamespaces { .. } => {
+                    let excluded = and_list(&excluded);
+                    (
+                        format!("{who} already leaves out {excluded}"),
+                        format!("policies of {who} are no longer enforced for {excluded}"),
+                    )
                 }
-            }
+                _ => (
+                    format!("{who} already fails open (failurePolicy Ignore)"),
+                    format!(
+                        "requests are admitted without {} while {who} fails or times out (failurePolicy Ignore)",
+                        if mutating { "mutation" } else { "validation" }
+                    ),
+                ),
+            };
             if !changed {
-                return Err(Error::NoChange(format!(
-                    "{} already leaves out {}",
-                    whose(webhook.as_deref()),
-                    and_list(&excluded)
-                )));
+                return Err(Error::NoChange(already));
             }
-            format!(
-                "policies of {} are no longer enforced for {}",
-                whose(webhook.as_deref()),
-                and_list(&excluded)
-            )
-        }
-        Action::SetTimeout { webhook, seconds } => {
-            let chosen = select_webhooks(object, webhook.as_deref(), shown)?;
-            let mut changed = false;
-            for i in &chosen {
-                let timeout = &mut after["webhooks"][*i]["timeoutSeconds"];
-                if timeout.as_i64() != Some(i64::from(*seconds)) {
-                    *timeout = json!(seconds);
-                    changed = true;
-                }
-            }
-            if !changed {
-                return Err(Error::NoChange(format!(
-                    "{} already has timeoutSeconds {seconds}",
-                    whose(webhook.as_deref())
-                )));
-            }
-            format!(
-                "{} gets {seconds} s to answer; a slower answer counts as a failure (failurePolicy Fail: the request is refused; Ignore: it is admitted unchecked)",
-                whose(webhook.as_deref())
-            )
+            gives_up
         }
         Action::RestartBackend { .. } => {
             let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -372,18 +380,16 @@ mod tests {
 
     const VWC: TargetKind = TargetKind::ValidatingWebhookConfiguration;
 
+    fn fail_open(webhook: Option<&str>, object: &Value, shown: &str) -> Result<Computed> {
+        let action = Action::FailOpen {
+            webhook: webhook.map(str::to_string),
+        };
+        compute(&action, VWC, object, shown, now())
+    }
+
     #[test]
     fn fail_open_one_or_all() {
-        let c = compute(
-            &Action::FailOpen {
-                webhook: Some("a.example.com".into()),
-            },
-            VWC,
-            &vwc(),
-            "x",
-            now(),
-        )
-        .unwrap();
+        let c = fail_open(Some("a.example.com"), &vwc(), "x").unwrap();
         let after = c.after.unwrap();
         assert_eq!(after["webhooks"][0]["failurePolicy"], "Ignore");
         assert!(after["webhooks"][1].get("failurePolicy").is_none());
@@ -392,29 +398,18 @@ mod tests {
             "{}",
             c.gives_up
         );
-        let all = compute(&Action::FailOpen { webhook: None }, VWC, &vwc(), "x", now()).unwrap();
+        let all = fail_open(None, &vwc(), "x").unwrap();
         assert_eq!(all.after.unwrap()["webhooks"][1]["failurePolicy"], "Ignore");
-        let e = compute(
-            &Action::FailOpen {
-                webhook: Some("zzz".into()),
-            },
-            VWC,
-            &vwc(),
-            "vwc/x",
-            now(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = fail_open(Some("zzz"), &vwc(), "vwc/x")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "vwc/x has no webhook \"zzz\" (it has: a.example.com, b.example.com)"
         );
-        let open = compute(&Action::FailOpen { webhook: None }, VWC, &vwc(), "x", now())
-            .unwrap()
-            .after
-            .unwrap();
+        let open = fail_open(None, &vwc(), "x").unwrap().after.unwrap();
         assert!(matches!(
-            compute(&Action::FailOpen { webhook: None }, VWC, &open, "x", now()),
+            fail_open(None, &open, "x"),
             Err(Error::NoChange(_))
         ));
     }
@@ -544,18 +539,10 @@ mod tests {
     #[test]
     fn diff_patch_and_bookkeeping() {
         let before = vwc();
-        let after = compute(
-            &Action::FailOpen {
-                webhook: Some("a.example.com".into()),
-            },
-            VWC,
-            &before,
-            "x",
-            now(),
-        )
-        .unwrap()
-        .after
-        .unwrap();
+        let after = fail_open(Some("a.example.com"), &before, "x")
+            .unwrap()
+            .after
+            .unwrap();
         let diff = unified_diff(Some(&before), Some(&after));
         assert!(
             diff.contains("-  failurePolicy: Fail") && diff.contains("+  failurePolicy: Ignore"),

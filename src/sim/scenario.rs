@@ -1554,14 +1554,25 @@ reconcile:
         assert_eq!(scenario.reconcile[0].manager, "gatekeeper");
         assert_eq!(scenario.reconcile[0].delay_ms, 500);
         let missing = yaml.replace("name: gk, manager", "name: other, manager");
-        let e = Scenario::from_yaml(&missing, "t.yaml").unwrap_err().to_string();
+        let e = Scenario::from_yaml(&missing, "t.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.starts_with("t.yaml:7:") && e.contains("reconcile[0]") && e.contains("ValidatingWebhookConfiguration other is not among the scenario's objects"),
+            e.starts_with("t.yaml:7:")
+                && e.contains("reconcile[0]")
+                && e.contains(
+                    "ValidatingWebhookConfiguration other is not among the scenario's objects"
+                ),
             "{e}"
         );
         let by_path = yaml.replace("{verb: delete, resource", "{path: /readyz, resource");
-        let e = Scenario::from_yaml(&by_path, "t.yaml").unwrap_err().to_string();
-        assert!(e.contains("deny[0].path") && e.contains("RBAC denies resources, not paths"), "{e}");
+        let e = Scenario::from_yaml(&by_path, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("deny[0].path") && e.contains("RBAC denies resources, not paths"),
+            "{e}"
+        );
     }
 
     #[test]
