@@ -126,7 +126,36 @@ async fn a_controller_putting_the_object_back_is_named() {
     let plan = remediate::plan(&cluster, &request(Action::Delete))
         .await
         .unwrap();
-    let outcome = remediate::apply(&cluster, &plan, NAME, &ApplyOptions::new(&state), |_| {}).await;
+    // As the screen will run it: in a task of its own, the steps coming back on a channel.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = {
+        let (cluster, plan, options) = (cluster.clone(), plan.clone(), ApplyOptions::new(&state));
+        tokio::spawn(async move {
+            remediate::apply(&cluster, &plan, NAME, &options, move |step| {
+                let _ = tx.send(step);
+            })
+            .await
+        })
+    };
+    let outcome = task.await.unwrap();
+    let mut steps = Vec::new();
+    while let Some(step) = rx.recv().await {
+        steps.push(step);
+    }
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [
+                Step::BackupWritten(_),
+                Step::Changed(_),
+                Step::ReadBack(_),
+                Step::Verifying(_),
+                Step::WriteProbe(_),
+                Step::Watched(_)
+            ]
+        ),
+        "{steps:?}"
+    );
     assert_eq!(outcome.verdict, Verdict::Done);
     let verification = outcome.verification.unwrap();
     let put_back = verification.put_back.expect("the controller was noticed");

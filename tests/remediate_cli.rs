@@ -664,3 +664,48 @@ async fn the_kubectl_equivalent_does_the_same() {
         "Ignore"
     );
 }
+
+#[tokio::test]
+async fn an_apiserver_that_does_not_answer_is_one_line_and_audited() {
+    let mut scenario = common::outage_held_still();
+    scenario.faults.push(kube_rescue::sim::scenario::Fault {
+        matcher: kube_rescue::sim::scenario::FaultMatch {
+            resource: Some("validatingwebhookconfigurations".into()),
+            ..Default::default()
+        },
+        latency_ms: 0,
+        status: None,
+        message: None,
+        hang: true,
+        probability: None,
+    });
+    let running = common::start(scenario).await;
+    let state = running.dir.path().join("state");
+    let started = std::time::Instant::now();
+    let target = format!("vwc/{WEBHOOK_CONFIG}");
+    let args = [
+        "fix",
+        "delete",
+        &target,
+        "--confirm",
+        WEBHOOK_CONFIG,
+        "--timeout",
+        "500ms",
+    ];
+    let run = kube_rescue(&running, &state, &args).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a hang is caught"
+    );
+    assert_eq!(run.code(), 3, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim(),
+        "kube-rescue: get validatingwebhookconfigurations opa-validating-webhook: no answer within 0.5 s"
+    );
+    let records = audit::read(&state);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].result,
+        "failed: get validatingwebhookconfigurations opa-validating-webhook: no answer within 0.5 s"
+    );
+}
