@@ -19,6 +19,11 @@ use super::error::{AccessError, ErrorKind, Result};
 /// The field manager kube-rescue's writes carry (visible in managedFields).
 pub const FIELD_MANAGER: &str = "kube-rescue";
 
+/// How long a write may take: admission webhooks get up to 30 s (timeoutSeconds' maximum)
+/// before the apiserver answers, plus the probe's margin. Giving up earlier would leave the
+/// change half-known: the apiserver may still apply it after the client has left.
+pub const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(32);
+
 /// A kind of object, as the apiserver serves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResourceType {
@@ -157,10 +162,13 @@ impl Cluster {
         );
         let sent = to_dynamic(object)?;
         let params = post_params(dry_run);
+        let deadline = self.timeout().max(WRITE_DEADLINE);
         let answer = if create {
-            self.call(&what, api.create(&params, &sent)).await?
+            self.call_within(&what, deadline, api.create(&params, &sent))
+                .await?
         } else {
-            self.call(&what, api.replace(name, &params, &sent)).await?
+            self.call_within(&what, deadline, api.replace(name, &params, &sent))
+                .await?
         };
         to_value(&answer)
     }
@@ -189,8 +197,10 @@ impl Cluster {
             if dry_run { "dry-run " } else { "" },
             resource.plural
         );
+        let deadline = self.timeout().max(WRITE_DEADLINE);
         if !dry_run {
-            self.call(&what, api.delete(name, &params)).await?;
+            self.call_within(&what, deadline, api.delete(name, &params))
+                .await?;
             return Ok(());
         }
         // kube sends dryRun in the DeleteOptions body only; the query parameter as well makes
@@ -208,7 +218,8 @@ impl Cluster {
             .parse()
             .map_err(|e| AccessError::new(ErrorKind::BadResponse, format!("{what}: {e}")))?;
         let client = self.client();
-        self.call(&what, client.request::<Value>(request)).await?;
+        self.call_within(&what, deadline, client.request::<Value>(request))
+            .await?;
         Ok(())
     }
 

@@ -288,7 +288,7 @@ async fn attempt(
             answered.as_ref().map(uid_of).unwrap_or("?")
         ),
     }));
-    *verification = Some(verify(cluster, plan, answered.as_ref(), options, progress).await);
+    *verification = Some(verify(cluster, plan, options, progress).await);
     Verdict::Done
 }
 
@@ -456,11 +456,9 @@ async fn watch(cluster: &Cluster, plan: &Plan, watch_for: Duration) -> Option<St
 async fn verify(
     cluster: &Cluster,
     plan: &Plan,
-    answered: Option<&Value>,
     options: &ApplyOptions,
     progress: &mut impl FnMut(Step),
 ) -> Verification {
-    let _ = answered;
     let seen = read_back(cluster, plan).await;
     let (in_place, read_back_text) = shows_change(plan, &seen);
     progress(Step::ReadBack(read_back_text.clone()));
