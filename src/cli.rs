@@ -41,6 +41,14 @@ pub enum Command {
     /// Exit codes: 0 nothing at warning or above, 1 warnings, 2 a critical finding, 3 could
     /// not run.
     Check(CheckArgs),
+    /// Change one object safely. Without --confirm: print the plan (diff, server-side dry run,
+    /// RBAC, the kubectl command) and change nothing. With --confirm NAME: back up, apply,
+    /// verify. Exit codes: 0 done or plan printed, 1 refused (nothing changed), 2 failed, 3
+    /// could not run.
+    Fix(FixArgs),
+    /// Put an object back as a backup file has it (re-created if gone, replaced if not).
+    /// Without --confirm: the plan only. Exit codes as for fix.
+    Restore(RestoreArgs),
     /// One refresh of everything observed on a cluster, printed as JSON (bug reports, replay).
     Snapshot(SnapshotArgs),
     /// Run the Kubernetes API simulator alone, serving a scenario over HTTPS.
@@ -154,6 +162,48 @@ pub struct SnapshotArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct FixArgs {
+    /// delete, fail-open, exclude-system-namespaces, set-timeout, restart-backend, cordon or
+    /// uncordon.
+    #[arg(value_name = "ACTION")]
+    pub action: String,
+
+    /// KIND/NAME: vwc/NAME, mwc/NAME, node/NAME, deployment/NAMESPACE/NAME (kubectl's names
+    /// and short names).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// Change only this webhook of the configuration (default: all of them).
+    #[arg(long, value_name = "NAME")]
+    pub webhook: Option<String>,
+
+    /// For set-timeout: timeoutSeconds, 1 to 30.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub seconds: Option<i64>,
+
+    /// The name of the object that changes, typed out: applies the plan.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// A backup written by `fix` (<state dir>/backups/<context>/...yaml).
+    #[arg(value_name = "BACKUP_FILE")]
+    pub file: PathBuf,
+
+    /// The name of the object, typed out: applies the plan.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct SimArgs {
     /// A shipped scenario (opa-webhook-outage, healthy, apiservice-down, large[:nodes=N,...])
     /// or a scenario file.
@@ -206,6 +256,47 @@ mod tests {
             panic!("snapshot expected");
         };
         assert_eq!(args.cluster.timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn fix_and_restore_parse() {
+        let cli = Cli::try_parse_from([
+            "kube-rescue",
+            "fix",
+            "set-timeout",
+            "vwc/opa",
+            "--webhook",
+            "w",
+            "--seconds",
+            "-3",
+            "--confirm",
+            "opa",
+            "--read-only",
+        ])
+        .unwrap();
+        let Some(Command::Fix(fix)) = cli.command else {
+            panic!("fix expected");
+        };
+        assert_eq!(fix.action, "set-timeout");
+        assert_eq!(fix.target, "vwc/opa");
+        assert_eq!(fix.webhook.as_deref(), Some("w"));
+        assert_eq!(
+            fix.seconds,
+            Some(-3),
+            "range is checked with a clear message later"
+        );
+        assert_eq!(fix.confirm.as_deref(), Some("opa"));
+        assert!(fix.cluster.read_only);
+        let Some(Command::Restore(restore)) =
+            Cli::try_parse_from(["kube-rescue", "restore", "b.yaml", "--context", "c"])
+                .unwrap()
+                .command
+        else {
+            panic!("restore expected");
+        };
+        assert_eq!(restore.file, PathBuf::from("b.yaml"));
+        assert!(restore.confirm.is_none());
+        assert!(Cli::try_parse_from(["kube-rescue", "fix", "delete"]).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod diagnose;
 pub mod duration;
 pub mod manifests;
+pub mod remediate;
 pub mod report;
 pub mod selector;
 pub mod sim;

@@ -9,11 +9,12 @@ use clap::Parser as _;
 use std::io::IsTerminal;
 
 use kube_rescue::cli::{
-    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, SimArgs, SnapshotArgs,
-    SnapshotFormat,
+    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, RestoreArgs, SimArgs,
+    SnapshotArgs, SnapshotFormat,
 };
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot, collect, probe};
 use kube_rescue::diagnose::{self, Inventory};
+use kube_rescue::remediate::{self, Action, Target, Verdict};
 use kube_rescue::report::{self, Origin};
 use kube_rescue::sim::{Simulator, scenario::Scenario};
 use kube_rescue::tui;
@@ -213,6 +214,134 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(report::exit_code(&findings))
 }
 
+/// Exit codes of `fix` and `restore`.
+mod fix_exit {
+    /// Done, or the plan printed (or nothing to change).
+    pub const DONE: u8 = 0;
+    /// Refused: nothing was changed (confirmation, read-only, RBAC, changed since the plan).
+    pub const REFUSED: u8 = 1;
+    /// The backup or the change failed.
+    pub const FAILED: u8 = 2;
+    /// Could not run: bad input, kubeconfig, target not found, apiserver unreachable.
+    pub const COULD_NOT_RUN: u8 = 3;
+}
+
+/// `fix`: checks the input before connecting, then plans and (with --confirm) applies.
+async fn run_fix(args: FixArgs, state: &Path) -> anyhow::Result<u8> {
+    let action = Action::parse(&args.action, args.webhook.as_deref(), args.seconds)?;
+    let target = Target::parse(&args.target)?;
+    action.check_target(&target)?;
+    let retry = format!(
+        "kube-rescue fix {} {}{}{}",
+        args.action,
+        args.target,
+        args.webhook
+            .as_deref()
+            .map(|w| format!(" --webhook {w}"))
+            .unwrap_or_default(),
+        args.seconds
+            .map(|s| format!(" --seconds {s}"))
+            .unwrap_or_default()
+    );
+    let label = (action.name().to_string(), target.display());
+    let request = remediate::Request::Fix { action, target };
+    run_change(request, label, retry, args.confirm, &args.cluster, state).await
+}
+
+/// `restore`: the same flow, from a backup file.
+async fn run_restore(args: RestoreArgs, state: &Path) -> anyhow::Result<u8> {
+    let retry = format!("kube-rescue restore {}", args.file.display());
+    let label = ("restore".to_string(), args.file.display().to_string());
+    let request = remediate::Request::Restore { file: args.file };
+    run_change(request, label, retry, args.confirm, &args.cluster, state).await
+}
+
+/// Plan, print, and with a confirmation apply, printing each step as it happens.
+async fn run_change(
+    request: remediate::Request,
+    (action, target): (String, String),
+    retry: String,
+    confirm: Option<String>,
+    cluster_args: &ClusterArgs,
+    state: &Path,
+) -> anyhow::Result<u8> {
+    use std::io::Write as _;
+    let cluster = Cluster::connect(&cluster_args.connect_options()).await?;
+    let plan = match remediate::plan(&cluster, &request).await {
+        Ok(plan) => plan,
+        Err(remediate::Error::NoChange(why)) => {
+            println!("nothing to change: {why}");
+            return Ok(fix_exit::DONE);
+        }
+        Err(e) => {
+            if confirm.is_some() {
+                let verdict = Verdict::Failed(e.to_string());
+                if let Err(audit) =
+                    remediate::apply::audit_unplanned(&cluster, state, &action, &target, &verdict)
+                {
+                    eprintln!("kube-rescue: warning: could not write the audit log: {audit}");
+                }
+            }
+            eprintln!("kube-rescue: {e}");
+            return Ok(fix_exit::COULD_NOT_RUN);
+        }
+    };
+    print!("{}", report::plan::plan_text(&plan));
+    let Some(confirmation) = confirm else {
+        println!();
+        if plan.read_only {
+            println!("read-only: nothing was sent and nothing can be applied in this mode.");
+        } else {
+            println!(
+                "Nothing was changed. To apply: {retry} --confirm {}",
+                plan.confirm_name()
+            );
+        }
+        return Ok(fix_exit::DONE);
+    };
+    println!();
+    let options = remediate::ApplyOptions::new(state);
+    let outcome = remediate::apply(&cluster, &plan, &confirmation, &options, |step| {
+        println!("- {step}");
+        let _ = std::io::stdout().flush();
+    })
+    .await;
+    match &outcome.audit {
+        Ok(path) => println!("- audit: {}", path.display()),
+        Err(e) => eprintln!("kube-rescue: warning: could not write the audit log: {e}"),
+    }
+    match &outcome.verdict {
+        Verdict::Done => {
+            let verification = outcome.verification.as_ref();
+            if verification.is_some_and(|v| v.put_back.is_some()) {
+                println!(
+                    "done, but a controller undid it: change the controller's own configuration, or it will keep coming back"
+                );
+            } else if verification.is_some_and(|v| v.writes_pass()) {
+                println!("done: writes pass now");
+            } else {
+                println!("done, but writes do not all pass yet: see the write probe above");
+            }
+            if let Some(backup) = &outcome.backup {
+                println!(
+                    "to undo: kube-rescue restore {} --confirm {}",
+                    backup.display(),
+                    plan.confirm_name()
+                );
+            }
+            Ok(fix_exit::DONE)
+        }
+        Verdict::Refused(_) => {
+            eprintln!("kube-rescue: {}", outcome.verdict.describe());
+            Ok(fix_exit::REFUSED)
+        }
+        Verdict::Failed(_) => {
+            eprintln!("kube-rescue: {}", outcome.verdict.describe());
+            Ok(fix_exit::FAILED)
+        }
+    }
+}
+
 /// Connects and refreshes in the background; the screen only hears of it through `updates`.
 fn spawn_background(
     options: ConnectOptions,
@@ -369,6 +498,8 @@ fn main() -> ExitCode {
             Some(Command::Check(args)) => run_check(args).await,
             Some(Command::Sim(args)) => run_sim(args).await.map(|()| 0),
             Some(Command::Snapshot(args)) => run_snapshot(args).await.map(|()| 0),
+            Some(Command::Fix(args)) => run_fix(args, &state).await,
+            Some(Command::Restore(args)) => run_restore(args, &state).await,
         }
     });
     match result {

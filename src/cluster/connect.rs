@@ -55,6 +55,8 @@ pub struct Cluster {
     client: kube::Client,
     gate: Gate,
     context: String,
+    /// The kubeconfig user the context names (a name, never a credential).
+    user: String,
     server: String,
     namespace: String,
     timeout: Duration,
@@ -588,6 +590,7 @@ impl Cluster {
             client,
             gate,
             _renewal: Arc::new(stop.drop_guard()),
+            user: context.user.clone().unwrap_or_default(),
             context: context_name,
             server,
             namespace,
@@ -610,6 +613,7 @@ impl Cluster {
             client,
             gate,
             context: context.into(),
+            user: String::new(),
             server: server.into(),
             timeout,
         }
@@ -621,6 +625,11 @@ impl Cluster {
 
     pub fn context(&self) -> &str {
         &self.context
+    }
+
+    /// The kubeconfig user of the context (its name only; empty when unknown).
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     pub fn server(&self) -> &str {

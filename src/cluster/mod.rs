@@ -6,6 +6,7 @@ pub mod collect;
 pub mod connect;
 pub mod error;
 pub mod gate;
+pub mod objects;
 pub mod probe;
 pub mod snapshot;
 
@@ -13,4 +14,5 @@ pub use collect::refresh;
 pub use connect::{Cluster, ConnectOptions, KubeconfigEnv};
 pub use error::{AccessError, ErrorKind};
 pub use gate::Gate;
+pub use objects::{AccessReview, ResourceType};
 pub use snapshot::{Snapshot, Source};

@@ -13,14 +13,14 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::connect::Cluster;
 use super::error::AccessError;
-use super::snapshot::{Snapshot, millis};
+use super::snapshot::{Snapshot, Source, millis};
 use crate::admission_rules;
 
 /// How many samples are kept per verb.
@@ -577,6 +577,28 @@ impl Drop for WriteProbe {
 /// Runs the write probe to its end (each namespace under its own deadline).
 pub async fn write_probe(cluster: &Cluster, snapshot: &Snapshot) -> ProbeReport {
     WriteProbe::start(cluster, snapshot).finished().await
+}
+
+/// Reads the webhook configurations as they are now and runs the write probe against them:
+/// whether writes pass right after a change.
+pub async fn write_probe_now(cluster: &Cluster) -> Result<ProbeReport, AccessError> {
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(cluster.client());
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(cluster.client());
+    let params = ListParams::default();
+    let (validating, mutating) = tokio::join!(
+        cluster.call(
+            "list validatingwebhookconfigurations",
+            validating.list(&params)
+        ),
+        cluster.call("list mutatingwebhookconfigurations", mutating.list(&params)),
+    );
+    let now = Timestamp::now();
+    let snapshot = Snapshot {
+        validating_webhooks: Source::fresh(validating?.items, now, Duration::ZERO),
+        mutating_webhooks: Source::fresh(mutating?.items, now, Duration::ZERO),
+        ..Snapshot::default()
+    };
+    Ok(write_probe(cluster, &snapshot).await)
 }
 
 #[cfg(test)]

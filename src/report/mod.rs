@@ -1,6 +1,8 @@
 //! The output of `kube-rescue check`: text for a terminal, JSON as DESIGN.md fixes it, and
 //! Markdown for tickets; and the exit code that goes with the findings.
 
+pub mod plan;
+
 use std::fmt::Write as _;
 
 use serde::Serialize;

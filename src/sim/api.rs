@@ -511,7 +511,8 @@ impl Apiserver {
         Ok(events::from_storage(kind, &stored))
     }
 
-    /// SelfSubjectAccessReview: the simulator's one user may do everything.
+    /// SelfSubjectAccessReview: the simulator's user may do everything the scenario's `deny`
+    /// does not name. A denial carries no reason, as RBAC gives none.
     fn create_review(&self, kind: &'static Kind, mut review: Value) -> ApiResult<Value> {
         review["apiVersion"] = json!(kind.api_version());
         review["kind"] = json!(kind.kind);
@@ -519,8 +520,23 @@ impl Apiserver {
             review["metadata"] = json!({});
         }
         review["metadata"]["creationTimestamp"] = Value::Null;
-        review["status"] =
-            json!({"allowed": true, "reason": "the simulated cluster's admin may do everything"});
+        let attributes = &review["spec"]["resourceAttributes"];
+        let text = |key: &str| attributes[key].as_str().unwrap_or_default().to_string();
+        let (verb, resource, subresource) = (text("verb"), text("resource"), text("subresource"));
+        let (namespace, name) = (text("namespace"), text("name"));
+        let request = super::scenario::FaultRequest {
+            verb: &verb,
+            resource: &resource,
+            subresource: &subresource,
+            namespace: Some(namespace.as_str()).filter(|n| !n.is_empty()),
+            name: Some(name.as_str()).filter(|n| !n.is_empty()),
+            path: "",
+        };
+        review["status"] = if attributes.is_object() && self.denies(&request) {
+            json!({"allowed": false})
+        } else {
+            json!({"allowed": true, "reason": "the simulated cluster's admin may do everything"})
+        };
         Ok(review)
     }
 

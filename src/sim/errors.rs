@@ -25,6 +25,16 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Who asked to do what, as an authorizer sees a resource request.
+#[derive(Clone, Copy, Debug)]
+pub struct Access<'a> {
+    pub user: &'a str,
+    pub verb: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub subresource: &'a str,
+}
+
 fn details(kind: &Kind, name: &str) -> Value {
     let mut d = json!({"name": name, "kind": kind.plural});
     if !kind.group.is_empty() {
@@ -65,6 +75,33 @@ impl ApiError {
             format!("{} \"{name}\" not found", qualified(kind)),
         )
         .with_details(details(kind, name))
+    }
+
+    /// RBAC refused the request, worded as the apiserver's authorization filter words it.
+    pub fn forbidden_by_rbac(kind: &Kind, access: &Access<'_>) -> Self {
+        let mut resource = kind.plural.to_string();
+        if !access.subresource.is_empty() {
+            resource = format!("{resource}/{}", access.subresource);
+        }
+        let scope = if access.namespace.is_empty() {
+            "at the cluster scope".to_string()
+        } else {
+            format!("in the namespace \"{}\"", access.namespace)
+        };
+        let why = format!(
+            "User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}",
+            access.user, access.verb, kind.group
+        );
+        let message = if access.name.is_empty() {
+            format!("{} is forbidden: {why}", qualified(kind))
+        } else {
+            format!(
+                "{} \"{}\" is forbidden: {why}",
+                qualified(kind),
+                access.name
+            )
+        };
+        Self::new(403, "Forbidden", message).with_details(details(kind, access.name))
     }
 
     pub fn already_exists(kind: &Kind, name: &str) -> Self {

@@ -13,6 +13,7 @@ pub mod events;
 pub mod health;
 pub mod kinds;
 pub mod metrics;
+pub mod reconcile;
 pub mod requestlog;
 pub mod scenario;
 /// Selectors are shared with the product code; the simulator keeps its path to them.
@@ -94,6 +95,7 @@ impl Simulator {
         ));
         seed(&api, &mut scenario)?;
         *api.faults() = scenario.faults.clone();
+        *api.deny() = scenario.deny.clone();
 
         let listener = server::listen(listen).map_err(|source| Error::Listen {
             addr: listen,
@@ -120,6 +122,7 @@ impl Simulator {
             cluster::ControlPlane::new(api.clone(), scenario.cluster.clone(), shutdown.clone());
         tasks.extend(cluster::start(control_plane.clone()));
         tasks.push(timeline::start(control_plane, scenario.timeline.clone()));
+        tasks.extend(reconcile::start(&api, &scenario.reconcile, &shutdown));
         tracing::info!(scenario = %scenario.name, %address, "simulator started");
         Ok(Simulator {
             api,

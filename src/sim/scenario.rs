@@ -413,10 +413,10 @@ pub struct Fault {
     pub probability: Option<f64>,
 }
 
-impl Fault {
-    /// Whether `req` is one this fault is about (probability aside).
+impl FaultMatch {
+    /// Whether `req` is one of the requests this describes.
     pub fn matches(&self, req: &FaultRequest<'_>) -> bool {
-        let m = &self.matcher;
+        let m = self;
         if let Some(verb) = m.verb
             && verb.as_str() != req.verb
         {
@@ -452,6 +452,13 @@ impl Fault {
             return false;
         }
         true
+    }
+}
+
+impl Fault {
+    /// Whether `req` is one this fault is about (probability aside).
+    pub fn matches(&self, req: &FaultRequest<'_>) -> bool {
+        self.matcher.matches(req)
     }
 
     /// Whether the fault hits `req`, given a uniform random `roll` in 0..1.
@@ -635,6 +642,33 @@ pub struct Scenario {
     pub backends: Vec<BackendSpec>,
     pub faults: Vec<Fault>,
     pub timeline: Vec<TimelineEntry>,
+    /// Requests the simulator's user is not allowed to make, as RBAC would refuse them: the
+    /// request is answered 403 and a SelfSubjectAccessReview for it says `allowed: false`.
+    pub deny: Vec<FaultMatch>,
+    /// Objects a controller keeps as the scenario describes them (as Gatekeeper keeps its
+    /// webhook configuration): deleted, it comes back with a new uid; changed, it is put back.
+    pub reconcile: Vec<Reconciled>,
+}
+
+/// An object a simulated controller keeps in its described state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Reconciled {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The controller's name, written into the object's managedFields as its manager.
+    pub manager: String,
+    /// How long the controller takes to notice and put the object back.
+    #[serde(default = "Reconciled::default_delay_ms")]
+    pub delay_ms: u64,
+}
+
+impl Reconciled {
+    fn default_delay_ms() -> u64 {
+        500
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -658,6 +692,10 @@ struct RawScenario {
     faults: Vec<Spanned<Fault>>,
     #[serde(default)]
     timeline: Vec<Spanned<RawTimelineEntry>>,
+    #[serde(default)]
+    deny: Vec<Spanned<FaultMatch>>,
+    #[serde(default)]
+    reconcile: Vec<Spanned<Reconciled>>,
 }
 
 #[derive(Deserialize)]
@@ -729,7 +767,15 @@ fn join(base: &str, field: &str) -> String {
 }
 
 /// Keys whose list elements are `Spanned` (their path shows an extra `value` segment).
-const SPANNED_LISTS: &[&str] = &["objects", "backends", "faults", "timeline", "apply"];
+const SPANNED_LISTS: &[&str] = &[
+    "objects",
+    "backends",
+    "faults",
+    "timeline",
+    "apply",
+    "deny",
+    "reconcile",
+];
 /// Keys whose value is `Spanned` directly.
 const SPANNED_FIELDS: &[&str] = &["apiserver", "cluster", "setBackend", "addFault"];
 
@@ -952,6 +998,36 @@ impl Scenario {
         for (i, spanned) in raw.timeline.into_iter().enumerate() {
             timeline.push(timeline_entry(origin, i, spanned)?);
         }
+        let mut deny = Vec::with_capacity(raw.deny.len());
+        for (i, spanned) in raw.deny.into_iter().enumerate() {
+            if spanned.value.path.is_some() {
+                return Err(Place::of(origin, &spanned).error(
+                    format!("deny[{i}].path"),
+                    "RBAC denies resources, not paths: give verb, resource, namespace or name",
+                ));
+            }
+            deny.push(spanned.value);
+        }
+        let mut reconcile = Vec::with_capacity(raw.reconcile.len());
+        for (i, spanned) in raw.reconcile.into_iter().enumerate() {
+            let r = &spanned.value;
+            let described = objects.iter().any(|o| {
+                o["apiVersion"] == r.api_version.as_str()
+                    && o["kind"] == r.kind.as_str()
+                    && o["metadata"]["name"] == r.name.as_str()
+                    && o["metadata"]["namespace"].as_str() == r.namespace.as_deref()
+            });
+            if !described {
+                return Err(Place::of(origin, &spanned).error(
+                    format!("reconcile[{i}]"),
+                    format!(
+                        "{} {} is not among the scenario's objects (the controller keeps an object as described there)",
+                        r.kind, r.name
+                    ),
+                ));
+            }
+            reconcile.push(spanned.value);
+        }
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -961,6 +1037,8 @@ impl Scenario {
             backends,
             faults,
             timeline,
+            deny,
+            reconcile,
         })
     }
 }
@@ -1459,6 +1537,42 @@ mod tests {
             "2020-01-01T00:00:00Z"
         );
         assert_eq!(s.objects[1]["lastTimestamp"], "2025-03-04T05:06:07Z");
+    }
+
+    #[test]
+    fn deny_and_reconcile_parse_and_are_checked() {
+        let yaml = "name: t
+objects:
+  - {apiVersion: admissionregistration.k8s.io/v1, kind: ValidatingWebhookConfiguration, metadata: {name: gk}}
+deny:
+  - {verb: delete, resource: validatingwebhookconfigurations}
+reconcile:
+  - {apiVersion: admissionregistration.k8s.io/v1, kind: ValidatingWebhookConfiguration, name: gk, manager: gatekeeper}
+";
+        let scenario = Scenario::from_yaml(yaml, "t.yaml").unwrap();
+        assert_eq!(scenario.deny[0].verb, Some(Verb::Delete));
+        assert_eq!(scenario.reconcile[0].manager, "gatekeeper");
+        assert_eq!(scenario.reconcile[0].delay_ms, 500);
+        let missing = yaml.replace("name: gk, manager", "name: other, manager");
+        let e = Scenario::from_yaml(&missing, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.yaml:7:")
+                && e.contains("reconcile[0]")
+                && e.contains(
+                    "ValidatingWebhookConfiguration other is not among the scenario's objects"
+                ),
+            "{e}"
+        );
+        let by_path = yaml.replace("{verb: delete, resource", "{path: /readyz, resource");
+        let e = Scenario::from_yaml(&by_path, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("deny[0].path") && e.contains("RBAC denies resources, not paths"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ use super::health::{Endpoint, HealthChecks};
 use super::kinds::{self, KINDS, Kind};
 use super::metrics::{self, Metrics};
 use super::requestlog::{RequestLog, RequestRecord};
-use super::scenario::{Fault, FaultRequest};
+use super::scenario::{Fault, FaultMatch, FaultRequest};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::Store;
 use super::table::partial_metadata;
@@ -46,6 +46,8 @@ pub struct Apiserver {
     pub(crate) metrics: Metrics,
     pub(crate) health: Mutex<HealthChecks>,
     pub(crate) faults: Mutex<Vec<Fault>>,
+    /// What RBAC refuses the simulator's user (the scenario's `deny`).
+    pub(crate) deny: Mutex<Vec<FaultMatch>>,
     pub(crate) backends: BackendServers,
     git_version: String,
     address: OnceLock<SocketAddr>,
@@ -75,6 +77,7 @@ impl Apiserver {
             metrics: Metrics::new(),
             health: Mutex::new(HealthChecks::new()),
             faults: Mutex::new(Vec::new()),
+            deny: Mutex::new(Vec::new()),
             backends,
             git_version,
             address: OnceLock::new(),
@@ -93,6 +96,16 @@ impl Apiserver {
 
     pub fn faults(&self) -> MutexGuard<'_, Vec<Fault>> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What RBAC refuses the simulator's user; a test may change it while the simulator runs.
+    pub fn deny(&self) -> MutexGuard<'_, Vec<FaultMatch>> {
+        self.deny.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether RBAC refuses this resource request.
+    pub fn denies(&self, request: &FaultRequest<'_>) -> bool {
+        self.deny().iter().any(|rule| rule.matches(request))
     }
 
     pub fn token(&self) -> &str {
@@ -491,6 +504,11 @@ async fn respond(
     if let Some(response) = apply_faults(api, path, info).await {
         return response;
     }
+    if let Some(info) = info
+        && let Some(response) = refuse_by_rbac(api, path, info)
+    {
+        return response;
+    }
     match dispatch(api, request, method, path, query, pairs, info).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -548,6 +566,31 @@ async fn apply_faults(api: &Apiserver, path: &str, info: Option<&RequestInfo>) -
         error = error.with_details(json!({"retryAfterSeconds": 1}));
     }
     Some(error.into_response())
+}
+
+/// The 403 that RBAC gives a request the scenario's `deny` names.
+fn refuse_by_rbac(api: &Apiserver, path: &str, info: &RequestInfo) -> Option<Response> {
+    let request = FaultRequest {
+        verb: &info.verb,
+        resource: &info.resource,
+        subresource: &info.subresource,
+        namespace: Some(info.namespace.as_str()).filter(|n| !n.is_empty()),
+        name: Some(info.name.as_str()).filter(|n| !n.is_empty()),
+        path,
+    };
+    if !api.denies(&request) {
+        return None;
+    }
+    let kind = kinds::by_resource(&info.group, &info.version, &info.resource)?;
+    let user = super::api::User::admin();
+    let access = super::errors::Access {
+        user: &user.username,
+        verb: &info.verb,
+        namespace: &info.namespace,
+        name: &info.name,
+        subresource: &info.subresource,
+    };
+    Some(ApiError::forbidden_by_rbac(kind, &access).into_response())
 }
 
 /// A uniform random number in 0..1 (from the 48 random bits that lead a v4 uuid).

@@ -183,3 +183,21 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The shipped outage without its timeline: the webhook hangs and writes fail, but the
+/// apiserver does not restart under a test's feet.
+pub fn outage_held_still() -> Scenario {
+    let mut scenario = Scenario::load("opa-webhook-outage").expect("the shipped outage loads");
+    scenario.timeline.clear();
+    scenario
+}
+
+/// Makes the simulator's RBAC refuse deleting webhook configurations.
+pub fn deny_deleting_webhook_configurations(scenario: &mut Scenario) {
+    use kube_rescue::sim::scenario::{FaultMatch, Verb};
+    scenario.deny.push(FaultMatch {
+        verb: Some(Verb::Delete),
+        resource: Some("validatingwebhookconfigurations".into()),
+        ..FaultMatch::default()
+    });
+}

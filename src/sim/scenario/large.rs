@@ -374,6 +374,8 @@ pub fn large(params: LargeParams) -> Scenario {
         objects,
         backends,
         faults: Vec::new(),
+        deny: Vec::new(),
+        reconcile: Vec::new(),
         timeline: Vec::new(),
     }
 }

@@ -1,0 +1,494 @@
+//! Carrying out a plan: the typed confirmation, read-only mode and RBAC checked first; the
+//! backup written and flushed to disk before the change; the change sent with the plan's
+//! uid/resourceVersion as precondition (a changed object is refused, never overwritten); then
+//! verified (read back, the write probe again, a short watch for a controller putting the
+//! object back); and every attempt, whatever its end, appended to the audit log.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cluster::probe::{self, ProbeReport, ProbeState};
+use crate::cluster::{AccessError, Cluster, ErrorKind};
+
+use super::audit::{self, AuditRecord};
+use super::change::{self, likely_manager};
+use super::plan::{self, Change, Plan, Rbac};
+
+/// How long apply watches for a controller putting the object back, unless told otherwise.
+pub const DEFAULT_WATCH: Duration = Duration::from_secs(3);
+/// How often the object is read while watching.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Where backups and the audit log go, and how long to watch afterwards.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    pub state_dir: PathBuf,
+    pub watch_for: Duration,
+}
+
+impl ApplyOptions {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        ApplyOptions {
+            state_dir: state_dir.into(),
+            watch_for: DEFAULT_WATCH,
+        }
+    }
+}
+
+/// One step of apply, reported as it happens.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    BackupWritten(PathBuf),
+    /// Nothing to back up (restoring an object that is gone).
+    NoBackupNeeded,
+    /// The change was accepted: what was done.
+    Changed(String),
+    ReadBack(String),
+    /// Checking writes and watching for a controller (both run together).
+    Verifying(Duration),
+    WriteProbe(String),
+    Watched(String),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::BackupWritten(path) => write!(f, "backup written: {}", path.display()),
+            Step::NoBackupNeeded => write!(f, "backup: none needed (the object is gone)"),
+            Step::Changed(what) => write!(f, "{what}"),
+            Step::ReadBack(what) => write!(f, "read back: {what}"),
+            Step::Verifying(watch) => write!(
+                f,
+                "verifying: write probe, and watching {} s for a controller putting it back",
+                watch.as_secs_f64()
+            ),
+            Step::WriteProbe(what) => write!(f, "write probe: {what}"),
+            Step::Watched(what) => write!(f, "watch: {what}"),
+        }
+    }
+}
+
+/// How the attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Done,
+    /// Nothing was changed, on purpose.
+    Refused(String),
+    /// Something went wrong.
+    Failed(String),
+}
+
+impl Verdict {
+    /// `done`, `refused: REASON`, `failed: REASON` (the audit log's words).
+    pub fn describe(&self) -> String {
+        match self {
+            Verdict::Done => "done".into(),
+            Verdict::Refused(why) => format!("refused: {why}"),
+            Verdict::Failed(why) => format!("failed: {why}"),
+        }
+    }
+}
+
+/// What was found after the change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verification {
+    /// Whether reading back shows the change.
+    pub in_place: bool,
+    pub read_back: String,
+    /// The write probe after the change (None if it could not run).
+    pub write_probe: Option<ProbeReport>,
+    pub writes: String,
+    /// A controller put the object back: who and how.
+    pub put_back: Option<String>,
+    pub watched: String,
+}
+
+impl Verification {
+    /// Whether every probed namespace accepts writes.
+    pub fn writes_pass(&self) -> bool {
+        self.write_probe.as_ref().is_some_and(|r| {
+            !r.namespaces.is_empty()
+                && r.namespaces
+                    .iter()
+                    .all(|n| matches!(n.state, ProbeState::Passed { .. }))
+        })
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "read back: {}; write probe: {}; watch: {}",
+            self.read_back, self.writes, self.watched
+        )
+    }
+}
+
+/// The end of an attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub backup: Option<PathBuf>,
+    pub verification: Option<Verification>,
+    /// The audit log written to, or why it could not be.
+    pub audit: Result<PathBuf, String>,
+}
+
+fn uid_of(object: &Value) -> &str {
+    object["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
+fn manager_words(object: &Value) -> String {
+    match likely_manager(object) {
+        Some(m) => format!("likely by {m} (managedFields)"),
+        None => "by an unknown manager (no managedFields)".into(),
+    }
+}
+
+/// Appends the audit line for an attempt that ended before a plan could be made (target not
+/// found, apiserver unreachable): the attempt is on record all the same.
+pub fn audit_unplanned(
+    cluster: &Cluster,
+    state_dir: &std::path::Path,
+    action: &str,
+    target: &str,
+    verdict: &Verdict,
+) -> Result<PathBuf, String> {
+    let record = AuditRecord {
+        time: now_text(),
+        user: cluster.user().to_string(),
+        context: cluster.context().to_string(),
+        server: cluster.server().to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
+        uid: String::new(),
+        backup: None,
+        result: verdict.describe(),
+        verification: None,
+    };
+    audit::append(state_dir, &record).map_err(|e| e.to_string())
+}
+
+fn now_text() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Carries out `plan` if `confirmation` is the object's name, reporting each step to
+/// `progress` as it happens. Never panics and never returns early without an audit line.
+pub async fn apply(
+    cluster: &Cluster,
+    plan: &Plan,
+    confirmation: &str,
+    options: &ApplyOptions,
+    mut progress: impl FnMut(Step),
+) -> Outcome {
+    let mut backup = None;
+    let mut verification = None;
+    let verdict = attempt(
+        cluster,
+        plan,
+        confirmation,
+        options,
+        &mut progress,
+        &mut backup,
+        &mut verification,
+    )
+    .await;
+    let record = AuditRecord {
+        time: now_text(),
+        user: plan.user.clone(),
+        context: plan.context.clone(),
+        server: plan.server.clone(),
+        action: plan.action.clone(),
+        target: plan.target.display(),
+        uid: plan.uid.clone(),
+        backup: backup.as_ref().map(|p: &PathBuf| p.display().to_string()),
+        result: verdict.describe(),
+        verification: verification.as_ref().map(Verification::summary),
+    };
+    let audit = audit::append(&options.state_dir, &record).map_err(|e| e.to_string());
+    Outcome {
+        verdict,
+        backup,
+        verification,
+        audit,
+    }
+}
+
+async fn attempt(
+    cluster: &Cluster,
+    plan: &Plan,
+    confirmation: &str,
+    options: &ApplyOptions,
+    progress: &mut impl FnMut(Step),
+    backup: &mut Option<PathBuf>,
+    verification: &mut Option<Verification>,
+) -> Verdict {
+    let name = plan.confirm_name();
+    if confirmation != name {
+        return Verdict::Refused(format!(
+            "the confirmation {confirmation:?} is not the object's name; type --confirm {name} to apply this plan"
+        ));
+    }
+    if cluster.is_read_only() || plan.read_only {
+        return Verdict::Refused(
+            "read-only mode: nothing was sent; the plan shows what would be done".into(),
+        );
+    }
+    if let Rbac::Denied(why) = &plan.rbac {
+        return Verdict::Refused(format!("{why}; nothing was changed"));
+    }
+    match (&plan.before, &plan.change) {
+        (Some(before), _) => {
+            let path = super::backup::backup_path(
+                &options.state_dir,
+                &plan.context,
+                &plan.target,
+                jiff::Timestamp::now(),
+            );
+            let header = format!(
+                "kube-rescue backup of {}\ncontext {}, server {}, user {}\ntaken {} before: {}\nundo: kube-rescue restore {} --confirm {}",
+                plan.target.display(),
+                plan.context,
+                plan.server,
+                plan.user,
+                now_text(),
+                plan.action,
+                path.display(),
+                name
+            );
+            if let Err(e) = super::backup::write(&path, &header, before) {
+                return Verdict::Failed(format!("{e}; nothing was changed"));
+            }
+            *backup = Some(path.clone());
+            progress(Step::BackupWritten(path));
+        }
+        (None, _) => progress(Step::NoBackupNeeded),
+    }
+    let sent = plan::send(cluster, plan, false).await;
+    let answered = match sent {
+        Ok(answered) => answered,
+        Err(e) => return refused_or_failed(cluster, plan, e).await,
+    };
+    let shown = plan.target.display();
+    progress(Step::Changed(match &plan.change {
+        Change::Delete => format!("deleted {shown} (uid {})", plan.uid),
+        Change::Replace { .. } => format!(
+            "replaced {shown} (resourceVersion {} -> {})",
+            plan.resource_version,
+            answered
+                .as_ref()
+                .and_then(|a| a["metadata"]["resourceVersion"].as_str())
+                .unwrap_or("?")
+        ),
+        Change::Create { .. } => format!(
+            "created {shown} (uid {})",
+            answered.as_ref().map(uid_of).unwrap_or("?")
+        ),
+    }));
+    *verification = Some(verify(cluster, plan, options, progress).await);
+    Verdict::Done
+}
+
+/// Why a write was not accepted, in words: a change since the plan and RBAC are refusals
+/// (nothing was changed), anything else a failure.
+async fn refused_or_failed(cluster: &Cluster, plan: &Plan, error: AccessError) -> Verdict {
+    let name = plan.confirm_name();
+    match error.kind {
+        ErrorKind::Conflict => {
+            let resource = plan.resource();
+            let current = cluster
+                .read_object(&resource, plan.target.namespace.as_deref(), name)
+                .await;
+            let what = match (&plan.change, current) {
+                (Change::Create { .. }, Ok(current)) => format!(
+                    "{name} was created since the plan (uid {}), {}",
+                    uid_of(&current),
+                    manager_words(&current)
+                ),
+                (_, Ok(current)) if uid_of(&current) != plan.uid => format!(
+                    "{name} was re-created since the plan (uid {} -> {})",
+                    plan.uid,
+                    uid_of(&current)
+                ),
+                (_, Ok(current)) => format!(
+                    "{name} changed since the plan (resourceVersion {} -> {})",
+                    plan.resource_version,
+                    current["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or("?")
+                ),
+                (_, Err(_)) => format!("{name} changed since the plan ({})", error.message),
+            };
+            Verdict::Refused(format!("{what}; nothing was changed; run the plan again"))
+        }
+        ErrorKind::NotFound => Verdict::Refused(format!(
+            "{name} was deleted since the plan; nothing was changed"
+        )),
+        ErrorKind::Forbidden => Verdict::Refused(format!(
+            "the apiserver refused: {}; nothing was changed",
+            error.message
+        )),
+        ErrorKind::ReadOnly => Verdict::Refused(error.message),
+        _ => Verdict::Failed(format!(
+            "{} (the change may or may not have been made: read the object before trying again)",
+            error.message
+        )),
+    }
+}
+
+/// What reading the object back shows.
+enum Seen {
+    Gone,
+    Object(Value),
+    Unreadable(String),
+}
+
+async fn read_back(cluster: &Cluster, plan: &Plan) -> Seen {
+    let resource = plan.resource();
+    match cluster
+        .read_object(
+            &resource,
+            plan.target.namespace.as_deref(),
+            plan.confirm_name(),
+        )
+        .await
+    {
+        Ok(object) => Seen::Object(object),
+        Err(e) if e.kind == ErrorKind::NotFound => Seen::Gone,
+        Err(e) => Seen::Unreadable(e.message),
+    }
+}
+
+/// Whether `seen` shows the plan's change: gone for a delete; the changed fields as planned
+/// for a replace; there, with a new uid, for a create.
+fn shows_change(plan: &Plan, seen: &Seen) -> (bool, String) {
+    match (&plan.change, seen) {
+        (_, Seen::Unreadable(e)) => (false, format!("could not read it back: {e}")),
+        (Change::Delete, Seen::Gone) => (true, "gone (404)".into()),
+        (Change::Delete, Seen::Object(o)) if uid_of(o) == plan.uid => {
+            (false, "still there (deletion pending?)".into())
+        }
+        (Change::Delete, Seen::Object(o)) => (
+            false,
+            format!("re-created (new uid {}), {}", uid_of(o), manager_words(o)),
+        ),
+        (_, Seen::Gone) => (false, "gone (404): deleted by someone else".into()),
+        (Change::Create { .. }, Seen::Object(o)) => (true, format!("there (uid {})", uid_of(o))),
+        (Change::Replace { after }, Seen::Object(o)) => {
+            // What the change sets, leaving out what the apiserver keeps for itself (a
+            // restored object carries no uid, resourceVersion or managedFields).
+            let after = &change::without_server_fields(after);
+            let before = change::without_server_fields(plan.before.as_ref().unwrap_or(o));
+            let paths = change::changed_paths(&before, after);
+            let reverted: Vec<&String> = paths
+                .iter()
+                .filter(|p| o.pointer(p) != after.pointer(p))
+                .collect();
+            if reverted.is_empty() {
+                let shown: Vec<String> = paths
+                    .iter()
+                    .take(4)
+                    .map(|p| match after.pointer(p) {
+                        Some(v) => format!("{p} = {v}"),
+                        None => format!("{p} removed"),
+                    })
+                    .collect();
+                (
+                    true,
+                    format!("the change is in place ({})", shown.join(", ")),
+                )
+            } else {
+                (
+                    false,
+                    format!(
+                        "not as planned at {}, {}",
+                        reverted
+                            .iter()
+                            .map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        manager_words(o)
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn describe_probe(report: &ProbeReport) -> String {
+    let each: Vec<String> = report
+        .namespaces
+        .iter()
+        .map(|n| format!("{}: {}", n.namespace, n.describe()))
+        .collect();
+    let all_pass = report
+        .namespaces
+        .iter()
+        .all(|n| matches!(n.state, ProbeState::Passed { .. }));
+    format!(
+        "{} ({})",
+        if all_pass {
+            "writes pass"
+        } else {
+            "writes still fail"
+        },
+        each.join("; ")
+    )
+}
+
+/// Watches the object for `watch_for`: returns how a controller put it back, if one did.
+async fn watch(cluster: &Cluster, plan: &Plan, watch_for: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + watch_for;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let seen = read_back(cluster, plan).await;
+        let (in_place, what) = shows_change(plan, &seen);
+        if !in_place && !matches!(seen, Seen::Unreadable(_)) {
+            return Some(what);
+        }
+    }
+    None
+}
+
+async fn verify(
+    cluster: &Cluster,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: &mut impl FnMut(Step),
+) -> Verification {
+    let seen = read_back(cluster, plan).await;
+    let (in_place, read_back_text) = shows_change(plan, &seen);
+    progress(Step::ReadBack(read_back_text.clone()));
+    progress(Step::Verifying(options.watch_for));
+    let (probe, put_back) = tokio::join!(
+        probe::write_probe_now(cluster),
+        watch(cluster, plan, options.watch_for)
+    );
+    let (write_probe, writes) = match probe {
+        Ok(report) => {
+            let text = describe_probe(&report);
+            (Some(report), text)
+        }
+        Err(e) => (None, format!("could not run: {}", e.message)),
+    };
+    progress(Step::WriteProbe(writes.clone()));
+    let watched = match &put_back {
+        Some(how) => format!("a controller put it back: {how}"),
+        None => format!(
+            "nothing put it back within {} s",
+            options.watch_for.as_secs_f64()
+        ),
+    };
+    progress(Step::Watched(watched.clone()));
+    Verification {
+        in_place,
+        read_back: read_back_text,
+        write_probe,
+        writes,
+        put_back,
+        watched,
+    }
+}

@@ -1,0 +1,711 @@
+//! `kube-rescue fix` and `kube-rescue restore` as a user runs them, against the simulator:
+//! the plan alone changes nothing; a confirmed change is backed up, applied, verified and
+//! audited; refusals (wrong confirmation, RBAC, read-only) leave the object untouched.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube_rescue::remediate::audit;
+use kube_rescue::remediate::change::without_server_fields;
+use kube_rescue::sim::scenario::Scenario;
+use serde_json::Value;
+
+const WEBHOOK_CONFIG: &str = "opa-validating-webhook";
+
+struct Run {
+    output: Output,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+}
+
+/// Runs kube-rescue with `args`, the simulator's kubeconfig and a state folder of its own.
+async fn kube_rescue(running: &common::Running, state: &Path, args: &[&str]) -> Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kube-rescue"));
+    command
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&running.kubeconfig)
+        .arg("--state-dir")
+        .arg(state)
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("kube-rescue runs"))
+        .await
+        .unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+/// `fix ACTION vwc/opa-validating-webhook --confirm CONFIRM`.
+async fn fix_webhook_config(
+    running: &common::Running,
+    state: &Path,
+    action: &str,
+    confirm: &str,
+) -> Run {
+    let target = format!("vwc/{WEBHOOK_CONFIG}");
+    kube_rescue(
+        running,
+        state,
+        &["fix", action, &target, "--confirm", confirm],
+    )
+    .await
+}
+
+/// [`fix_webhook_config`] confirmed with the right name, which must end with exit code 0.
+async fn fix_confirmed(running: &common::Running, state: &Path, action: &str) -> Run {
+    let run = fix_webhook_config(running, state, action, WEBHOOK_CONFIG).await;
+    assert_eq!(run.code(), 0, "{action}\n{}\n{}", run.stdout, run.stderr);
+    run
+}
+
+async fn webhook_config(running: &common::Running) -> Option<Value> {
+    let api: Api<ValidatingWebhookConfiguration> =
+        Api::all(common::client(&running.kubeconfig).await);
+    api.get_opt(WEBHOOK_CONFIG)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+/// Writes (POST, PUT, PATCH, DELETE) in the request log that were not dry runs, and every
+/// write, after `since`.
+async fn writes_since(running: &common::Running, since: u64) -> (Vec<Value>, Vec<Value>) {
+    let (log, _) = common::request_log(running, since).await;
+    let writes: Vec<Value> = log
+        .into_iter()
+        .filter(|r| r["method"] != "GET" && r["method"] != "HEAD")
+        .collect();
+    let real = writes
+        .iter()
+        .filter(|r| {
+            !r["query"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("dryRun=All")
+        })
+        .filter(|r| {
+            !r["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("selfsubjectaccessreviews")
+        })
+        .cloned()
+        .collect();
+    (real, writes)
+}
+
+async fn log_position(running: &common::Running) -> u64 {
+    common::request_log(running, 0).await.1
+}
+
+fn assert_one_line_refusal(run: &Run, words: &str) {
+    assert_eq!(
+        run.code(),
+        1,
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {}", run.stderr);
+    assert!(
+        lines[0].starts_with("kube-rescue: refused: ") && lines[0].contains(words),
+        "{}",
+        lines[0]
+    );
+}
+
+/// Asserts that the run printed `text` on stdout.
+fn says(run: &Run, text: impl AsRef<str>) {
+    let text = text.as_ref();
+    assert!(
+        run.stdout.contains(text),
+        "{text:?} not in stdout:\n{}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+fn backup_of(run: &Run) -> PathBuf {
+    let line = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("- backup written: "))
+        .unwrap_or_else(|| panic!("no backup line in:\n{}", run.stdout));
+    PathBuf::from(line)
+}
+
+#[tokio::test]
+async fn the_plan_alone_changes_nothing() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let since = log_position(&running).await;
+    let run = kube_rescue(
+        &running,
+        &state,
+        &["fix", "delete", "vwc/opa-validating-webhook"],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.starts_with("Plan: delete validatingwebhookconfiguration/opa-validating-webhook\n"),
+        "{out}"
+    );
+    assert!(out.contains("dry run    passed"), "{out}");
+    assert!(out.contains("RBAC       allowed"), "{out}");
+    assert!(
+        out.contains("kubectl --context kube-rescue-sim-opa-webhook-outage delete validatingwebhookconfiguration opa-validating-webhook"),
+        "{out}"
+    );
+    assert!(
+        out.contains("requests are admitted without its validation"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--- before\n+++ /dev/null\n") && out.contains("-  failurePolicy: Fail"),
+        "{out}"
+    );
+    assert!(
+        out.contains("To apply: kube-rescue fix delete vwc/opa-validating-webhook --confirm opa-validating-webhook"),
+        "{out}"
+    );
+    let (real, all) = writes_since(&running, since).await;
+    assert!(
+        real.is_empty(),
+        "only dry runs and the access review: {real:?}"
+    );
+    assert!(
+        all.iter().any(|r| r["method"] == "DELETE"),
+        "the dry-run DELETE was sent: {all:?}"
+    );
+    assert!(webhook_config(&running).await.is_some(), "still there");
+    assert!(!state.join("backups").exists(), "no backup for a plan");
+    assert!(audit::read(&state).is_empty(), "a plan is not an attempt");
+}
+
+#[tokio::test]
+async fn delete_is_backed_up_audited_verified_and_restored() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let original = webhook_config(&running).await.unwrap();
+    let run = fix_confirmed(&running, &state, "delete").await;
+    let backup = backup_of(&run);
+    assert!(backup.starts_with(state.join("backups/kube-rescue-sim-opa-webhook-outage")));
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved: Value = kube_rescue_backup(&backup);
+    assert_eq!(
+        saved["metadata"]["uid"], original["metadata"]["uid"],
+        "server fields kept"
+    );
+    says(&run, "- read back: gone (404)");
+    says(&run, "- write probe: writes pass");
+    says(&run, "done: writes pass now");
+    assert!(webhook_config(&running).await.is_none());
+
+    let records = audit::read(&state);
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record.result, "done");
+    assert_eq!(record.action, "delete");
+    assert_eq!(
+        record.target,
+        "validatingwebhookconfiguration/opa-validating-webhook"
+    );
+    assert_eq!(record.uid, original["metadata"]["uid"].as_str().unwrap());
+    assert_eq!(record.backup.as_deref(), Some(backup.to_str().unwrap()));
+    assert_eq!(record.user, "kube-rescue-sim-opa-webhook-outage-admin");
+    assert!(
+        record
+            .verification
+            .as_deref()
+            .unwrap()
+            .contains("writes pass"),
+        "{record:?}"
+    );
+    let audit_file = state.join("audit.jsonl");
+    assert_eq!(
+        std::fs::metadata(&audit_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let token = running.sim.token().to_string();
+    assert!(
+        !std::fs::read_to_string(&audit_file)
+            .unwrap()
+            .contains(&token),
+        "no credential"
+    );
+
+    // The plan of the restore, then the restore.
+    let file = backup.to_str().unwrap();
+    let plan = kube_rescue(&running, &state, &["restore", file]).await;
+    assert_eq!(plan.code(), 0, "{}", plan.stderr);
+    says(&plan, "does not exist: it will be created");
+    assert!(
+        webhook_config(&running).await.is_none(),
+        "the plan restores nothing"
+    );
+    let run = kube_rescue(
+        &running,
+        &state,
+        &["restore", file, "--confirm", WEBHOOK_CONFIG],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    says(&run, "- backup: none needed");
+    let restored = webhook_config(&running).await.expect("back");
+    assert_ne!(
+        restored["metadata"]["uid"], original["metadata"]["uid"],
+        "a new object"
+    );
+    assert_eq!(
+        without_server_fields(&restored),
+        without_server_fields(&original)
+    );
+    let records = audit::read(&state);
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        (records[1].action.as_str(), records[1].result.as_str()),
+        ("restore", "done")
+    );
+}
+
+fn kube_rescue_backup(path: &Path) -> Value {
+    kube_rescue::remediate::backup::read(path).expect("the backup reads back")
+}
+
+#[tokio::test]
+async fn fail_open_ends_the_write_failure_and_keeps_the_object() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let original = webhook_config(&running).await.unwrap();
+    let run = fix_confirmed(&running, &state, "fail-open").await;
+    says(&run, "+  failurePolicy: Ignore");
+    says(&run, "- write probe: writes pass");
+    let now = webhook_config(&running).await.expect("not deleted");
+    assert_eq!(now["metadata"]["uid"], original["metadata"]["uid"]);
+    assert_eq!(now["webhooks"][0]["failurePolicy"], "Ignore");
+}
+
+#[tokio::test]
+async fn exclude_system_namespaces_lets_kube_system_write() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let run = fix_confirmed(&running, &state, "exclude-system-namespaces").await;
+    assert!(
+        run.stdout
+            .contains("no longer enforced for kube-system, kube-node-lease, kube-public and opa"),
+        "{}",
+        run.stdout
+    );
+    says(&run, "kube-system: passed in");
+    let now = webhook_config(&running).await.expect("not deleted");
+    let expressions = now["webhooks"][0]["namespaceSelector"]["matchExpressions"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        expressions.len(),
+        2,
+        "the OPA ignore label is kept: {expressions:?}"
+    );
+    assert_eq!(expressions[1]["key"], "kubernetes.io/metadata.name");
+    assert_eq!(
+        expressions[1]["values"],
+        serde_json::json!(["kube-system", "kube-node-lease", "kube-public", "opa"])
+    );
+}
+
+#[tokio::test]
+async fn set_timeout_and_its_range() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let bad = kube_rescue(
+        &running,
+        &state,
+        &[
+            "fix",
+            "set-timeout",
+            "vwc/opa-validating-webhook",
+            "--seconds",
+            "31",
+        ],
+    )
+    .await;
+    assert_eq!(bad.code(), 3);
+    assert_eq!(
+        bad.stderr.trim(),
+        "kube-rescue: --seconds 31: timeoutSeconds must be between 1 and 30"
+    );
+    let run = kube_rescue(
+        &running,
+        &state,
+        &[
+            "fix",
+            "set-timeout",
+            "vwc/opa-validating-webhook",
+            "--webhook",
+            "validating-webhook.openpolicyagent.org",
+            "--seconds",
+            "3",
+            "--confirm",
+            WEBHOOK_CONFIG,
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        webhook_config(&running).await.unwrap()["webhooks"][0]["timeoutSeconds"],
+        3
+    );
+    says(&run, "/webhooks/0/timeoutSeconds = 3");
+}
+
+#[tokio::test]
+async fn restart_backend_restarts_the_deployment_behind_the_service() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let deployments: Api<Deployment> =
+        Api::namespaced(common::client(&running.kubeconfig).await, "opa");
+    let before = deployments.get("opa").await.unwrap();
+    let annotation = |d: &Deployment| {
+        serde_json::to_value(d).unwrap()["spec"]["template"]["metadata"]["annotations"]
+            ["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert!(annotation(&before).is_none());
+    let plan = kube_rescue(
+        &running,
+        &state,
+        &["fix", "restart-backend", "vwc/opa-validating-webhook"],
+    )
+    .await;
+    assert!(
+        plan.stdout
+            .contains("Service opa/opa (app=opa) -> deployment/opa/opa"),
+        "{}",
+        plan.stdout
+    );
+    says(
+        &plan,
+        "kubectl --context kube-rescue-sim-opa-webhook-outage -n opa rollout restart deployment opa",
+    );
+    assert!(
+        plan.stdout.contains("--confirm opa\n"),
+        "the Deployment's name confirms: {}",
+        plan.stdout
+    );
+    let run = fix_webhook_config(&running, &state, "restart-backend", "opa").await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let after = deployments.get("opa").await.unwrap();
+    let stamp = annotation(&after).expect("restartedAt set");
+    assert!(stamp.parse::<jiff::Timestamp>().is_ok(), "{stamp}");
+    let records = audit::read(&state);
+    assert_eq!(records[0].target, "deployment/opa/opa");
+}
+
+#[tokio::test]
+async fn cordon_and_uncordon() {
+    let running = common::start(Scenario::load("healthy").unwrap()).await;
+    let state = running.dir.path().join("state");
+    let node = "gke-small-pool-1-3e8b1d44-d7fs";
+    let nodes: Api<Node> = Api::all(common::client(&running.kubeconfig).await);
+    let unschedulable = |n: Node| n.spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let target = format!("no/{node}");
+    let run = kube_rescue(
+        &running,
+        &state,
+        &["fix", "cordon", &target, "--confirm", node],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    says(
+        &run,
+        format!("kubectl --context kube-rescue-sim-healthy cordon {node}"),
+    );
+    assert!(unschedulable(nodes.get(node).await.unwrap()));
+    let again = kube_rescue(&running, &state, &["fix", "cordon", &target]).await;
+    assert_eq!(again.code(), 0);
+    assert_eq!(
+        again.stdout.trim(),
+        format!("nothing to change: node {node} is already cordoned")
+    );
+    let run = kube_rescue(
+        &running,
+        &state,
+        &[
+            "fix",
+            "uncordon",
+            &format!("node/{node}"),
+            "--confirm",
+            node,
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!unschedulable(nodes.get(node).await.unwrap()));
+}
+
+#[tokio::test]
+async fn a_wrong_confirmation_is_refused_and_audited() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let original = webhook_config(&running).await.unwrap();
+    let since = log_position(&running).await;
+    let run = fix_webhook_config(&running, &state, "delete", "opa-validating").await;
+    assert_one_line_refusal(
+        &run,
+        "the confirmation \"opa-validating\" is not the object's name",
+    );
+    assert_eq!(webhook_config(&running).await.unwrap(), original);
+    let (real, _) = writes_since(&running, since).await;
+    assert!(real.is_empty(), "{real:?}");
+    let records = audit::read(&state);
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0].result.starts_with("refused: the confirmation"),
+        "{records:?}"
+    );
+    assert!(records[0].backup.is_none());
+}
+
+#[tokio::test]
+async fn rbac_denial_is_shown_in_the_plan_and_refused() {
+    let mut scenario = common::outage_held_still();
+    common::deny_deleting_webhook_configurations(&mut scenario);
+    let running = common::start(scenario).await;
+    let state = running.dir.path().join("state");
+    let since = log_position(&running).await;
+    let run = fix_webhook_config(&running, &state, "delete", WEBHOOK_CONFIG).await;
+    says(
+        &run,
+        "RBAC       DENIED: RBAC does not allow kube-rescue-sim-opa-webhook-outage-admin to delete validatingwebhookconfigurations opa-validating-webhook",
+    );
+    assert!(
+        run.stdout.contains("dry run    FAILED"),
+        "the dry run is refused too: {}",
+        run.stdout
+    );
+    assert_one_line_refusal(&run, "RBAC does not allow");
+    assert!(webhook_config(&running).await.is_some());
+    let (real, _) = writes_since(&running, since).await;
+    assert!(real.is_empty(), "{real:?}");
+    let records = audit::read(&state);
+    assert!(
+        records[0]
+            .result
+            .starts_with("refused: RBAC does not allow"),
+        "{records:?}"
+    );
+    // Other verbs stay allowed.
+    let run = kube_rescue(
+        &running,
+        &state,
+        &["fix", "fail-open", "vwc/opa-validating-webhook"],
+    )
+    .await;
+    says(&run, "RBAC       allowed");
+}
+
+#[tokio::test]
+async fn read_only_plans_and_refuses_without_a_single_write() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let since = log_position(&running).await;
+    let plan = kube_rescue(
+        &running,
+        &state,
+        &[
+            "fix",
+            "fail-open",
+            "vwc/opa-validating-webhook",
+            "--read-only",
+        ],
+    )
+    .await;
+    assert_eq!(plan.code(), 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("dry run    skipped (read-only: not sent)"),
+        "{}",
+        plan.stdout
+    );
+    says(&plan, "RBAC       not checked (read-only)");
+    says(&plan, "+  failurePolicy: Ignore");
+    let run = kube_rescue(
+        &running,
+        &state,
+        &[
+            "fix",
+            "fail-open",
+            "vwc/opa-validating-webhook",
+            "--read-only",
+            "--confirm",
+            WEBHOOK_CONFIG,
+        ],
+    )
+    .await;
+    assert_one_line_refusal(&run, "read-only mode: nothing was sent");
+    let (_, all) = writes_since(&running, since).await;
+    assert!(
+        all.is_empty(),
+        "no POST, PUT, PATCH or DELETE at all: {all:?}"
+    );
+    assert_eq!(
+        webhook_config(&running).await.unwrap()["webhooks"][0]["failurePolicy"],
+        "Fail"
+    );
+    let records = audit::read(&state);
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0].result.starts_with("refused: read-only"),
+        "{records:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_one_line_naming_what_is_valid() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["fix", "nuke", "vwc/x"],
+            "unknown action \"nuke\": use one of delete, fail-open",
+        ),
+        (
+            &["fix", "delete", "pod/x"],
+            "unknown kind \"pod\" in \"pod/x\"",
+        ),
+        (
+            &["fix", "cordon", "vwc/x"],
+            "cordon does not apply to validatingwebhookconfiguration/x: it takes node/NAME",
+        ),
+        (
+            &["fix", "delete", "vwc/nope"],
+            "validatingwebhookconfiguration/nope not found in context",
+        ),
+        (
+            &["restore", "/nonexistent/backup.yaml"],
+            "could not read the backup /nonexistent/backup.yaml",
+        ),
+    ];
+    for (args, words) in cases {
+        let run = kube_rescue(&running, &state, args).await;
+        assert_eq!(run.code(), 3, "{args:?}: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", run.stderr);
+        assert!(lines[0].contains(words), "{args:?}: {}", lines[0]);
+    }
+}
+
+#[tokio::test]
+async fn the_kubectl_equivalent_does_the_same() {
+    let Some(kubectl) = common::kubectl() else {
+        return;
+    };
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let plan = kube_rescue(
+        &running,
+        &state,
+        &["fix", "fail-open", "vwc/opa-validating-webhook"],
+    )
+    .await;
+    let command = plan
+        .stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("kubectl    "))
+        .expect("a kubectl line")
+        .to_string();
+    assert!(command.starts_with("kubectl --context kube-rescue-sim-opa-webhook-outage patch validatingwebhookconfiguration opa-validating-webhook --type=json -p '[{\"op\":\"test\""), "{command}");
+    let kubeconfig = running.kubeconfig.clone();
+    let shell = format!(
+        "{} {}",
+        kubectl.display(),
+        command.trim_start_matches("kubectl ")
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(shell)
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        webhook_config(&running).await.unwrap()["webhooks"][0]["failurePolicy"],
+        "Ignore"
+    );
+}
+
+#[tokio::test]
+async fn an_apiserver_that_does_not_answer_is_one_line_and_audited() {
+    let mut scenario = common::outage_held_still();
+    scenario.faults.push(kube_rescue::sim::scenario::Fault {
+        matcher: kube_rescue::sim::scenario::FaultMatch {
+            resource: Some("validatingwebhookconfigurations".into()),
+            ..Default::default()
+        },
+        latency_ms: 0,
+        status: None,
+        message: None,
+        hang: true,
+        probability: None,
+    });
+    let running = common::start(scenario).await;
+    let state = running.dir.path().join("state");
+    let started = std::time::Instant::now();
+    let target = format!("vwc/{WEBHOOK_CONFIG}");
+    let args = [
+        "fix",
+        "delete",
+        &target,
+        "--confirm",
+        WEBHOOK_CONFIG,
+        "--timeout",
+        "500ms",
+    ];
+    let run = kube_rescue(&running, &state, &args).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a hang is caught"
+    );
+    assert_eq!(run.code(), 3, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim(),
+        "kube-rescue: get validatingwebhookconfigurations opa-validating-webhook: no answer within 0.5 s"
+    );
+    let records = audit::read(&state);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].result,
+        "failed: get validatingwebhookconfigurations opa-validating-webhook: no answer within 0.5 s"
+    );
+}
