@@ -1,6 +1,7 @@
 //! kube-rescue: triage and safe repair of a Kubernetes control plane in trouble.
 
 pub mod admission_rules;
+pub mod background;
 pub mod cli;
 pub mod cluster;
 pub mod diagnose;

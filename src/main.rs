@@ -17,7 +17,7 @@ use kube_rescue::diagnose::{self, Inventory};
 use kube_rescue::remediate::{self, Action, Target, Verdict};
 use kube_rescue::report::{self, Origin};
 use kube_rescue::sim::{Simulator, scenario::Scenario};
-use kube_rescue::tui;
+use kube_rescue::{background, tui};
 
 fn state_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(dir) = flag {
@@ -342,65 +342,8 @@ async fn run_change(
     }
 }
 
-/// Connects and refreshes in the background; the screen only hears of it through `updates`.
-fn spawn_background(
-    options: ConnectOptions,
-    updates: tokio::sync::mpsc::Sender<tui::Update>,
-    mut requests: tokio::sync::mpsc::Receiver<tui::Request>,
-    cancel: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let connected = tokio::select! {
-            _ = cancel.cancelled() => return,
-            c = Cluster::connect(&options) => c,
-        };
-        let cluster = match connected {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("could not connect: {e:#}");
-                let _ = updates
-                    .send(tui::Update::ConnectFailed(format!("{e:#}")))
-                    .await;
-                return;
-            }
-        };
-        let connection = tui::Connection {
-            context: cluster.context().to_string(),
-            server: cluster.server().to_string(),
-            read_only: cluster.is_read_only(),
-        };
-        if updates
-            .send(tui::Update::Connected(connection))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        let refresher =
-            collect::Refresher::new(cluster, collect::RefreshPolicy::default()).spawn(tx);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                snapshot = rx.recv() => match snapshot {
-                    Some(s) => {
-                        if updates.send(tui::Update::Snapshot(s)).await.is_err() {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
-                Some(request) = requests.recv() => match request {
-                    tui::Request::RefreshNow => refresher.refresh_now(),
-                },
-            }
-        }
-        refresher.stop().await;
-    })
-}
-
 /// The triage screen on the cluster `options` name, until the user quits.
-async fn run_screen(options: ConnectOptions) -> anyhow::Result<u8> {
+async fn run_screen(options: ConnectOptions, state: &Path) -> anyhow::Result<u8> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the triage screen needs a terminal; for a report use `kube-rescue check`");
     }
@@ -413,9 +356,15 @@ async fn run_screen(options: ConnectOptions) -> anyhow::Result<u8> {
         jiff::Timestamp::now(),
     );
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (updates_tx, updates) = tokio::sync::mpsc::channel(8);
+    let (updates_tx, updates) = tokio::sync::mpsc::channel(64);
     let (requests, requests_rx) = tokio::sync::mpsc::channel(8);
-    let background = spawn_background(options, updates_tx, requests_rx, cancel.clone());
+    let background = background::spawn(
+        options,
+        state.to_path_buf(),
+        updates_tx,
+        requests_rx,
+        cancel.clone(),
+    );
     let channels = tui::Channels { updates, requests };
     let result = tui::run(model, channels, cancel.clone()).await;
     cancel.cancel();
@@ -424,12 +373,12 @@ async fn run_screen(options: ConnectOptions) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn run_tui(args: ClusterArgs) -> anyhow::Result<u8> {
-    run_screen(args.connect_options()).await
+async fn run_tui(args: ClusterArgs, state: &Path) -> anyhow::Result<u8> {
+    run_screen(args.connect_options(), state).await
 }
 
 /// `demo`: the simulator in-process on loopback, and the screen on it.
-async fn run_demo(args: DemoArgs) -> anyhow::Result<u8> {
+async fn run_demo(args: DemoArgs, state: &Path) -> anyhow::Result<u8> {
     let scenario = Scenario::load(&args.scenario)?;
     let simulator = Simulator::start(scenario, "127.0.0.1:0".parse()?)
         .await
@@ -446,7 +395,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<u8> {
         read_only: args.read_only,
         ..Default::default()
     };
-    let result = run_screen(options).await;
+    let result = run_screen(options, state).await;
     simulator.stop().await;
     let _ = std::fs::remove_file(&kubeconfig);
     result
@@ -492,9 +441,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            None => run_tui(cli.cluster).await,
-            Some(Command::Tui(args)) => run_tui(args.cluster).await,
-            Some(Command::Demo(args)) => run_demo(args).await,
+            None => run_tui(cli.cluster, &state).await,
+            Some(Command::Tui(args)) => run_tui(args.cluster, &state).await,
+            Some(Command::Demo(args)) => run_demo(args, &state).await,
             Some(Command::Check(args)) => run_check(args).await,
             Some(Command::Sim(args)) => run_sim(args).await.map(|()| 0),
             Some(Command::Snapshot(args)) => run_snapshot(args).await.map(|()| 0),

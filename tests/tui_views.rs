@@ -11,8 +11,13 @@ use jiff::{SignedDuration, Timestamp};
 use kube_rescue::cluster::collect::{RefreshPolicy, Refresher};
 use kube_rescue::cluster::probe::ProbeState;
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot};
+use kube_rescue::remediate::audit::AuditRecord;
+use kube_rescue::remediate::{
+    self, Change, DryRun, Outcome, Plan, Rbac, Target, TargetKind, Verdict,
+};
 use kube_rescue::sim::Simulator;
 use kube_rescue::sim::scenario::Scenario;
+use kube_rescue::tui::dialog::Dialog;
 use kube_rescue::tui::{Action, Connection, Model, Request, Update, View, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -444,4 +449,252 @@ async fn regenerate_fixtures() {
     let snapshot = kube_rescue::cluster::refresh(&cluster, None).await;
     let json = serde_json::to_string_pretty(&snapshot).unwrap();
     std::fs::write(fixture_path("unreachable"), normalise(&json, port) + "\n").unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The remediation dialog
+
+fn sample_plan(read_only: bool) -> Box<Plan> {
+    let before = serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "opa-validating-webhook", "uid": "u-1", "resourceVersion": "42"},
+        "webhooks": [{"name": "validating-webhook.openpolicyagent.org", "failurePolicy": "Fail"}]
+    });
+    let target = Target::new(
+        TargetKind::ValidatingWebhookConfiguration,
+        None,
+        "opa-validating-webhook",
+    );
+    Box::new(Plan {
+        action: "delete".into(),
+        context: "prod".into(),
+        server: "https://10.0.0.1".into(),
+        user: "oncall".into(),
+        target,
+        via: None,
+        uid: "u-1".into(),
+        resource_version: "42".into(),
+        before: Some(before),
+        change: Change::Delete,
+        diff: "--- validatingwebhookconfiguration/opa-validating-webhook (now)\n+++ (after)\n@@ -1,2 +0,0 @@\n-kind: ValidatingWebhookConfiguration\n-name: opa-validating-webhook\n".into(),
+        kubectl: "kubectl --context prod delete validatingwebhookconfiguration opa-validating-webhook".into(),
+        gives_up: "the policies of opa-validating-webhook are no longer enforced anywhere".into(),
+        dry_run: if read_only {
+            DryRun::Skipped("read-only".into())
+        } else {
+            DryRun::Passed
+        },
+        rbac: if read_only {
+            Rbac::NotChecked("read-only".into())
+        } else {
+            Rbac::Allowed
+        },
+        read_only,
+        restore_from: None,
+    })
+}
+
+fn type_text(model: &mut Model, text: &str) {
+    for c in text.chars() {
+        send(model, [Action::Type(c)]);
+    }
+}
+
+#[test]
+fn a_finding_is_fixed_through_plan_and_typed_name() {
+    let mut model = model_with("opa-webhook-outage", false);
+    assert!(model.take_requests().is_empty());
+    send(&mut model, [Action::OpenActions]);
+    let Some(Dialog::Menu { choices, .. }) = &model.dialog else {
+        panic!("a menu: {:?}", model.dialog);
+    };
+    let names: Vec<&str> = choices
+        .iter()
+        .map(|c| match &c.request {
+            remediate::Request::Fix { action, .. } => action.name(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fail-open",
+            "exclude-system-namespaces",
+            "restart-backend",
+            "delete"
+        ]
+    );
+    insta::assert_snapshot!("outage_action_menu_80x24", draw(&model, 80, 24));
+    // Nothing is asked of the cluster until a choice is made; then only a plan.
+    assert!(model.take_requests().is_empty());
+    send(&mut model, [Action::Bottom, Action::Submit]);
+    let requests = model.take_requests();
+    match requests.as_slice() {
+        [Request::Plan(remediate::Request::Fix { action, target })] => {
+            assert_eq!(action.name(), "delete");
+            assert_eq!(target.name, "opa-validating-webhook");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(model.dialog, Some(Dialog::Planning { .. })));
+    send(
+        &mut model,
+        [Action::Update(Update::Planned(Ok(sample_plan(false))))],
+    );
+    assert!(matches!(model.dialog, Some(Dialog::Confirm { .. })));
+    // Keys are text now: `q` does not quit, digits do not switch views.
+    type_text(&mut model, "q1opa");
+    assert!(model.running);
+    assert_eq!(model.view, View::Findings);
+    send(&mut model, [Action::Submit]);
+    assert!(
+        model.take_requests().is_empty(),
+        "a wrong name applies nothing"
+    );
+    let screen = draw(&model, 80, 24);
+    assert!(
+        screen.contains("is not \"opa-validating-webhook\""),
+        "{screen}"
+    );
+    for _ in 0.."q1opa".len() {
+        send(&mut model, [Action::TypeBackspace]);
+    }
+    type_text(&mut model, "opa-validating-webhook");
+    insta::assert_snapshot!("outage_plan_confirm_80x24", draw(&model, 80, 24));
+    send(&mut model, [Action::Submit]);
+    match model.take_requests().as_slice() {
+        [Request::Apply { confirmation, .. }] => assert_eq!(confirmation, "opa-validating-webhook"),
+        other => panic!("{other:?}"),
+    }
+    // Esc does not walk away from a change in flight.
+    send(&mut model, [Action::Back]);
+    assert!(matches!(model.dialog, Some(Dialog::Applying { .. })));
+    send(
+        &mut model,
+        [
+            Action::Update(Update::ApplyStep(
+                "backup written: /state/backups/prod/x.yaml".into(),
+            )),
+            Action::Update(Update::ApplyStep("deleted".into())),
+        ],
+    );
+    let outcome = Outcome {
+        verdict: Verdict::Done,
+        backup: Some("/state/backups/prod/x.yaml".into()),
+        verification: None,
+        audit: Ok("/state/audit.jsonl".into()),
+    };
+    send(
+        &mut model,
+        [Action::Update(Update::Applied(Box::new(outcome)))],
+    );
+    // The outcome shows, and the cluster and the audit log are read again at once.
+    let requests = model.take_requests();
+    assert!(requests.contains(&Request::RefreshNow), "{requests:?}");
+    assert!(requests.contains(&Request::ReadAudit), "{requests:?}");
+    insta::assert_snapshot!("outage_change_done_80x24", draw(&model, 80, 24));
+    send(&mut model, [Action::Back]);
+    assert!(model.dialog.is_none());
+}
+
+#[test]
+fn read_only_shows_the_plan_and_cannot_apply() {
+    let mut model = model_with("opa-webhook-outage", true);
+    send(
+        &mut model,
+        [Action::GoTo(View::Webhooks), Action::OpenActions],
+    );
+    let Some(Dialog::Menu { choices, .. }) = &model.dialog else {
+        panic!("a menu: {:?}", model.dialog);
+    };
+    assert_eq!(choices.len(), 5, "{choices:?}");
+    send(&mut model, [Action::Submit]);
+    assert!(matches!(
+        model.take_requests().as_slice(),
+        [Request::Plan(_)]
+    ));
+    send(
+        &mut model,
+        [Action::Update(Update::Planned(Ok(sample_plan(true))))],
+    );
+    // Keys are not text here: nothing can be typed, Enter only explains.
+    assert!(!model.dialog.as_ref().unwrap().takes_text());
+    send(&mut model, [Action::Submit]);
+    assert!(model.take_requests().is_empty());
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    insta::assert_snapshot!("outage_plan_read_only_80x24", screen);
+}
+
+#[test]
+fn a_plan_that_cannot_be_made_says_why() {
+    let mut model = model_with("opa-webhook-outage", false);
+    send(
+        &mut model,
+        [
+            Action::GoTo(View::Nodes),
+            Action::OpenActions,
+            Action::Submit,
+        ],
+    );
+    assert!(matches!(model.dialog, Some(Dialog::Planning { .. })));
+    send(
+        &mut model,
+        [Action::Update(Update::Planned(Err(
+            "node \"gke-x\" not found".into(),
+        )))],
+    );
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("not found"), "{screen}");
+    assert!(screen.contains("nothing was changed"), "{screen}");
+    send(&mut model, [Action::Back]);
+    assert!(model.dialog.is_none());
+}
+
+#[test]
+fn the_audit_view_undoes_a_change_by_restoring_its_backup() {
+    let mut model = model_with("opa-webhook-outage", false);
+    let record = |result: &str, backup: Option<&str>| AuditRecord {
+        time: "2026-11-26T10:02:03.000Z".into(),
+        user: "oncall".into(),
+        context: "prod".into(),
+        server: "https://10.0.0.1".into(),
+        action: "delete".into(),
+        target: "validatingwebhookconfiguration/opa-validating-webhook".into(),
+        uid: "u-1".into(),
+        backup: backup.map(str::to_string),
+        result: result.into(),
+        verification: Some("read back: gone; write probe: passed".into()),
+    };
+    send(
+        &mut model,
+        [
+            Action::Update(Update::Audit(vec![
+                record("refused: wrong confirmation", None),
+                record("done", Some("/state/backups/prod/opa.yaml")),
+            ])),
+            Action::GoTo(View::Audit),
+        ],
+    );
+    // Newest first.
+    assert_eq!(model.audit[0].result, "done");
+    insta::assert_snapshot!("audit_80x24", draw(&model, 80, 24));
+    send(&mut model, [Action::Undo]);
+    match model.take_requests().as_slice() {
+        [Request::Plan(remediate::Request::Restore { file })] => {
+            assert_eq!(file.to_str(), Some("/state/backups/prod/opa.yaml"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A refused attempt wrote no backup: there is nothing to undo.
+    send(&mut model, [Action::Back, Action::Down, Action::Undo]);
+    assert!(model.take_requests().is_empty());
+    assert!(
+        model
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no backup")
+    );
 }

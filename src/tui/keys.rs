@@ -12,6 +12,33 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
+    if let Some(dialog) = &model.dialog {
+        if dialog.takes_text() {
+            // Typing the object's name: every printable key is input, none a shortcut.
+            return match key.code {
+                KeyCode::Enter => Some(Action::Submit),
+                KeyCode::Esc => Some(Action::Back),
+                KeyCode::Backspace => Some(Action::TypeBackspace),
+                KeyCode::Char(c) => Some(Action::Type(c)),
+                KeyCode::Up => Some(Action::Up),
+                KeyCode::Down => Some(Action::Down),
+                KeyCode::PageUp => Some(Action::PageUp),
+                KeyCode::PageDown => Some(Action::PageDown),
+                _ => None,
+            };
+        }
+        return match key.code {
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
+            KeyCode::Char('j') | KeyCode::Down => Some(Action::Down),
+            KeyCode::Char('k') | KeyCode::Up => Some(Action::Up),
+            KeyCode::PageUp => Some(Action::PageUp),
+            KeyCode::PageDown | KeyCode::Char(' ') => Some(Action::PageDown),
+            KeyCode::Char('g') | KeyCode::Home => Some(Action::Top),
+            KeyCode::Char('G') | KeyCode::End => Some(Action::Bottom),
+            _ => None,
+        };
+    }
     if model.command.is_some() {
         return match key.code {
             KeyCode::Enter => Some(Action::CommandDone),
@@ -49,6 +76,8 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('/') => Some(Action::StartFilter),
         KeyCode::Char(':') => Some(Action::StartCommand),
         KeyCode::Char('r') => Some(Action::RefreshNow),
+        KeyCode::Char('a') => Some(Action::OpenActions),
+        KeyCode::Char('u') => Some(Action::Undo),
         _ => None,
     }
 }

@@ -3,6 +3,7 @@
 //! (connecting, refreshing) reports [`Update`]s over a channel; nothing in this module holds a
 //! `kube::Client`, awaits the network, or prints while the screen is up.
 
+pub mod dialog;
 pub mod keys;
 pub mod model;
 pub mod rows;

@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::dialog::{self, Choice, Dialog};
 use super::rows::{self, EventRow, NodeRow, WebhookRow};
 use crate::cluster::Snapshot;
 use crate::cluster::snapshot::WebhookMetrics;
 use crate::diagnose::{self, Finding, Inventory};
+use crate::remediate::audit::AuditRecord;
+use crate::remediate::{self, Outcome, Plan};
 
 /// The views, in Tab order; the number is the key that opens it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -18,16 +21,18 @@ pub enum View {
     Nodes,
     Health,
     Events,
+    Audit,
     Help,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Findings,
         View::Webhooks,
         View::Nodes,
         View::Health,
         View::Events,
+        View::Audit,
         View::Help,
     ];
 
@@ -38,6 +43,7 @@ impl View {
             View::Nodes => "Nodes",
             View::Health => "Health",
             View::Events => "Events",
+            View::Audit => "Audit",
             View::Help => "Help",
         }
     }
@@ -57,6 +63,7 @@ impl View {
             | "mutatingwebhookconfigurations" => Some(View::Webhooks),
             "no" | "node" => Some(View::Nodes),
             "ev" | "event" => Some(View::Events),
+            "undo" | "changes" | "log" => Some(View::Audit),
             "livez" | "readyz" | "metrics" => Some(View::Health),
             _ => None,
         };
@@ -94,6 +101,14 @@ pub enum Update {
     ConnectFailed(String),
     /// One refresh finished.
     Snapshot(Arc<Snapshot>),
+    /// The plan asked for, or why there is none.
+    Planned(Result<Box<Plan>, String>),
+    /// One step of the change being applied.
+    ApplyStep(String),
+    /// The change ended (done, refused or failed).
+    Applied(Box<Outcome>),
+    /// The audit log, oldest first.
+    Audit(Vec<AuditRecord>),
 }
 
 /// Everything that can happen to the model. Keys, background reports and the clock all become
@@ -126,6 +141,17 @@ pub enum Action {
     CommandDone,
     /// Refresh now instead of waiting for the next interval.
     RefreshNow,
+    /// Open the action menu of the selected row.
+    OpenActions,
+    /// Undo the selected change of the audit view (restore its backup).
+    Undo,
+    /// A key typed into the dialog's text field.
+    Type(char),
+    TypeBackspace,
+    /// Enter in a dialog: choose, or apply when the typed name is right.
+    Submit,
+    PageUp,
+    PageDown,
     Update(Update),
     /// The clock moved (ages are drawn relative to it).
     Tick(Timestamp),
@@ -136,10 +162,19 @@ pub enum Action {
 
 /// What the screen asks background work to do. The loop drains them after every update;
 /// the model itself never does I/O.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Request {
     /// Start a refresh now (the next one is brought forward; never two at once).
     RefreshNow,
+    /// Make the plan of a change (reads; unless read-only, a dry run and an access review).
+    Plan(remediate::Request),
+    /// Apply a plan with the name the user typed.
+    Apply {
+        plan: Box<Plan>,
+        confirmation: String,
+    },
+    /// Read the audit log again.
+    ReadAudit,
 }
 
 /// The smallest terminal the views are laid out for.
@@ -154,6 +189,7 @@ pub struct Selection {
     pub nodes: usize,
     pub health: usize,
     pub events: usize,
+    pub audit: usize,
 }
 
 /// The whole state of the screen.
@@ -191,6 +227,10 @@ pub struct Model {
     pub refresh_requested: Option<Timestamp>,
     /// What background work should do next (drained by the loop).
     pub requests: Vec<Request>,
+    /// The remediation dialog, when open.
+    pub dialog: Option<Dialog>,
+    /// The audit log, newest first.
+    pub audit: Vec<AuditRecord>,
     pub detail: bool,
     pub too_small: bool,
     pub started: Timestamp,
@@ -222,6 +262,8 @@ impl Model {
             command: None,
             refresh_requested: None,
             requests: Vec::new(),
+            dialog: None,
+            audit: Vec::new(),
             detail: false,
             too_small: false,
             started: now,
@@ -272,6 +314,7 @@ impl Model {
             View::Nodes => self.visible_nodes().len(),
             View::Health => rows::health_rows(self.snapshot.as_deref()).len(),
             View::Events => self.visible_events().len(),
+            View::Audit => self.audit.len(),
             View::Help => 0,
         }
     }
@@ -288,6 +331,7 @@ impl Model {
             View::Nodes => Some(&mut self.selection.nodes),
             View::Health => Some(&mut self.selection.health),
             View::Events => Some(&mut self.selection.events),
+            View::Audit => Some(&mut self.selection.audit),
             View::Help => None,
         }
     }
@@ -300,6 +344,7 @@ impl Model {
             View::Nodes => self.selection.nodes,
             View::Health => self.selection.health,
             View::Events => self.selection.events,
+            View::Audit => self.selection.audit,
             View::Help => 0,
         }
     }
@@ -388,8 +433,174 @@ impl Model {
     }
 }
 
+/// Opens the action menu of the selected finding, webhook or node.
+fn open_actions(model: &mut Model) {
+    let (title, choices): (String, Vec<Choice>) = match model.view {
+        View::Findings => match model.selected_finding() {
+            Some(f) => (f.title.clone(), dialog::finding_choices(f)),
+            None => (String::new(), Vec::new()),
+        },
+        View::Webhooks => match model.visible_webhooks().get(model.selection.webhooks) {
+            Some(w) => (
+                format!("webhook {} of {}", w.name, w.configuration),
+                dialog::webhook_choices(w),
+            ),
+            None => (String::new(), Vec::new()),
+        },
+        View::Nodes => match model.visible_nodes().get(model.selection.nodes) {
+            Some(n) => (format!("node {}", n.name), dialog::node_choices(n)),
+            None => (String::new(), Vec::new()),
+        },
+        View::Audit => return undo(model),
+        _ => {
+            model.last_error =
+                Some("actions are on the Findings, Webhooks, Nodes and Audit views".into());
+            return;
+        }
+    };
+    if choices.is_empty() {
+        model.last_error = Some(if title.is_empty() {
+            "nothing selected".into()
+        } else {
+            format!("no action applies to {title}")
+        });
+        return;
+    }
+    model.last_error = None;
+    model.dialog = Some(Dialog::Menu {
+        title,
+        choices,
+        selected: 0,
+    });
+}
+
+/// Plans restoring the backup of the selected audited change.
+fn undo(model: &mut Model) {
+    if model.view != View::Audit {
+        return;
+    }
+    let Some(record) = model.audit.get(model.selection.audit) else {
+        model.last_error = Some("no change recorded yet".into());
+        return;
+    };
+    let Some(backup) = &record.backup else {
+        model.last_error = Some(format!(
+            "{} {} wrote no backup ({}): nothing to restore",
+            record.action, record.target, record.result
+        ));
+        return;
+    };
+    let choice = dialog::undo_choice(backup, &record.target);
+    plan(model, choice);
+}
+
+fn plan(model: &mut Model, choice: Choice) {
+    model.dialog = Some(Dialog::Planning {
+        what: choice.label,
+        since: model.now,
+    });
+    model.requests.push(Request::Plan(choice.request));
+}
+
+/// Keys while the dialog is open.
+fn update_dialog(model: &mut Model, action: Action) -> Option<Action> {
+    match model.dialog.as_mut()? {
+        Dialog::Menu {
+            choices, selected, ..
+        } => match action {
+            Action::Up => *selected = selected.saturating_sub(1),
+            Action::Down => *selected = (*selected + 1).min(choices.len().saturating_sub(1)),
+            Action::Top => *selected = 0,
+            Action::Bottom => *selected = choices.len().saturating_sub(1),
+            Action::Submit => {
+                let choice = choices[*selected].clone();
+                plan(model, choice);
+            }
+            Action::Back => model.dialog = None,
+            _ => {}
+        },
+        Dialog::Confirm {
+            plan,
+            typed,
+            scroll,
+            note,
+        } => match action {
+            Action::Up => *scroll = scroll.saturating_sub(1),
+            Action::Down => *scroll = scroll.saturating_add(1),
+            Action::PageUp => *scroll = scroll.saturating_sub(10),
+            Action::PageDown => *scroll = scroll.saturating_add(10),
+            Action::Type(c) if !plan.read_only => {
+                typed.push(c);
+                *note = None;
+            }
+            Action::TypeBackspace => {
+                typed.pop();
+                *note = None;
+            }
+            Action::Submit if plan.read_only => {
+                *note = Some(
+                    "read-only: this screen cannot apply; someone with the rights can run the kubectl command above".into(),
+                );
+            }
+            Action::Submit if typed.as_str() == plan.confirm_name() => {
+                let plan = plan.clone();
+                let confirmation = std::mem::take(typed);
+                model.requests.push(Request::Apply {
+                    plan: plan.clone(),
+                    confirmation,
+                });
+                model.dialog = Some(Dialog::Applying {
+                    plan,
+                    steps: Vec::new(),
+                    since: model.now,
+                });
+            }
+            Action::Submit => {
+                *note = Some(if typed.is_empty() {
+                    format!("type {} to apply, or Esc to cancel", plan.confirm_name())
+                } else {
+                    format!(
+                        "\"{typed}\" is not \"{}\": type the name exactly, or Esc to cancel",
+                        plan.confirm_name()
+                    )
+                });
+            }
+            Action::Back => model.dialog = None,
+            _ => {}
+        },
+        Dialog::Applying { .. } => {
+            if matches!(action, Action::Back) {
+                model.last_error = Some("the change is being applied: wait for it to end".into());
+            }
+        }
+        Dialog::Planning { .. } | Dialog::Finished { .. } | Dialog::Failed { .. } => {
+            if matches!(action, Action::Back | Action::Submit) {
+                model.dialog = None;
+            }
+        }
+    }
+    None
+}
+
 /// Applies one Action; returns a follow-up Action when there is one.
 pub fn update(model: &mut Model, action: Action) -> Option<Action> {
+    if model.dialog.is_some()
+        && matches!(
+            action,
+            Action::Up
+                | Action::Down
+                | Action::Top
+                | Action::Bottom
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Type(_)
+                | Action::TypeBackspace
+                | Action::Submit
+                | Action::Back
+        )
+    {
+        return update_dialog(model, action);
+    }
     match action {
         Action::Quit => model.running = false,
         Action::NextView | Action::PrevView => {
@@ -514,6 +725,57 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
             model.connect_error = Some(reason);
         }
         Action::Update(Update::Snapshot(snapshot)) => model.apply_snapshot(snapshot),
+        Action::OpenActions => open_actions(model),
+        Action::Undo => undo(model),
+        Action::Type(_)
+        | Action::TypeBackspace
+        | Action::Submit
+        | Action::PageUp
+        | Action::PageDown => {}
+        Action::Update(Update::Planned(result)) => {
+            if let Some(Dialog::Planning { what, .. }) = &model.dialog {
+                model.dialog = Some(match result {
+                    Ok(plan) => Dialog::Confirm {
+                        plan,
+                        typed: String::new(),
+                        scroll: 0,
+                        note: None,
+                    },
+                    Err(error) => Dialog::Failed {
+                        what: what.clone(),
+                        error,
+                    },
+                });
+            }
+        }
+        Action::Update(Update::ApplyStep(step)) => {
+            if let Some(Dialog::Applying { steps, .. }) = &mut model.dialog {
+                steps.push(step);
+            }
+        }
+        Action::Update(Update::Applied(outcome)) => {
+            model.last_error = None;
+            match model.dialog.take() {
+                Some(Dialog::Applying { plan, steps, .. }) => {
+                    model.dialog = Some(Dialog::Finished {
+                        plan,
+                        steps,
+                        outcome,
+                    });
+                }
+                other => {
+                    model.dialog = other;
+                    model.last_error = Some(dialog::verdict_line(&outcome));
+                }
+            }
+            // What changed shows in the findings as soon as the cluster is read again.
+            model.requests.push(Request::ReadAudit);
+            return Some(Action::RefreshNow);
+        }
+        Action::Update(Update::Audit(records)) => {
+            model.audit = records.into_iter().rev().collect();
+            model.clamp_selection();
+        }
         Action::Tick(now) => model.now = now,
         Action::Resize(width, height) => {
             model.too_small = width < MIN_WIDTH || height < MIN_HEIGHT;

@@ -10,6 +10,7 @@ use ratatui::widgets::{
     Wrap,
 };
 
+use super::dialog::{self as dialogs, Dialog};
 use super::model::{MIN_HEIGHT, MIN_WIDTH, Model, View};
 use super::rows::{self, WebhookRow, age, ago, clock, latency};
 use crate::cluster::Source;
@@ -42,9 +43,13 @@ impl Widget for &Model {
             View::Nodes => nodes(self, body_area, buf),
             View::Health => health(self, body_area, buf),
             View::Events => events(self, body_area, buf),
+            View::Audit => audit(self, body_area, buf),
             View::Help => help(body_area, buf),
         }
         footer(self, footer_area, buf);
+        if let Some(d) = &self.dialog {
+            dialog(self, d, body_area, buf);
+        }
     }
 }
 
@@ -404,7 +409,24 @@ fn tabs(model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
-    let line = if let Some(command) = &model.command {
+    let line = if let Some(d) = &model.dialog {
+        let keys = match d {
+            Dialog::Menu { .. } => {
+                " j/k choose · Enter see the plan (nothing changes yet) · Esc cancel"
+            }
+            Dialog::Confirm { plan, .. } if plan.read_only => " ↑/↓ PgUp/PgDn scroll · Esc close",
+            Dialog::Confirm { .. } => {
+                " type the name, Enter apply · ↑/↓ PgUp/PgDn scroll · Esc cancel"
+            }
+            Dialog::Planning { .. } => " Esc cancel",
+            Dialog::Applying { .. } => " applying: wait for it to end",
+            Dialog::Finished { .. } | Dialog::Failed { .. } => " Enter/Esc close",
+        };
+        match &model.last_error {
+            Some(e) => Line::from(Span::styled(format!(" {e}"), Style::new().fg(Color::Red))),
+            None => Line::from(Span::styled(keys, DIM)),
+        }
+    } else if let Some(command) = &model.command {
         Line::from(vec![
             Span::styled(" :", Style::new().bold()),
             Span::raw(format!("{command}▏")),
@@ -430,7 +452,7 @@ fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
             ));
         }
         spans.push(Span::styled(
-            " ? help · 1-6 views · : jump · / filter · Enter detail · r refresh · q quit",
+            " ? help · 1-7 views · : jump · / filter · a actions · r refresh · q quit",
             DIM,
         ));
         Line::from(spans)
@@ -1112,13 +1134,316 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Audit
+
+fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
+    if model.audit.is_empty() {
+        Paragraph::new(vec![
+            Line::from(" No change recorded yet."),
+            Line::from(Span::styled(
+                " Every attempted change (done, refused or failed) is appended to <state dir>/audit.jsonl; press a on a finding, webhook or node to make one.",
+                DIM,
+            )),
+        ])
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+        return;
+    }
+    let room = area.height.saturating_sub(7).max(3);
+    let list_height = (model.audit.len() as u16 + 1).clamp(3, room);
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Length(list_height), Constraint::Min(0)]).areas(area);
+    let shown = window(model.selection.audit, model.audit.len(), list_area.height);
+    let rows = model.audit[shown.clone()].iter().map(|r| {
+        let style = if r.result == "done" {
+            Style::new().fg(Color::Green)
+        } else {
+            Style::new().fg(Color::Red)
+        };
+        Row::new(vec![
+            Cell::from(r.time.get(11..19).unwrap_or(&r.time).to_string()),
+            Cell::from(r.action.clone()),
+            Cell::from(r.target.clone()),
+            Cell::from(Span::styled(r.result.clone(), style)),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(8),
+            Constraint::Length(25),
+            Constraint::Min(20),
+            Constraint::Length(16),
+        ],
+    )
+    .header(Row::new(vec!["TIME", "ACTION", "TARGET", "RESULT"]).style(Style::new().bold()))
+    .row_highlight_style(SELECTED);
+    let mut state = TableState::default().with_selected(Some(model.selection.audit - shown.start));
+    StatefulWidget::render(table, list_area, buf, &mut state);
+    let Some(r) = model.audit.get(model.selection.audit) else {
+        return;
+    };
+    let result_style = if r.result == "done" {
+        Style::new().fg(Color::Green)
+    } else {
+        Style::new().fg(Color::Red)
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            "change   ".bold(),
+            format!("{} {}: ", r.action, r.target).into(),
+            Span::styled(r.result.clone(), result_style),
+        ]),
+        Line::from(vec![
+            "when     ".bold(),
+            format!("{} by {}", r.time, r.user).into(),
+        ]),
+        Line::from(vec![
+            "cluster  ".bold(),
+            format!("{} ({})", r.context, r.server).into(),
+        ]),
+    ];
+    if let Some(v) = &r.verification {
+        lines.push(Line::from(vec!["verified ".bold(), v.clone().into()]));
+    }
+    match &r.backup {
+        Some(b) => {
+            lines.push(Line::from(vec!["backup   ".bold(), b.clone().into()]));
+            lines.push(Line::from(Span::styled(
+                "u: undo — restore this backup (a plan first, then the name to confirm)",
+                Style::new().fg(Color::Cyan),
+            )));
+        }
+        None => lines.push(Line::from(vec![
+            "backup   ".bold(),
+            Span::styled("none (nothing was changed)", DIM),
+        ])),
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(Block::new().borders(Borders::TOP))
+        .render(detail_area, buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The remediation dialog
+
+/// A plan's text, the diff coloured.
+fn plan_lines(plan: &crate::remediate::Plan) -> Vec<Line<'static>> {
+    crate::report::plan::plan_text(plan)
+        .lines()
+        .map(|l| {
+            let style = if l.starts_with("+++") || l.starts_with("---") {
+                Style::new().bold()
+            } else if l.starts_with('+') {
+                Style::new().fg(Color::Green)
+            } else if l.starts_with('-') {
+                Style::new().fg(Color::Red)
+            } else if l.starts_with("@@") {
+                Style::new().fg(Color::Cyan)
+            } else if l.contains("DENIED") || l.contains("FAILED") {
+                Style::new().fg(Color::Red).bold()
+            } else {
+                Style::new()
+            };
+            Line::from(Span::styled(l.to_string(), style))
+        })
+        .collect()
+}
+
+fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
+    let area = body;
+    ratatui::widgets::Clear.render(area, buf);
+    let (title, border) = match d {
+        Dialog::Menu { .. } => (" Actions ".to_string(), Color::Cyan),
+        Dialog::Planning { .. } => (" Planning ".to_string(), Color::Cyan),
+        Dialog::Confirm { plan, .. } => (
+            format!(" Plan: {} {} ", plan.action, plan.target.display()),
+            if plan.read_only {
+                Color::Yellow
+            } else {
+                Color::Magenta
+            },
+        ),
+        Dialog::Applying { plan, .. } => (
+            format!(" Applying {} {} ", plan.action, plan.target.display()),
+            Color::Magenta,
+        ),
+        Dialog::Finished { outcome, .. } => (
+            format!(" {} ", dialogs::verdict_line(outcome)),
+            if matches!(outcome.verdict, crate::remediate::Verdict::Done) {
+                Color::Green
+            } else {
+                Color::Red
+            },
+        ),
+        Dialog::Failed { .. } => (" No plan ".to_string(), Color::Red),
+    };
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(border))
+        .title(Span::styled(title, Style::new().bold()));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let read_only = model.connection.read_only;
+    match d {
+        Dialog::Menu {
+            title,
+            choices,
+            selected,
+        } => {
+            let mut lines = vec![
+                Line::from(vec![
+                    "for ".into(),
+                    Span::styled(title.clone(), Style::new().bold()),
+                ]),
+                Line::from(""),
+            ];
+            for (i, c) in choices.iter().enumerate() {
+                let style = if i == *selected {
+                    SELECTED
+                } else {
+                    Style::new()
+                };
+                lines.push(Line::from(Span::styled(format!(" {} ", c.label), style)));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                "Enter shows the plan first: the diff, the dry run, the kubectl command. Nothing changes until you type the object's name.",
+                DIM,
+            )));
+            if read_only {
+                lines.push(Line::from(Span::styled(
+                    "READ-ONLY: the plan can be read, not applied.",
+                    Style::new().fg(Color::Yellow),
+                )));
+            }
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .render(inner, buf);
+        }
+        Dialog::Planning { what, since } => {
+            Paragraph::new(vec![
+                Line::from(format!("{what}…")),
+                Line::from(Span::styled(
+                    format!(
+                        "reading the object{} · {}",
+                        if read_only {
+                            ""
+                        } else {
+                            ", a server-side dry run and an access review"
+                        },
+                        ago(*since, model.now)
+                    ),
+                    DIM,
+                )),
+            ])
+            .wrap(Wrap { trim: false })
+            .render(inner, buf);
+        }
+        Dialog::Confirm {
+            plan,
+            typed,
+            scroll,
+            note,
+        } => {
+            let [text_area, note_area, input_area] = Layout::vertical([
+                Constraint::Min(1),
+                Constraint::Length(1),
+                Constraint::Length(1),
+            ])
+            .areas(inner);
+            Paragraph::new(plan_lines(plan))
+                .wrap(Wrap { trim: false })
+                .scroll((*scroll, 0))
+                .render(text_area, buf);
+            if let Some(n) = note {
+                Line::from(Span::styled(n.clone(), Style::new().fg(Color::Red)))
+                    .render(note_area, buf);
+            }
+            let input = if plan.read_only {
+                Line::from(Span::styled(
+                    "READ-ONLY: nothing can be applied from here; the kubectl command above does it with the rights.",
+                    Style::new().fg(Color::Yellow).bold(),
+                ))
+            } else {
+                Line::from(vec![
+                    Span::styled("Type ", Style::new().bold()),
+                    Span::styled(
+                        plan.confirm_name().to_string(),
+                        Style::new().fg(Color::Magenta).bold(),
+                    ),
+                    Span::styled(" to apply: ", Style::new().bold()),
+                    Span::raw(format!("{typed}▏")),
+                ])
+            };
+            input.render(input_area, buf);
+        }
+        Dialog::Applying { steps, since, .. } => {
+            let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("✓ {s}"))).collect();
+            lines.push(Line::from(Span::styled(
+                format!("… working ({})", ago(*since, model.now)),
+                Style::new().fg(Color::Yellow),
+            )));
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .render(inner, buf);
+        }
+        Dialog::Finished { steps, outcome, .. } => {
+            let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("✓ {s}"))).collect();
+            let (text, style) = match &outcome.verdict {
+                crate::remediate::Verdict::Done => {
+                    ("done".to_string(), Style::new().fg(Color::Green).bold())
+                }
+                other => (other.describe(), Style::new().fg(Color::Red).bold()),
+            };
+            lines.push(Line::from(Span::styled(text, style)));
+            if let Some(v) = &outcome.verification {
+                lines.push(Line::from(format!("verified: {}", v.summary())));
+            }
+            if let Some(b) = &outcome.backup {
+                lines.push(Line::from(format!(
+                    "backup: {} (undo from the Audit view, key 6)",
+                    b.display()
+                )));
+            }
+            match &outcome.audit {
+                Ok(path) => lines.push(Line::from(Span::styled(
+                    format!("audited in {}", path.display()),
+                    DIM,
+                ))),
+                Err(e) => lines.push(Line::from(Span::styled(
+                    format!("the audit log could not be written: {e}"),
+                    Style::new().fg(Color::Red),
+                ))),
+            }
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .render(inner, buf);
+        }
+        Dialog::Failed { what, error } => {
+            Paragraph::new(vec![
+                Line::from(what.clone()),
+                Line::from(Span::styled(error.clone(), Style::new().fg(Color::Red))),
+                Line::from(Span::styled("nothing was changed", DIM)),
+            ])
+            .wrap(Wrap { trim: false })
+            .render(inner, buf);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Help
 
 fn help(area: Rect, buf: &mut Buffer) {
     let keys = [
         ("?", "this help (again to close)"),
         ("Tab / Shift-Tab", "next / previous view"),
-        ("1-6", "Findings, Webhooks, Nodes, Health, Events, Help"),
+        (
+            "1-7",
+            "Findings, Webhooks, Nodes, Health, Events, Audit, Help",
+        ),
         (
             ":name",
             "jump to a view by name or prefix (:no, :ev, :hooks); :q quits",
@@ -1128,6 +1453,14 @@ fn help(area: Rect, buf: &mut Buffer) {
         ("Esc", "back: close the detail or help, clear the filter"),
         ("/", "filter the list (Enter keeps it, Esc clears it)"),
         ("r", "refresh now instead of at the next interval"),
+        (
+            "a",
+            "actions on the selected finding, webhook or node: plan, type the name, apply",
+        ),
+        (
+            "u",
+            "in Audit: undo the selected change (restore its backup, same confirmation)",
+        ),
         ("q / Ctrl-C", "quit"),
     ];
     let mut lines = vec![Line::from(" Keys".bold())];
