@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -17,16 +18,20 @@ fn exit_code(screen: &str) -> Option<i32> {
     })
 }
 
-#[test]
-fn demo_in_a_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("\n*** SKIPPED demo_in_a_terminal: tmux is not installed ***\n");
-        return;
+fn have_tmux(test: &str) -> bool {
+    let found = Command::new("tmux").arg("-V").output().is_ok();
+    if !found {
+        eprintln!("\n*** SKIPPED {test}: tmux is not installed ***\n");
     }
-    let dir = tempfile::tempdir().unwrap();
+    found
+}
+
+/// `kube-rescue demo` in a tmux window of `width` x `height`, its state under `state`.
+fn open_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
     let tmux = Tmux {
-        socket: format!("kube-rescue-test-{}", std::process::id()),
+        socket: format!("kube-rescue-{name}-{}", std::process::id()),
     };
+    let (width, height) = (width.to_string(), height.to_string());
     assert!(
         tmux.run(&[
             "new-session",
@@ -34,9 +39,9 @@ fn demo_in_a_terminal() {
             "-s",
             "demo",
             "-x",
-            "100",
+            &width,
             "-y",
-            "30",
+            &height,
             "env",
             "PS1=$ ",
             "sh",
@@ -47,9 +52,21 @@ fn demo_in_a_terminal() {
     let command = format!(
         "'{}' --state-dir '{}' demo; echo EXIT=$?",
         env!("CARGO_BIN_EXE_kube-rescue"),
-        dir.path().display()
+        state.display()
     );
     tmux.keys(&[&command, "Enter"]);
+    tmux
+}
+
+const FINDING: &str = "Writes fail because of webhook validating-webhook.openpolicyagent.org";
+
+#[test]
+fn demo_in_a_terminal() {
+    if !have_tmux("demo_in_a_terminal") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_demo("demo", dir.path(), 100, 30);
 
     let screen = tmux.wait_for(
         "apiserver status and webhook-blocking-writes finding",
@@ -61,10 +78,7 @@ fn demo_in_a_terminal() {
                         .iter()
                         .any(|w| l.contains(w))
             });
-            status
-                && s.contains(
-                    "Writes fail because of webhook validating-webhook.openpolicyagent.org",
-                )
+            status && s.contains(FINDING)
         },
     );
     assert_eq!(tmux.alternate_on(), "1", "{screen}");
@@ -124,4 +138,111 @@ fn demo_in_a_terminal() {
         !after.contains("FINDING"),
         "the triage screen is still visible after quitting:\n{after}"
     );
+}
+
+/// The founding incident fixed from the screen: select the finding, choose delete, read the
+/// plan, type the name, watch it applied and verified, and the outage end. The apiserver of
+/// the demo restarts on purpose; a change cut by a restart is tried again.
+#[test]
+fn the_outage_is_ended_from_the_screen() {
+    if !have_tmux("the_outage_is_ended_from_the_screen") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_demo("fix", dir.path(), 120, 40);
+    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+        s.contains(FINDING)
+    });
+    // Let the outage take hold: node heartbeats stop and nodes go Unknown.
+    tmux.keys(&["3"]);
+    tmux.wait_for("nodes going Unknown", Duration::from_secs(90), |s| {
+        s.lines()
+            .any(|l| l.starts_with("gke-") && l.contains("Unknown"))
+    });
+    let mut done = None;
+    for attempt in 1..=3 {
+        // The top finding is the cause; its menu lists delete last.
+        tmux.keys(&["1", "g", "a"]);
+        tmux.wait_for("the action menu", Duration::from_secs(5), |s| {
+            s.contains("Actions")
+                && s.contains("delete validatingwebhookconfiguration/opa-validating-webhook")
+        });
+        tmux.keys(&["G", "Enter"]);
+        let planned = tmux.wait_for("the plan", Duration::from_secs(30), |s| {
+            s.contains("Type opa-validating-webhook to apply") || s.contains("No plan")
+        });
+        if planned.contains("No plan") {
+            eprintln!("attempt {attempt}: no plan (the apiserver restarting?):\n{planned}");
+            tmux.keys(&["Escape"]);
+            std::thread::sleep(Duration::from_secs(3));
+            continue;
+        }
+        assert!(planned.contains("kubectl"), "{planned}");
+        tmux.keys(&["-l", "opa-validating-webhook"]);
+        tmux.keys(&["Enter"]);
+        let finished = tmux.wait_for("the change to end", Duration::from_secs(60), |s| {
+            s.contains("audited in")
+        });
+        if finished.contains("backup written") && finished.contains("deleted") {
+            done = Some(finished);
+            break;
+        }
+        eprintln!("attempt {attempt} did not go through:\n{finished}");
+        tmux.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let finished = done.expect("the delete went through within 3 attempts");
+    // The backup is on disk, private, before the change; the attempt is audited.
+    let backups: Vec<_> = walk(&dir.path().join("backups"));
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", backups[0].display());
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"action\":\"delete\"") && l.contains("\"result\":\"done\"")),
+        "{audit}\n{finished}"
+    );
+    // Back on the findings: the outage ends (the webhook's finding goes, the apiserver is
+    // ready again), and the Audit view offers the undo.
+    // (Escape followed at once by a key reads as Alt+key: close with Enter.)
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the dialog closed", Duration::from_secs(5), |s| {
+        !s.contains("audited in")
+    });
+    tmux.keys(&["3"]);
+    tmux.wait_for("every node Ready again", Duration::from_secs(120), |s| {
+        let nodes: Vec<&str> = s.lines().filter(|l| l.starts_with("gke-")).collect();
+        !nodes.is_empty() && nodes.iter().all(|l| l.contains(" True "))
+    });
+    tmux.keys(&["1"]);
+    tmux.wait_for("the outage to end", Duration::from_secs(60), |s| {
+        let findings_shown = s.contains("FINDING (cause first)") || s.contains("No findings");
+        findings_shown && !s.contains(FINDING) && s.contains("apiserver ready")
+    });
+    tmux.keys(&["6"]);
+    tmux.wait_for(
+        "the change in the Audit view",
+        Duration::from_secs(5),
+        |s| s.contains("u: undo") && s.contains("done"),
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -34,14 +34,25 @@ impl Tmux {
 
     /// Waits until `ready` accepts the screen; panics with the last screen after `limit`.
     pub fn wait_for(&self, what: &str, limit: Duration, ready: impl Fn(&str) -> bool) -> String {
+        self.wait_until(limit, ready).unwrap_or_else(|screen| {
+            panic!("no {what} within {limit:?}; the screen shows:\n{screen}")
+        })
+    }
+
+    /// Waits until `ready` accepts the screen; the last screen as the error after `limit`.
+    pub fn wait_until(
+        &self,
+        limit: Duration,
+        ready: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
         let start = Instant::now();
         loop {
             let screen = self.screen();
             if ready(&screen) {
-                return screen;
+                return Ok(screen);
             }
             if start.elapsed() > limit {
-                panic!("no {what} within {limit:?}; the screen shows:\n{screen}");
+                return Err(screen);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
