@@ -709,3 +709,29 @@ async fn an_apiserver_that_does_not_answer_is_one_line_and_audited() {
         "failed: get validatingwebhookconfigurations opa-validating-webhook: no answer within 0.5 s"
     );
 }
+
+#[tokio::test]
+async fn the_command_check_suggests_plans_the_fix() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let check = kube_rescue(&running, &state, &["check", "--read-only"]).await;
+    let suggested = check
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("plan it: kube-rescue "))
+        .unwrap_or_else(|| panic!("no `plan it` line in:\n{}", check.stdout))
+        .to_string();
+    let args: Vec<&str> = suggested.split_whitespace().collect();
+    assert_eq!(
+        args[..3],
+        ["fix", "fail-open", "vwc/opa-validating-webhook"],
+        "{suggested}"
+    );
+    let plan = kube_rescue(&running, &state, &args).await;
+    assert_eq!(plan.code(), 0, "{}", plan.stderr);
+    says(
+        &plan,
+        "Plan: fail-open validatingwebhookconfiguration/opa-validating-webhook",
+    );
+    says(&plan, "+  failurePolicy: Ignore");
+}

@@ -208,7 +208,14 @@ pub async fn apply(
         result: verdict.describe(),
         verification: verification.as_ref().map(Verification::summary),
     };
+    tracing::info!(
+        action = %record.action, target = %record.target, context = %record.context,
+        result = %record.result, "remediation attempt"
+    );
     let audit = audit::append(&options.state_dir, &record).map_err(|e| e.to_string());
+    if let Err(e) = &audit {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
     Outcome {
         verdict,
         backup,

@@ -68,6 +68,33 @@ pub fn json(origin: &Origin, findings: &[Finding]) -> String {
     serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
+/// The `kube-rescue fix` command that plans an action on a finding's subject (it changes
+/// nothing until confirmed), when the subject is something `fix` acts on.
+pub fn fix_command(action: &str, subject: &Subject) -> Option<String> {
+    let short = match subject.kind.as_str() {
+        "ValidatingWebhookConfiguration" => "vwc",
+        "MutatingWebhookConfiguration" => "mwc",
+        "Node" => "node",
+        _ => return None,
+    };
+    let mut command = format!("kube-rescue fix {action} {short}/{}", subject.name);
+    let per_webhook = [
+        "fail-open",
+        "exclude-system-namespaces",
+        "set-timeout",
+        "restart-backend",
+    ];
+    if let Some(webhook) = &subject.webhook
+        && per_webhook.contains(&action)
+    {
+        command.push_str(&format!(" --webhook {webhook}"));
+    }
+    if action == "set-timeout" {
+        command.push_str(" --seconds 3");
+    }
+    Some(command)
+}
+
 /// What an action does, in words, for the "first action to consider" line.
 pub fn describe_action(action: &str, subject: &Subject) -> String {
     let webhook = subject
@@ -166,6 +193,9 @@ pub fn text(origin: &Origin, findings: &[Finding], colour: bool) -> String {
                     "    first action to consider: {}",
                     describe_action(first, &f.subject)
                 );
+                if let Some(command) = fix_command(first, &f.subject) {
+                    let _ = writeln!(out, "    plan it: {command}");
+                }
             }
             if !f.runbook.is_empty() {
                 let _ = writeln!(out, "    runbook: {}", f.runbook);
@@ -326,6 +356,19 @@ mod tests {
         let warning = plain.find("WARNING (1)").unwrap();
         assert!(critical < warning);
         assert!(plain.contains("first action to consider: fail-open: set failurePolicy Ignore on validating-webhook.openpolicyagent.org"));
+        assert!(
+            plain.contains("    plan it: kube-rescue fix fail-open vwc/opa-validating-webhook --webhook validating-webhook.openpolicyagent.org\n"),
+            "{plain}"
+        );
+        let node = Subject::new("Node", "n1");
+        assert_eq!(
+            fix_command("cordon", &node).as_deref(),
+            Some("kube-rescue fix cordon node/n1")
+        );
+        assert_eq!(
+            fix_command("cordon", &Subject::new("APIService", "x")),
+            None
+        );
         assert!(text(&origin, &findings, true).contains("\x1b[1;31m"));
         assert!(use_colour(true, None));
         assert!(!use_colour(true, Some(std::ffi::OsStr::new("1"))));
