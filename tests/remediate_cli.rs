@@ -735,3 +735,79 @@ async fn the_command_check_suggests_plans_the_fix() {
     );
     says(&plan, "+  failurePolicy: Ignore");
 }
+
+/// The finding ids `check --output json` raises.
+async fn check_ids(running: &common::Running, state: &Path) -> Vec<String> {
+    let run = kube_rescue(running, state, &["check", "--output", "json"]).await;
+    serde_json::from_str::<Value>(&run.stdout)
+        .ok()
+        .and_then(|v| {
+            v["findings"].as_array().map(|fs| {
+                fs.iter()
+                    .filter_map(|f| f["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// The founding incident, played out and then ended with the CLI: on the shipped outage (the
+/// apiserver restarting, leases going stale, nodes recreated), `fix delete` with the name ends
+/// it, and within the scenario's repair period a new `check` no longer raises the webhook,
+/// heartbeat, node or apiserver findings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_the_webhook_ends_the_outage_for_a_new_check() {
+    let running = common::start(Scenario::load("opa-webhook-outage").unwrap()).await;
+    let state = running.dir.path().join("state");
+    let outage = [
+        "webhook-blocking-writes",
+        "node-heartbeats-stale",
+        "nodes-not-ready",
+        "apiserver-not-ready",
+    ];
+    // Let it take hold: heartbeats go stale.
+    let started = std::time::Instant::now();
+    loop {
+        let ids = check_ids(&running, &state).await;
+        if ids
+            .iter()
+            .any(|i| i == "node-heartbeats-stale" || i == "nodes-not-ready")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "the outage never took hold: {ids:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    // The apiserver of this scenario restarts on purpose: a change it cut is tried again.
+    let mut deleted = None;
+    for _ in 0..5 {
+        let run = fix_webhook_config(&running, &state, "delete", WEBHOOK_CONFIG).await;
+        if run.code() == 0 {
+            deleted = Some(run);
+            break;
+        }
+        eprintln!("fix cut short ({}): {}", run.code(), run.stderr.trim());
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    let run = deleted.expect("the delete went through within 5 attempts");
+    says(&run, "- write probe: writes pass");
+    let started = std::time::Instant::now();
+    loop {
+        let ids = check_ids(&running, &state).await;
+        let left: Vec<&String> = ids
+            .iter()
+            .filter(|i| outage.contains(&i.as_str()))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "still raised two minutes after the fix: {left:?} (all: {ids:?})"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
