@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{Cluster, ConnectOptions, collect};
+use crate::journal::Writer as Journal;
 use crate::remediate::{self, ApplyOptions};
 use crate::tui;
 
@@ -33,6 +34,18 @@ pub fn spawn(
                     .send(tui::Update::ConnectFailed(format!("{e:#}")))
                     .await;
                 return;
+            }
+        };
+        // The incident journal of this run; the screen goes on without one if it cannot be
+        // written (and says why in the log).
+        let mut journal = match Journal::create(&state_dir, jiff::Timestamp::now()) {
+            Ok(w) => {
+                tracing::info!(path = %w.path().display(), "incident journal");
+                Some(w)
+            }
+            Err(e) => {
+                tracing::warn!("no incident journal: {e}");
+                None
             }
         };
         let connection = tui::Connection {
@@ -67,6 +80,7 @@ pub fn spawn(
                 Some(request) = requests.recv() => match request {
                     tui::Request::RefreshNow => refresher.refresh_now(),
                     tui::Request::ReadAudit => read_audit(&state_dir, &updates).await,
+                    tui::Request::Journal(entry) => record(&mut journal, &entry),
                     tui::Request::Plan(request) => {
                         let (cluster, updates) = (cluster.clone(), updates.clone());
                         work.spawn(async move {
@@ -110,6 +124,12 @@ pub fn spawn(
                 }
             }
         }
+        // What the screen said last (its closing entry) still goes to the journal.
+        while let Ok(request) = requests.try_recv() {
+            if let tui::Request::Journal(entry) = request {
+                record(&mut journal, &entry);
+            }
+        }
         // A change in flight is let finish (it writes its audit line); plans are dropped.
         while let Some(ended) = work.join_next().await {
             if let Err(e) = ended {
@@ -118,6 +138,14 @@ pub fn spawn(
         }
         refresher.stop().await;
     })
+}
+
+fn record(journal: &mut Option<Journal>, entry: &crate::journal::Entry) {
+    if let Some(w) = journal
+        && let Err(e) = w.append(entry)
+    {
+        tracing::warn!(path = %w.path().display(), "the incident journal could not be written: {e}");
+    }
 }
 
 async fn read_audit(state_dir: &std::path::Path, updates: &mpsc::Sender<tui::Update>) {

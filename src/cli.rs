@@ -51,6 +51,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// One refresh of everything observed on a cluster, printed as JSON (bug reports, replay).
     Snapshot(SnapshotArgs),
+    /// The incident timeline of one run of the screen (default: the latest journal under the
+    /// state folder), for the postmortem.
+    Report(ReportArgs),
     /// Run the Kubernetes API simulator alone, serving a scenario over HTTPS.
     Sim(SimArgs),
 }
@@ -149,6 +152,23 @@ pub struct CheckArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SnapshotFormat {
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A journal file (`<state dir>/journal/<start time>.jsonl`); default: the latest.
+    #[arg(value_name = "JOURNAL")]
+    pub journal: Option<std::path::PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub output: ReportFormat,
 }
 
 #[derive(Debug, clap::Args)]

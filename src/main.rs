@@ -9,15 +9,15 @@ use clap::Parser as _;
 use std::io::IsTerminal;
 
 use kube_rescue::cli::{
-    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, RestoreArgs, SimArgs,
-    SnapshotArgs, SnapshotFormat,
+    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, ReportArgs, ReportFormat,
+    RestoreArgs, SimArgs, SnapshotArgs, SnapshotFormat,
 };
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot, collect, probe};
 use kube_rescue::diagnose::{self, Inventory};
 use kube_rescue::remediate::{self, Action, Target, Verdict};
 use kube_rescue::report::{self, Origin};
 use kube_rescue::sim::{Simulator, scenario::Scenario};
-use kube_rescue::{background, tui};
+use kube_rescue::{background, journal, tui};
 
 fn state_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(dir) = flag {
@@ -342,6 +342,30 @@ async fn run_change(
     }
 }
 
+/// `report`: a journal as the postmortem timeline.
+fn run_report(args: ReportArgs, state: &Path) -> anyhow::Result<u8> {
+    let path = match args.journal {
+        Some(p) => p,
+        None => journal::latest(state).with_context(|| {
+            format!(
+                "no journal under {}: the screen writes one each time it runs (or name a file)",
+                state.join(journal::JOURNAL_DIR).display()
+            )
+        })?,
+    };
+    let read =
+        journal::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+    if read.entries.is_empty() {
+        anyhow::bail!("{} holds no journal entry", path.display());
+    }
+    let text = match args.output {
+        ReportFormat::Markdown => report::timeline::markdown(&read),
+        ReportFormat::Json => report::timeline::json(&read),
+    };
+    print!("{text}");
+    Ok(0)
+}
+
 /// The triage screen on the cluster `options` name, until the user quits.
 async fn run_screen(options: ConnectOptions, state: &Path) -> anyhow::Result<u8> {
     if !std::io::stdout().is_terminal() {
@@ -449,6 +473,7 @@ fn main() -> ExitCode {
             Some(Command::Snapshot(args)) => run_snapshot(args).await.map(|()| 0),
             Some(Command::Fix(args)) => run_fix(args, &state).await,
             Some(Command::Restore(args)) => run_restore(args, &state).await,
+            Some(Command::Report(args)) => run_report(args, &state),
         }
     });
     match result {

@@ -232,6 +232,33 @@ fn the_outage_is_ended_from_the_screen() {
     tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
         exit_code(s).is_some()
     });
+    // The run's journal, as the postmortem timeline.
+    let report = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
+        .args(["report", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    for needle in [
+        "# Incident timeline: kube-rescue-sim-opa-webhook-outage",
+        "- **Outage first seen** ",
+        "- **Change** ",
+        "delete validatingwebhookconfiguration/opa-validating-webhook: done",
+        "- **Recovered: writes pass** ",
+        "- **Recovered: nodes all Ready** ",
+        "after the change",
+        "kube-rescue closed",
+    ] {
+        assert!(
+            text.contains(needle),
+            "missing {needle:?} in the report:\n{text}"
+        );
+    }
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -61,6 +61,15 @@ fn draw(model: &Model, width: u16, height: u16) -> String {
     terminal.backend().to_string()
 }
 
+/// What the model asked background work to do, journal entries aside.
+fn work(model: &mut Model) -> Vec<Request> {
+    model
+        .take_requests()
+        .into_iter()
+        .filter(|r| !matches!(r, Request::Journal(_)))
+        .collect()
+}
+
 fn send(model: &mut Model, actions: impl IntoIterator<Item = Action>) {
     for action in actions {
         let mut next = Some(action);
@@ -197,11 +206,11 @@ fn jump_to_a_view_by_name() {
 #[test]
 fn refresh_now_asks_the_background_once_per_press() {
     let mut model = model_with("opa-webhook-outage", false);
-    assert!(model.take_requests().is_empty());
+    assert!(work(&mut model).is_empty());
     // Not connected yet in this model: the snapshot connected it.
     send(&mut model, [Action::RefreshNow]);
-    assert_eq!(model.take_requests(), vec![Request::RefreshNow]);
-    assert!(model.take_requests().is_empty());
+    assert_eq!(work(&mut model), vec![Request::RefreshNow]);
+    assert!(work(&mut model).is_empty());
     let screen = draw(&model, 80, 24);
     assert!(screen.contains("refreshing…"), "{screen}");
     // The next snapshot answers it.
@@ -213,7 +222,7 @@ fn refresh_now_asks_the_background_once_per_press() {
     // Before any connection, there is nothing to refresh.
     let mut fresh = Model::new(Connection::default(), Timestamp::UNIX_EPOCH);
     send(&mut fresh, [Action::RefreshNow]);
-    assert!(fresh.take_requests().is_empty());
+    assert!(work(&mut fresh).is_empty());
 }
 
 #[test]
@@ -504,7 +513,7 @@ fn type_text(model: &mut Model, text: &str) {
 #[test]
 fn a_finding_is_fixed_through_plan_and_typed_name() {
     let mut model = model_with("opa-webhook-outage", false);
-    assert!(model.take_requests().is_empty());
+    assert!(work(&mut model).is_empty());
     send(&mut model, [Action::OpenActions]);
     let Some(Dialog::Menu { choices, .. }) = &model.dialog else {
         panic!("a menu: {:?}", model.dialog);
@@ -527,9 +536,9 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
     );
     insta::assert_snapshot!("outage_action_menu_80x24", draw(&model, 80, 24));
     // Nothing is asked of the cluster until a choice is made; then only a plan.
-    assert!(model.take_requests().is_empty());
+    assert!(work(&mut model).is_empty());
     send(&mut model, [Action::Bottom, Action::Submit]);
-    let requests = model.take_requests();
+    let requests = work(&mut model);
     match requests.as_slice() {
         [Request::Plan(remediate::Request::Fix { action, target })] => {
             assert_eq!(action.name(), "delete");
@@ -548,10 +557,7 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
     assert!(model.running);
     assert_eq!(model.view, View::Findings);
     send(&mut model, [Action::Submit]);
-    assert!(
-        model.take_requests().is_empty(),
-        "a wrong name applies nothing"
-    );
+    assert!(work(&mut model).is_empty(), "a wrong name applies nothing");
     let screen = draw(&model, 80, 24);
     assert!(
         screen.contains("is not \"opa-validating-webhook\""),
@@ -563,7 +569,7 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
     type_text(&mut model, "opa-validating-webhook");
     insta::assert_snapshot!("outage_plan_confirm_80x24", draw(&model, 80, 24));
     send(&mut model, [Action::Submit]);
-    match model.take_requests().as_slice() {
+    match work(&mut model).as_slice() {
         [Request::Apply { confirmation, .. }] => assert_eq!(confirmation, "opa-validating-webhook"),
         other => panic!("{other:?}"),
     }
@@ -590,7 +596,7 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
         [Action::Update(Update::Applied(Box::new(outcome)))],
     );
     // The outcome shows, and the cluster and the audit log are read again at once.
-    let requests = model.take_requests();
+    let requests = work(&mut model);
     assert!(requests.contains(&Request::RefreshNow), "{requests:?}");
     assert!(requests.contains(&Request::ReadAudit), "{requests:?}");
     insta::assert_snapshot!("outage_change_done_80x24", draw(&model, 80, 24));
@@ -610,10 +616,7 @@ fn read_only_shows_the_plan_and_cannot_apply() {
     };
     assert_eq!(choices.len(), 5, "{choices:?}");
     send(&mut model, [Action::Submit]);
-    assert!(matches!(
-        model.take_requests().as_slice(),
-        [Request::Plan(_)]
-    ));
+    assert!(matches!(work(&mut model).as_slice(), [Request::Plan(_)]));
     send(
         &mut model,
         [Action::Update(Update::Planned(Ok(sample_plan(true))))],
@@ -621,7 +624,7 @@ fn read_only_shows_the_plan_and_cannot_apply() {
     // Keys are not text here: nothing can be typed, Enter only explains.
     assert!(!model.dialog.as_ref().unwrap().takes_text());
     send(&mut model, [Action::Submit]);
-    assert!(model.take_requests().is_empty());
+    assert!(work(&mut model).is_empty());
     let screen = draw(&model, 80, 24);
     assert!(screen.contains("READ-ONLY"), "{screen}");
     insta::assert_snapshot!("outage_plan_read_only_80x24", screen);
@@ -681,7 +684,7 @@ fn the_audit_view_undoes_a_change_by_restoring_its_backup() {
     assert_eq!(model.audit[0].result, "done");
     insta::assert_snapshot!("audit_80x24", draw(&model, 80, 24));
     send(&mut model, [Action::Undo]);
-    match model.take_requests().as_slice() {
+    match work(&mut model).as_slice() {
         [Request::Plan(remediate::Request::Restore { file })] => {
             assert_eq!(file.to_str(), Some("/state/backups/prod/opa.yaml"))
         }
@@ -689,7 +692,7 @@ fn the_audit_view_undoes_a_change_by_restoring_its_backup() {
     }
     // A refused attempt wrote no backup: there is nothing to undo.
     send(&mut model, [Action::Back, Action::Down, Action::Undo]);
-    assert!(model.take_requests().is_empty());
+    assert!(work(&mut model).is_empty());
     assert!(
         model
             .last_error
@@ -697,4 +700,87 @@ fn the_audit_view_undoes_a_change_by_restoring_its_backup() {
             .unwrap_or("")
             .contains("no backup")
     );
+}
+
+#[test]
+fn the_journal_hears_what_changed() {
+    use kube_rescue::journal::Event;
+    let snapshot = load("opa-webhook-outage");
+    let taken = snapshot.taken_at.unwrap();
+    let mut model = Model::new(Connection::default(), taken);
+    send(
+        &mut model,
+        [Action::Update(Update::Connected(Connection {
+            context: "prod".into(),
+            server: "https://x".into(),
+            read_only: false,
+        }))],
+    );
+    send(
+        &mut model,
+        [Action::Update(Update::Snapshot(snapshot.clone()))],
+    );
+    let events = |model: &mut Model| -> Vec<Event> {
+        model
+            .take_requests()
+            .into_iter()
+            .filter_map(|r| match r {
+                Request::Journal(e) => Some(e.event),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = events(&mut model);
+    assert!(matches!(first[0], Event::Started { .. }), "{first:?}");
+    assert!(
+        first.iter().any(
+            |e| matches!(e, Event::FindingAppeared { id, .. } if id == "webhook-blocking-writes")
+        ),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, Event::Apiserver { status, .. } if status == "unreachable")),
+        "{first:?}"
+    );
+    // The same refresh again: nothing changed, nothing to say.
+    send(&mut model, [Action::Update(Update::Snapshot(snapshot))]);
+    assert_eq!(events(&mut model), []);
+    // The healthy cluster: the outage's findings clear, the apiserver is ready, nodes Ready.
+    send(
+        &mut model,
+        [Action::Update(Update::Snapshot(load("healthy")))],
+    );
+    let later = events(&mut model);
+    assert!(
+        later.iter().any(
+            |e| matches!(e, Event::FindingCleared { id, .. } if id == "webhook-blocking-writes")
+        ),
+        "{later:?}"
+    );
+    assert!(
+        later
+            .iter()
+            .any(|e| matches!(e, Event::Apiserver { status, .. } if status == "ready")),
+        "{later:?}"
+    );
+    assert!(
+        later.iter().any(|e| matches!(
+            e,
+            Event::Nodes {
+                all_ready: true,
+                ..
+            }
+        )),
+        "{later:?}"
+    );
+    assert!(
+        later
+            .iter()
+            .any(|e| matches!(e, Event::WriteProbe { passing: true, .. })),
+        "{later:?}"
+    );
+    send(&mut model, [Action::Quit]);
+    assert_eq!(events(&mut model), [Event::Stopped]);
 }

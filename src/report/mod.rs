@@ -2,6 +2,7 @@
 //! Markdown for tickets; and the exit code that goes with the findings.
 
 pub mod plan;
+pub mod timeline;
 
 use std::fmt::Write as _;
 

@@ -4,6 +4,7 @@
 //! `kube::Client`, awaits the network, or prints while the screen is up.
 
 pub mod dialog;
+pub mod journal;
 pub mod keys;
 pub mod model;
 pub mod rows;

@@ -175,6 +175,8 @@ pub enum Request {
     },
     /// Read the audit log again.
     ReadAudit,
+    /// Append to the incident journal.
+    Journal(crate::journal::Entry),
 }
 
 /// The smallest terminal the views are laid out for.
@@ -231,6 +233,8 @@ pub struct Model {
     pub dialog: Option<Dialog>,
     /// The audit log, newest first.
     pub audit: Vec<AuditRecord>,
+    /// What the journal was last told.
+    pub tracker: super::journal::Tracker,
     pub detail: bool,
     pub too_small: bool,
     pub started: Timestamp,
@@ -264,6 +268,7 @@ impl Model {
             requests: Vec::new(),
             dialog: None,
             audit: Vec::new(),
+            tracker: Default::default(),
             detail: false,
             too_small: false,
             started: now,
@@ -302,8 +307,19 @@ impl Model {
             self.connection.server = snapshot.server.clone();
             self.connected = true;
         }
+        for event in self
+            .tracker
+            .observe(&self.findings, &snapshot, &self.node_rows)
+        {
+            self.journal(now, event);
+        }
         self.snapshot = Some(snapshot);
         self.clamp_selection();
+    }
+
+    fn journal(&mut self, time: Timestamp, event: crate::journal::Event) {
+        self.requests
+            .push(Request::Journal(crate::journal::Entry { time, event }));
     }
 
     /// How many rows the current view's list shows (after the filter).
@@ -602,7 +618,12 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
         return update_dialog(model, action);
     }
     match action {
-        Action::Quit => model.running = false,
+        Action::Quit => {
+            if model.running && model.connected {
+                model.journal(model.now, crate::journal::Event::Stopped);
+            }
+            model.running = false;
+        }
         Action::NextView | Action::PrevView => {
             let n = View::ALL.len();
             let i = model.view.index();
@@ -717,6 +738,15 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
             }
         }
         Action::Update(Update::Connected(connection)) => {
+            model.journal(
+                model.now,
+                crate::journal::Event::Started {
+                    context: connection.context.clone(),
+                    server: connection.server.clone(),
+                    read_only: connection.read_only,
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
+            );
             model.connection = connection;
             model.connected = true;
             model.connect_error = None;
@@ -755,6 +785,22 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
         }
         Action::Update(Update::Applied(outcome)) => {
             model.last_error = None;
+            if let Some(Dialog::Applying { plan, .. }) = &model.dialog {
+                let event = crate::journal::Event::Action {
+                    action: plan.action.clone(),
+                    target: plan.target.display(),
+                    result: outcome.verdict.describe(),
+                    backup: outcome.backup.as_ref().map(|b| b.display().to_string()),
+                    verification: outcome.verification.as_ref().map(|v| v.summary()),
+                };
+                model.journal(model.now, event);
+            }
+            if let Some(v) = &outcome.verification
+                && v.write_probe.is_some()
+                && let Some(event) = model.tracker.writes_probed(v.writes_pass(), &v.writes)
+            {
+                model.journal(model.now, event);
+            }
             match model.dialog.take() {
                 Some(Dialog::Applying { plan, steps, .. }) => {
                     model.dialog = Some(Dialog::Finished {
