@@ -7,6 +7,7 @@ pub mod diagnose;
 pub mod duration;
 pub mod manifests;
 pub mod report;
+pub mod runbook;
 pub mod selector;
 pub mod sim;
 pub mod tui;
