@@ -35,7 +35,7 @@ use std::path::PathBuf;
 pub use catalog::{Catalog, Entry, LintReport, Source, lint_dir, load_dir, shipped_files};
 pub use markdown::{Block, Span};
 pub use parse::{ActionRef, Check, Parsed, Platform, Runbook, Step, parse};
-pub use render::render_text;
+pub use render::{list_text, render_text};
 
 /// The finding ids of DESIGN.md, which runbooks may name in `findings` and in checks.
 pub const FINDING_IDS: &[&str] = &[

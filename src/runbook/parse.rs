@@ -190,7 +190,7 @@ fn yaml<T: for<'de> Deserialize<'de>>(
     options.strict_booleans = true;
     let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
-            failed_at = e.path().to_string();
+            failed_at = field_path(e.path());
             e.into_inner()
         })
     });
@@ -206,7 +206,7 @@ fn yaml<T: for<'de> Deserialize<'de>>(
                 }
                 None => (first_line, plain),
             };
-            let field = if failed_at.is_empty() || failed_at == "." {
+            let field = if failed_at.is_empty() {
                 String::new()
             } else {
                 format!("{failed_at}: ")
@@ -215,6 +215,28 @@ fn yaml<T: for<'de> Deserialize<'de>>(
             None
         }
     }
+}
+
+/// The field an error is in, as the runbook names it: `findings[1]`. Every field of the front
+/// matter and the step block is a `Spanned`, whose own `value` is left out (no runbook field is
+/// called `value`).
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Map { key } if key == "value" => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Unknown => {}
+        }
+    }
+    out
 }
 
 /// The line of a spanned value in the file.

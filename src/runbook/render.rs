@@ -2,6 +2,7 @@
 //! numbered steps with their action and check, paragraphs wrapped, code blocks indented and
 //! never wrapped, so that commands can be copied as they are.
 
+use super::catalog::{Catalog, Source};
 use super::markdown::{Block, Span};
 use super::parse::{ActionRef, Check, Runbook};
 use crate::diagnose::Subject;
@@ -57,6 +58,40 @@ pub fn render_text(runbook: &Runbook, width: usize) -> String {
     let mut text = out.join("\n");
     text.push('\n');
     text
+}
+
+/// The catalog as text for `runbooks list`: per runbook its id and title, the findings it
+/// answers, where it comes from (and what it overrides), and its errors if broken.
+pub fn list_text(catalog: &Catalog) -> String {
+    let column = catalog
+        .entries()
+        .iter()
+        .map(|e| e.id.len())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let pad = " ".repeat(column);
+    let mut out = String::new();
+    for entry in catalog.entries() {
+        let broken = if entry.is_broken() { "  (broken)" } else { "" };
+        out.push_str(&format!("{:<column$}{}{broken}\n", entry.id, entry.title()));
+        if !entry.findings().is_empty() {
+            out.push_str(&format!("{pad}findings: {}\n", entry.findings().join(", ")));
+        }
+        let overrides = match &entry.overrides {
+            Some(source) => format!(" (overrides {source})"),
+            None => String::new(),
+        };
+        let source = match &entry.source {
+            Source::Shipped => "shipped".to_string(),
+            Source::Folder(_) => entry.file.display().to_string(),
+        };
+        out.push_str(&format!("{pad}source: {source}{overrides}\n"));
+        for problem in &entry.problems {
+            out.push_str(&format!("{pad}error: {problem}\n"));
+        }
+    }
+    out
 }
 
 fn indented(indent: &str, line: &str) -> String {
