@@ -369,12 +369,20 @@ fn show_runbook(catalog: &runbook::Catalog, id: &str) -> u8 {
     if entry.is_broken() { 1 } else { 0 }
 }
 
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `FILE:LINE: reason` per error and exit 1; a one-line summary and 0 when there is none; 3
 /// when the folder cannot be read.
 fn lint_runbooks(dir: &Path, complete: bool) -> u8 {
     match runbook::lint_dir(dir, complete) {
         Ok(report) if report.problems.is_empty() => {
-            println!("{} runbooks, no errors", report.runbooks);
+            println!("{}, no errors", plural(report.runbooks, "runbook"));
             0
         }
         Ok(report) => {
@@ -382,9 +390,9 @@ fn lint_runbooks(dir: &Path, complete: bool) -> u8 {
                 println!("{problem}");
             }
             eprintln!(
-                "{} runbooks, {} errors",
-                report.runbooks,
-                report.problems.len()
+                "{}, {}",
+                plural(report.runbooks, "runbook"),
+                plural(report.problems.len(), "error")
             );
             1
         }

@@ -321,3 +321,27 @@ fn offline_findings_link_shipped_runbooks_that_answer_them() {
         );
     }
 }
+
+#[test]
+fn the_readme_example_runbook_lints_clean_and_shows_as_the_readme_says() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let example = readme
+        .split_once("````markdown\n")
+        .and_then(|(_, rest)| rest.split_once("\n````\n"))
+        .map(|(example, _)| format!("{example}\n"))
+        .expect("the README has a ````markdown example runbook");
+    let shown = readme
+        .split_once("--runbooks DIR` then shows:\n\n```\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(shown, _)| shown.to_string())
+        .expect("the README shows the example rendered");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("webhook-outage.md"), example).unwrap();
+    let folder = dir.path().to_string_lossy().into_owned();
+    let out = run(&["runbooks", "lint", &folder]);
+    assert_eq!(stdout(&out), "1 runbook, no errors\n", "{}", stderr(&out));
+    let out = run(&["runbooks", "show", "webhook-outage", "--runbooks", &folder]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), shown);
+}
