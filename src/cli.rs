@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// A folder of team runbooks, read after the shipped ones: a runbook with the same id
+    /// replaces the earlier one. Repeatable; later folders win.
+    #[arg(long = "runbooks", global = true, value_name = "DIR")]
+    pub runbooks: Vec<PathBuf>,
+
     /// Without a command: open the triage screen on the cluster these flags name.
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -56,6 +61,33 @@ pub enum Command {
     Report(ReportArgs),
     /// Run the Kubernetes API simulator alone, serving a scenario over HTTPS.
     Sim(SimArgs),
+    /// The runbooks: list them, show one, or lint a folder of them.
+    Runbooks(RunbooksArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunbooksArgs {
+    #[command(subcommand)]
+    pub command: RunbooksCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunbooksCommand {
+    /// Every runbook: id, title, the findings it answers, where it comes from, and its errors.
+    List,
+    /// One runbook as text: introduction, then numbered steps with their action and check.
+    Show {
+        /// The runbook's id (see `kube-rescue runbooks list`).
+        id: String,
+    },
+    /// Check every .md file of a folder; prints FILE:LINE: reason for each error and exits 1
+    /// when there is one (3 when the folder cannot be read).
+    Lint {
+        dir: PathBuf,
+        /// Also require that every finding id is answered by a runbook of the folder.
+        #[arg(long)]
+        complete: bool,
+    },
 }
 
 /// A deadline such as `3s`, `500ms` or `2m`.
@@ -342,5 +374,41 @@ mod tests {
             panic!("tui expected");
         };
         assert_eq!(tui.cluster.timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn runbook_folders_are_a_repeatable_global_flag() {
+        let cli = Cli::try_parse_from([
+            "kube-rescue",
+            "runbooks",
+            "show",
+            "webhook-outage",
+            "--runbooks",
+            "team",
+            "--runbooks",
+            "more",
+        ])
+        .unwrap();
+        assert_eq!(cli.runbooks, [PathBuf::from("team"), PathBuf::from("more")]);
+        // Before the command works too (clap keeps the flags of one place: give them together).
+        let before =
+            Cli::try_parse_from(["kube-rescue", "--runbooks", "team", "runbooks", "list"]).unwrap();
+        assert_eq!(before.runbooks, [PathBuf::from("team")]);
+        let Some(Command::Runbooks(RunbooksArgs {
+            command: RunbooksCommand::Show { id },
+        })) = cli.command
+        else {
+            panic!("runbooks show expected");
+        };
+        assert_eq!(id, "webhook-outage");
+        let cli =
+            Cli::try_parse_from(["kube-rescue", "runbooks", "lint", "dir", "--complete"]).unwrap();
+        assert!(cli.runbooks.is_empty());
+        assert!(matches!(
+            cli.command,
+            Some(Command::Runbooks(RunbooksArgs {
+                command: RunbooksCommand::Lint { complete: true, .. }
+            }))
+        ));
     }
 }

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod manifests;
 pub mod remediate;
 pub mod report;
+pub mod runbook;
 pub mod selector;
 pub mod sim;
 pub mod tui;

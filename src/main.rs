@@ -10,12 +10,13 @@ use std::io::IsTerminal;
 
 use kube_rescue::cli::{
     CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, ReportArgs, ReportFormat,
-    RestoreArgs, SimArgs, SnapshotArgs, SnapshotFormat,
+    RestoreArgs, RunbooksArgs, RunbooksCommand, SimArgs, SnapshotArgs, SnapshotFormat,
 };
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot, collect, probe};
 use kube_rescue::diagnose::{self, Inventory};
 use kube_rescue::remediate::{self, Action, Target, Verdict};
 use kube_rescue::report::{self, Origin};
+use kube_rescue::runbook;
 use kube_rescue::sim::{Simulator, scenario::Scenario};
 use kube_rescue::{background, journal, tui};
 
@@ -425,6 +426,85 @@ async fn run_demo(args: DemoArgs, state: &Path) -> anyhow::Result<u8> {
     result
 }
 
+/// `runbooks list | show ID | lint DIR`. Returns the exit code.
+fn run_runbooks(args: RunbooksArgs, dirs: &[PathBuf]) -> u8 {
+    match args.command {
+        RunbooksCommand::Lint { dir, complete } => lint_runbooks(&dir, complete),
+        RunbooksCommand::List => {
+            print!("{}", runbook::list_text(&runbook_catalog(dirs)));
+            0
+        }
+        RunbooksCommand::Show { id } => show_runbook(&runbook_catalog(dirs), &id),
+    }
+}
+
+/// The shipped runbooks and the `--runbooks` folders; a folder that cannot be read is said
+/// once on stderr and left out.
+fn runbook_catalog(dirs: &[PathBuf]) -> runbook::Catalog {
+    let catalog = runbook::Catalog::load(dirs);
+    for problem in &catalog.problems {
+        eprintln!("kube-rescue: warning: {problem}; going on without it");
+    }
+    catalog
+}
+
+/// Prints the runbook as text; a broken one's errors go to stderr first (exit 1).
+fn show_runbook(catalog: &runbook::Catalog, id: &str) -> u8 {
+    let Some(entry) = catalog.get(id) else {
+        eprintln!(
+            "kube-rescue: no runbook {id:?}; known: {}",
+            catalog.ids().join(", ")
+        );
+        return 3;
+    };
+    for problem in &entry.problems {
+        eprintln!("{problem}");
+    }
+    if let Some(runbook) = &entry.runbook {
+        let width = if std::io::stdout().is_terminal() {
+            crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w).min(100))
+        } else {
+            80
+        };
+        print!("{}", runbook::render_text(runbook, width));
+    }
+    if entry.is_broken() { 1 } else { 0 }
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// `FILE:LINE: reason` per error and exit 1; a one-line summary and 0 when there is none; 3
+/// when the folder cannot be read.
+fn lint_runbooks(dir: &Path, complete: bool) -> u8 {
+    match runbook::lint_dir(dir, complete) {
+        Ok(report) if report.problems.is_empty() => {
+            println!("{}, no errors", plural(report.runbooks, "runbook"));
+            0
+        }
+        Ok(report) => {
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            eprintln!(
+                "{}, {}",
+                plural(report.runbooks, "runbook"),
+                plural(report.problems.len(), "error")
+            );
+            1
+        }
+        Err(e) => {
+            eprintln!("kube-rescue: {e}");
+            3
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // A bad flag is "could not run" (3), not clap's 2, which `check` uses for critical.
     let cli = match Cli::try_parse() {
@@ -463,6 +543,7 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    let runbook_dirs = cli.runbooks.clone();
     let result = runtime.block_on(async {
         match cli.command {
             None => run_tui(cli.cluster, &state).await,
@@ -474,6 +555,7 @@ fn main() -> ExitCode {
             Some(Command::Fix(args)) => run_fix(args, &state).await,
             Some(Command::Restore(args)) => run_restore(args, &state).await,
             Some(Command::Report(args)) => run_report(args, &state),
+            Some(Command::Runbooks(args)) => Ok(run_runbooks(args, &runbook_dirs)),
         }
     });
     match result {

@@ -273,7 +273,7 @@ fn slow(snapshot: &Snapshot) -> Option<Finding> {
         subject: apiserver_subject(snapshot),
         title: "The apiserver answers slowly".into(),
         evidence,
-        runbook: "apiserver-not-ready".into(),
+        runbook: "apiserver-slow".into(),
         actions: Vec::new(),
         caused_by: None,
     })

@@ -1,0 +1,350 @@
+//! The Markdown of a runbook, parsed once into plain blocks and styled spans that a terminal
+//! renderer (the `runbooks show` text, the screen) can draw without knowing Markdown. Only
+//! what runbooks use is kept: headings, paragraphs, lists, code blocks, block quotes, rules,
+//! inline code, emphasis and links; raw HTML stays as text.
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+/// A run of text with one style.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub text: String,
+    /// Inline code: shown as is, never wrapped inside.
+    pub code: bool,
+    pub emphasis: bool,
+    pub strong: bool,
+    /// The target when this text is (part of) a link.
+    pub link: Option<String>,
+}
+
+impl Span {
+    pub fn plain(text: &str) -> Self {
+        Span {
+            text: text.to_string(),
+            ..Span::default()
+        }
+    }
+}
+
+/// One block of Markdown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Block {
+    /// Level 1 to 6 (level 2 headings of a runbook are its steps and do not appear here).
+    Heading {
+        level: u8,
+        spans: Vec<Span>,
+    },
+    /// A paragraph; a hard line break is a `\n` in a span's text, a soft one a space.
+    Paragraph(Vec<Span>),
+    /// A list; `start` is the first number of an ordered list.
+    List {
+        start: Option<u64>,
+        items: Vec<Vec<Block>>,
+    },
+    /// A code block: its info string (`sh`, `yaml`, empty) and its text, ending in `\n`.
+    Code {
+        info: String,
+        text: String,
+    },
+    Quote(Vec<Block>),
+    Rule,
+}
+
+/// The plain text of spans, styles dropped.
+pub fn plain_text(spans: &[Span]) -> String {
+    spans.iter().map(|s| s.text.as_str()).collect()
+}
+
+/// A top-level block and the 1-based line of the text it was parsed from where it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub line: usize,
+    pub block: Block,
+}
+
+/// Parses Markdown into top-level blocks with their lines. `first_line` is the line number of
+/// `text`'s first line in its file. Code blocks whose info string is `nested_info` found inside
+/// another block (a list, a quote) are reported by line in the second value.
+pub fn parse(text: &str, first_line: usize, nested_info: &str) -> (Vec<Located>, Vec<usize>) {
+    let line_of = |offset: usize| first_line + text[..offset.min(text.len())].matches('\n').count();
+    let mut builder = Builder::default();
+    let mut nested = Vec::new();
+    for (event, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
+        if let Event::Start(Tag::CodeBlock(kind)) = &event {
+            let info = match kind {
+                CodeBlockKind::Fenced(info) => info.split_whitespace().next().unwrap_or(""),
+                CodeBlockKind::Indented => "",
+            };
+            if info == nested_info && builder.stack.len() > 1 {
+                nested.push(line_of(range.start));
+            }
+        }
+        if builder.at_top() && matches!(event, Event::Start(_) | Event::Rule) {
+            builder.top_line = line_of(range.start);
+        }
+        builder.event(event);
+    }
+    (builder.finish(), nested)
+}
+
+/// A container being filled.
+enum Frame {
+    /// The document, a list item or a block quote: holds blocks.
+    Blocks(Vec<Block>),
+    List {
+        start: Option<u64>,
+        items: Vec<Vec<Block>>,
+    },
+    /// A paragraph or heading (level 0 for a paragraph): holds spans.
+    Inline {
+        level: u8,
+        spans: Vec<Span>,
+    },
+    Code {
+        info: String,
+        text: String,
+    },
+}
+
+struct Builder {
+    stack: Vec<Frame>,
+    top: Vec<Located>,
+    top_line: usize,
+    emphasis: usize,
+    strong: usize,
+    links: Vec<String>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            stack: vec![Frame::Blocks(Vec::new())],
+            top: Vec::new(),
+            top_line: 1,
+            emphasis: 0,
+            strong: 0,
+            links: Vec::new(),
+        }
+    }
+}
+
+impl Builder {
+    /// Whether the next block starts at the top level (no container open but the document).
+    fn at_top(&self) -> bool {
+        self.stack.len() == 1
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(text) => self.text(&text),
+            Event::Code(text) => {
+                let mut span = self.styled(&text);
+                span.code = true;
+                self.push_span(span);
+            }
+            Event::Html(html) | Event::InlineHtml(html) => self.text(&html),
+            Event::InlineMath(t) | Event::DisplayMath(t) => self.text(&t),
+            Event::FootnoteReference(label) => self.text(&format!("[{label}]")),
+            Event::SoftBreak => self.text(" "),
+            Event::HardBreak => self.text("\n"),
+            Event::Rule => self.push_block(Block::Rule),
+            Event::TaskListMarker(done) => self.text(if done { "[x] " } else { "[ ] " }),
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph => self.open_inline(0),
+            Tag::Heading { level, .. } => self.open_inline(heading_level(level)),
+            Tag::BlockQuote(_) | Tag::Item => {
+                self.close_implicit_paragraph();
+                self.stack.push(Frame::Blocks(Vec::new()));
+            }
+            Tag::List(start) => {
+                self.close_implicit_paragraph();
+                self.stack.push(Frame::List {
+                    start,
+                    items: Vec::new(),
+                });
+            }
+            Tag::CodeBlock(kind) => {
+                self.close_implicit_paragraph();
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => info.trim().to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                self.stack.push(Frame::Code {
+                    info,
+                    text: String::new(),
+                });
+            }
+            Tag::Emphasis => self.emphasis += 1,
+            Tag::Strong => self.strong += 1,
+            Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. } => {
+                self.links.push(dest_url.to_string())
+            }
+            Tag::HtmlBlock => self.open_inline(0),
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::HtmlBlock => self.close_inline(),
+            TagEnd::BlockQuote(_) => {
+                self.close_implicit_paragraph();
+                if let Some(Frame::Blocks(blocks)) = self.stack.pop() {
+                    self.push_block(Block::Quote(blocks));
+                }
+            }
+            TagEnd::Item => {
+                self.close_implicit_paragraph();
+                if let Some(Frame::Blocks(blocks)) = self.stack.pop()
+                    && let Some(Frame::List { items, .. }) = self.stack.last_mut()
+                {
+                    items.push(blocks);
+                }
+            }
+            TagEnd::List(_) => {
+                if let Some(Frame::List { start, items }) = self.stack.pop() {
+                    self.push_block(Block::List { start, items });
+                }
+            }
+            TagEnd::CodeBlock => {
+                if let Some(Frame::Code { info, text }) = self.stack.pop() {
+                    self.push_block(Block::Code { info, text });
+                }
+            }
+            TagEnd::Emphasis => self.emphasis = self.emphasis.saturating_sub(1),
+            TagEnd::Strong => self.strong = self.strong.saturating_sub(1),
+            TagEnd::Link | TagEnd::Image => {
+                self.links.pop();
+            }
+            _ => {}
+        }
+    }
+
+    fn styled(&self, text: &str) -> Span {
+        Span {
+            text: text.to_string(),
+            code: false,
+            emphasis: self.emphasis > 0,
+            strong: self.strong > 0,
+            link: self.links.last().cloned(),
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        if let Some(Frame::Code { text: code, .. }) = self.stack.last_mut() {
+            code.push_str(text);
+            return;
+        }
+        let span = self.styled(text);
+        self.push_span(span);
+    }
+
+    /// Adds a span to the open paragraph or heading; text straight in a list item (a tight
+    /// list) opens a paragraph of its own.
+    fn push_span(&mut self, span: Span) {
+        if !matches!(self.stack.last(), Some(Frame::Inline { .. })) {
+            self.open_inline(0);
+        }
+        if let Some(Frame::Inline { spans, .. }) = self.stack.last_mut() {
+            match spans.last_mut() {
+                Some(last)
+                    if !span.code
+                        && !last.code
+                        && last.emphasis == span.emphasis
+                        && last.strong == span.strong
+                        && last.link == span.link =>
+                {
+                    last.text.push_str(&span.text)
+                }
+                _ => spans.push(span),
+            }
+        }
+    }
+
+    fn open_inline(&mut self, level: u8) {
+        self.close_implicit_paragraph();
+        self.stack.push(Frame::Inline {
+            level,
+            spans: Vec::new(),
+        });
+    }
+
+    fn close_inline(&mut self) {
+        if let Some(Frame::Inline { level, spans }) = self.stack.pop() {
+            let spans = trim_spans(spans);
+            let block = match level {
+                0 if spans.is_empty() => return,
+                0 => Block::Paragraph(spans),
+                level => Block::Heading { level, spans },
+            };
+            self.push_block(block);
+        }
+    }
+
+    /// A paragraph opened for a tight list item's text ends where the next block starts.
+    fn close_implicit_paragraph(&mut self) {
+        let n = self.stack.len();
+        if n > 2
+            && matches!(self.stack[n - 1], Frame::Inline { level: 0, .. })
+            && matches!(self.stack[n - 2], Frame::Blocks(_))
+        {
+            self.close_inline();
+        }
+    }
+
+    fn push_block(&mut self, block: Block) {
+        if self.stack.len() == 1 {
+            self.top.push(Located {
+                line: self.top_line,
+                block,
+            });
+            return;
+        }
+        match self.stack.last_mut() {
+            Some(Frame::Blocks(blocks)) => blocks.push(block),
+            Some(Frame::List { items, .. }) => items.push(vec![block]),
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> Vec<Located> {
+        while self.stack.len() > 1 {
+            match self.stack.last() {
+                Some(Frame::Inline { .. }) => self.close_inline(),
+                _ => {
+                    self.stack.pop();
+                }
+            }
+        }
+        self.top
+    }
+}
+
+fn heading_level(level: HeadingLevel) -> u8 {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}
+
+/// Drops leading and trailing white space of a paragraph (raw HTML blocks end in newlines).
+fn trim_spans(mut spans: Vec<Span>) -> Vec<Span> {
+    if let Some(first) = spans.first_mut() {
+        first.text = first.text.trim_start().to_string();
+    }
+    if let Some(last) = spans.last_mut() {
+        last.text = last.text.trim_end().to_string();
+    }
+    spans.retain(|s| !s.text.is_empty());
+    spans
+}
