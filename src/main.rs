@@ -368,11 +368,15 @@ fn run_report(args: ReportArgs, state: &Path) -> anyhow::Result<u8> {
 }
 
 /// The triage screen on the cluster `options` name, until the user quits.
-async fn run_screen(options: ConnectOptions, state: &Path) -> anyhow::Result<u8> {
+async fn run_screen(
+    options: ConnectOptions,
+    state: &Path,
+    runbooks: &[PathBuf],
+) -> anyhow::Result<u8> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the triage screen needs a terminal; for a report use `kube-rescue check`");
     }
-    let model = tui::Model::new(
+    let mut model = tui::Model::new(
         tui::Connection {
             context: options.context.clone().unwrap_or_default(),
             server: String::new(),
@@ -380,6 +384,17 @@ async fn run_screen(options: ConnectOptions, state: &Path) -> anyhow::Result<u8>
         },
         jiff::Timestamp::now(),
     );
+    // A broken runbook or an unreadable folder never stops the screen: the runbook pane and
+    // `runbooks list` show what is wrong.
+    let catalog = kube_rescue::runbook::Catalog::load(runbooks);
+    for problem in catalog
+        .problems
+        .iter()
+        .chain(catalog.entries().iter().flat_map(|e| e.problems.iter()))
+    {
+        tracing::warn!("runbook: {problem}");
+    }
+    model.runbooks = std::sync::Arc::new(catalog);
     let cancel = tokio_util::sync::CancellationToken::new();
     let (updates_tx, updates) = tokio::sync::mpsc::channel(64);
     let (requests, requests_rx) = tokio::sync::mpsc::channel(8);
@@ -398,12 +413,12 @@ async fn run_screen(options: ConnectOptions, state: &Path) -> anyhow::Result<u8>
     Ok(0)
 }
 
-async fn run_tui(args: ClusterArgs, state: &Path) -> anyhow::Result<u8> {
-    run_screen(args.connect_options(), state).await
+async fn run_tui(args: ClusterArgs, state: &Path, runbooks: &[PathBuf]) -> anyhow::Result<u8> {
+    run_screen(args.connect_options(), state, runbooks).await
 }
 
 /// `demo`: the simulator in-process on loopback, and the screen on it.
-async fn run_demo(args: DemoArgs, state: &Path) -> anyhow::Result<u8> {
+async fn run_demo(args: DemoArgs, state: &Path, runbooks: &[PathBuf]) -> anyhow::Result<u8> {
     let scenario = Scenario::load(&args.scenario)?;
     let simulator = Simulator::start(scenario, "127.0.0.1:0".parse()?)
         .await
@@ -420,7 +435,7 @@ async fn run_demo(args: DemoArgs, state: &Path) -> anyhow::Result<u8> {
         read_only: args.read_only,
         ..Default::default()
     };
-    let result = run_screen(options, state).await;
+    let result = run_screen(options, state, runbooks).await;
     simulator.stop().await;
     let _ = std::fs::remove_file(&kubeconfig);
     result
@@ -546,9 +561,9 @@ fn main() -> ExitCode {
     let runbook_dirs = cli.runbooks.clone();
     let result = runtime.block_on(async {
         match cli.command {
-            None => run_tui(cli.cluster, &state).await,
-            Some(Command::Tui(args)) => run_tui(args.cluster, &state).await,
-            Some(Command::Demo(args)) => run_demo(args, &state).await,
+            None => run_tui(cli.cluster, &state, &runbook_dirs).await,
+            Some(Command::Tui(args)) => run_tui(args.cluster, &state, &runbook_dirs).await,
+            Some(Command::Demo(args)) => run_demo(args, &state, &runbook_dirs).await,
             Some(Command::Check(args)) => run_check(args).await,
             Some(Command::Sim(args)) => run_sim(args).await.map(|()| 0),
             Some(Command::Snapshot(args)) => run_snapshot(args).await.map(|()| 0),

@@ -784,3 +784,119 @@ fn the_journal_hears_what_changed() {
     send(&mut model, [Action::Quit]);
     assert_eq!(events(&mut model), [Event::Stopped]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The runbook beside a finding
+
+#[test]
+fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
+    use kube_rescue::journal::Event;
+    use kube_rescue::tui::runbook::StepState;
+    let mut model = model_with("opa-webhook-outage", false);
+    // The cause is the top finding; Enter opens it with its runbook.
+    assert_eq!(model.findings[0].id, "webhook-blocking-writes");
+    send(&mut model, [Action::Detail]);
+    let pinned = model.pinned.clone().expect("the detail is open");
+    assert_eq!(pinned.runbook.as_deref(), Some("webhook-outage"));
+    let runbook = model.pinned_runbook().expect("it parses").clone();
+    let screen = draw(&model, 80, 24);
+    assert!(
+        screen.contains(&format!("Runbook: {}", runbook.title)),
+        "{screen}"
+    );
+    insta::assert_snapshot!("outage_finding_runbook_80x24", screen);
+    insta::assert_snapshot!("outage_finding_runbook_120x40", draw(&model, 120, 40));
+    let fail_open = runbook
+        .steps
+        .iter()
+        .position(|s| s.action.as_ref().is_some_and(|a| a.name == "fail-open"))
+        .expect("a fail-open step");
+    let states = kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.marks);
+    assert!(!states[fail_open].is_done(), "{states:?}");
+    // Marking a step by hand is journalled.
+    model.take_requests();
+    send(&mut model, [Action::MarkStep]);
+    let marked: Vec<Request> = model.take_requests();
+    assert!(
+        matches!(&marked[..], [Request::Journal(e)] if matches!(&e.event, Event::RunbookStep { how, .. } if how == "by hand")),
+        "{marked:?}"
+    );
+    // The fail-open step's key plans fail-open on the finding's webhook.
+    for _ in 0..fail_open {
+        send(&mut model, [Action::Down]);
+    }
+    send(&mut model, [Action::RunStep]);
+    match work(&mut model).as_slice() {
+        [Request::Plan(remediate::Request::Fix { action, target })] => {
+            assert_eq!(action.name(), "fail-open");
+            assert_eq!(
+                action.webhook(),
+                Some("validating-webhook.openpolicyagent.org")
+            );
+            assert_eq!(target.name, "opa-validating-webhook");
+        }
+        other => panic!("{other:?}"),
+    }
+    send(&mut model, [Action::Back]);
+    // The fix worked: the next refresh no longer raises the finding. The runbook stays,
+    // its finding says it is gone, and the steps whose check passes are done and journalled.
+    send(
+        &mut model,
+        [Action::Update(Update::Snapshot(load("healthy")))],
+    );
+    let states = kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.marks);
+    assert!(
+        matches!(&states[fail_open], StepState::DoneByCheck(why) if why.contains("webhook-blocking-writes is gone")),
+        "{states:?}"
+    );
+    let journalled: Vec<String> = model
+        .take_requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Journal(e) => match e.event {
+                Event::RunbookStep { step, .. } => Some(step),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(
+        journalled.contains(&runbook.steps[fail_open].title),
+        "{journalled:?}"
+    );
+    let screen = draw(&model, 80, 24);
+    assert!(screen.contains("no longer raised"), "{screen}");
+    insta::assert_snapshot!("runbook_after_the_fix_80x24", screen);
+}
+
+#[test]
+fn a_team_runbook_overrides_the_shipped_one_on_the_screen() {
+    let team = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks/team");
+    let mut model = model_with("opa-webhook-outage", false);
+    model.runbooks = Arc::new(kube_rescue::runbook::Catalog::load(&[team]));
+    send(&mut model, [Action::Detail]);
+    let screen = draw(&model, 120, 40);
+    assert!(
+        screen.contains("Runbook: Webhook outage (platform team edition)"),
+        "{screen}"
+    );
+    assert!(screen.contains("from "), "{screen}");
+}
+
+#[test]
+fn a_broken_runbook_is_shown_with_its_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("webhook-outage.md"),
+        "---\nid: webhook-outage\ntitle: Broken\nfindings: [no-such-finding]\nseverity: critical\n---\n## A step\n",
+    )
+    .unwrap();
+    let mut model = model_with("opa-webhook-outage", false);
+    model.runbooks = Arc::new(kube_rescue::runbook::Catalog::load(&[dir
+        .path()
+        .to_path_buf()]));
+    send(&mut model, [Action::Detail]);
+    let screen = draw(&model, 120, 40);
+    assert!(screen.contains("is broken"), "{screen}");
+    assert!(screen.contains("no-such-finding"), "{screen}");
+}

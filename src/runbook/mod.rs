@@ -27,7 +27,7 @@
 mod catalog;
 pub mod markdown;
 mod parse;
-mod render;
+pub mod render;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -127,7 +127,7 @@ fn check_line(check: &Check) -> String {
 }
 
 /// Blocks as lines, `width` wide; a blank line between blocks when `spaced`.
-fn blocks(list: &[Block], width: usize, spaced: bool) -> Vec<String> {
+pub fn blocks(list: &[Block], width: usize, spaced: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (i, block) in list.iter().enumerate() {
         if spaced && i > 0 {

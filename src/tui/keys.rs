@@ -59,6 +59,13 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
+    if model.detail && model.view == View::Findings {
+        match key.code {
+            KeyCode::Enter => return Some(Action::RunStep),
+            KeyCode::Char('m') => return Some(Action::MarkStep),
+            _ => {}
+        }
+    }
     match key.code {
         KeyCode::Char('q') => Some(Action::Quit),
         KeyCode::Char('?') => Some(Action::ToggleHelp),

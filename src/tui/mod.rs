@@ -9,6 +9,7 @@ pub mod keys;
 pub mod model;
 pub mod rows;
 pub mod run;
+pub mod runbook;
 pub mod views;
 
 pub use model::{Action, Connection, Model, Request, Update, View, update};

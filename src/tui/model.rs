@@ -7,6 +7,7 @@ use jiff::Timestamp;
 
 use super::dialog::{self, Choice, Dialog};
 use super::rows::{self, EventRow, NodeRow, WebhookRow};
+use super::runbook::{self as steps, Pinned};
 use crate::cluster::Snapshot;
 use crate::cluster::snapshot::WebhookMetrics;
 use crate::diagnose::{self, Finding, Inventory};
@@ -143,6 +144,10 @@ pub enum Action {
     RefreshNow,
     /// Open the action menu of the selected row.
     OpenActions,
+    /// In a finding's detail: run the selected runbook step's action (plan first).
+    RunStep,
+    /// In a finding's detail: mark the selected runbook step done by hand, or not.
+    MarkStep,
     /// Undo the selected change of the audit view (restore its backup).
     Undo,
     /// A key typed into the dialog's text field.
@@ -235,6 +240,15 @@ pub struct Model {
     pub audit: Vec<AuditRecord>,
     /// What the journal was last told.
     pub tracker: super::journal::Tracker,
+    /// The runbooks this run can use (shipped, then each --runbooks folder).
+    pub runbooks: Arc<crate::runbook::Catalog>,
+    /// The finding whose detail is open, with its runbook.
+    pub pinned: Option<Pinned>,
+    /// Runbook steps marked done by hand: (runbook id, step index).
+    pub marks: std::collections::BTreeSet<(String, usize)>,
+    /// Per opened runbook, the steps its checks said were done at the last look (to journal
+    /// a step when its check starts passing).
+    pub checked: std::collections::BTreeMap<String, std::collections::BTreeSet<usize>>,
     pub detail: bool,
     pub too_small: bool,
     pub started: Timestamp,
@@ -269,6 +283,10 @@ impl Model {
             dialog: None,
             audit: Vec::new(),
             tracker: Default::default(),
+            runbooks: Arc::new(crate::runbook::Catalog::shipped()),
+            pinned: None,
+            marks: Default::default(),
+            checked: Default::default(),
             detail: false,
             too_small: false,
             started: now,
@@ -313,8 +331,77 @@ impl Model {
         {
             self.journal(now, event);
         }
+        self.journal_checked_steps(now);
         self.snapshot = Some(snapshot);
         self.clamp_selection();
+    }
+
+    /// The runbook of the open detail, if it has one and it parsed.
+    pub fn pinned_runbook(&self) -> Option<&crate::runbook::Runbook> {
+        let id = self.pinned.as_ref()?.runbook.as_deref()?;
+        self.runbooks.get(id)?.runbook.as_ref()
+    }
+
+    /// Journals each step of an opened runbook whose check started passing.
+    fn journal_checked_steps(&mut self, now: Timestamp) {
+        let mut events = Vec::new();
+        for (id, known) in self.checked.iter_mut() {
+            let Some(runbook) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref()) else {
+                continue;
+            };
+            let no_marks = Default::default();
+            let states = steps::states(runbook, &self.findings, &no_marks);
+            for (i, state) in states.iter().enumerate() {
+                let done = matches!(state, steps::StepState::DoneByCheck(_));
+                if done && known.insert(i) {
+                    events.push(crate::journal::Event::RunbookStep {
+                        runbook: id.clone(),
+                        step: runbook.steps[i].title.clone(),
+                        how: match state {
+                            steps::StepState::DoneByCheck(why) => format!("check: {why}"),
+                            _ => unreachable!(),
+                        },
+                    });
+                } else if !done {
+                    known.remove(&i);
+                }
+            }
+        }
+        for event in events {
+            self.journal(now, event);
+        }
+    }
+
+    /// Opens the detail of the selected finding with its runbook.
+    fn open_detail(&mut self) {
+        let Some(finding) = self.selected_finding().cloned() else {
+            return;
+        };
+        let runbook = self
+            .runbooks
+            .for_finding(&finding)
+            .first()
+            .map(|e| e.id.clone());
+        if let Some(id) = &runbook
+            && !self.checked.contains_key(id)
+            && let Some(rb) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref())
+        {
+            // Steps already passing when it opens are where it starts, not progress.
+            let done: std::collections::BTreeSet<usize> =
+                steps::states(rb, &self.findings, &Default::default())
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| matches!(s, steps::StepState::DoneByCheck(_)))
+                    .map(|(i, _)| i)
+                    .collect();
+            self.checked.insert(id.clone(), done);
+        }
+        self.pinned = Some(Pinned {
+            finding,
+            runbook,
+            step: 0,
+        });
+        self.detail = true;
     }
 
     fn journal(&mut self, time: Timestamp, event: crate::journal::Event) {
@@ -443,6 +530,7 @@ impl Model {
         }
         self.view = view;
         self.detail = false;
+        self.pinned = None;
         self.filtering = false;
         self.filter.clear();
         self.clamp_selection();
@@ -452,7 +540,12 @@ impl Model {
 /// Opens the action menu of the selected finding, webhook or node.
 fn open_actions(model: &mut Model) {
     let (title, choices): (String, Vec<Choice>) = match model.view {
-        View::Findings => match model.selected_finding() {
+        View::Findings => match model
+            .pinned
+            .as_ref()
+            .map(|p| &p.finding)
+            .or(model.selected_finding())
+        {
             Some(f) => (f.title.clone(), dialog::finding_choices(f)),
             None => (String::new(), Vec::new()),
         },
@@ -643,6 +736,19 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
                 model.go_to(View::Help);
             }
         }
+        Action::Up | Action::Down | Action::Top | Action::Bottom
+            if model.detail && model.view == View::Findings =>
+        {
+            let len = model.pinned_runbook().map_or(0, |rb| rb.steps.len());
+            if let Some(p) = &mut model.pinned {
+                p.step = match action {
+                    Action::Up => p.step.saturating_sub(1),
+                    Action::Down => (p.step + 1).min(len.saturating_sub(1)),
+                    Action::Top => 0,
+                    _ => len.saturating_sub(1),
+                };
+            }
+        }
         Action::Up | Action::Down | Action::Top | Action::Bottom => {
             let len = model.list_len();
             if let Some(s) = model.selected_mut() {
@@ -655,8 +761,49 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
             }
         }
         Action::Detail => {
-            if model.view == View::Findings && model.selected_finding().is_some() {
-                model.detail = true;
+            if model.view == View::Findings {
+                model.open_detail();
+            }
+        }
+        Action::RunStep => {
+            let Some(pinned) = &model.pinned else {
+                return None;
+            };
+            let Some(step) = model
+                .pinned_runbook()
+                .and_then(|rb| rb.steps.get(pinned.step))
+            else {
+                model.last_error = Some("no runbook step selected".into());
+                return None;
+            };
+            match steps::step_choice(step, &pinned.finding) {
+                Ok(choice) => {
+                    model.last_error = None;
+                    plan(model, choice);
+                }
+                Err(why) => model.last_error = Some(why),
+            }
+        }
+        Action::MarkStep => {
+            let (id, step) = model
+                .pinned
+                .as_ref()
+                .and_then(|p| Some((p.runbook.clone()?, p.step)))?;
+            let title = model
+                .pinned_runbook()
+                .and_then(|rb| rb.steps.get(step))
+                .map(|s| s.title.clone())?;
+            let key = (id.clone(), step);
+            if !model.marks.remove(&key) {
+                model.marks.insert(key);
+                model.journal(
+                    model.now,
+                    crate::journal::Event::RunbookStep {
+                        runbook: id,
+                        step: title,
+                        how: "by hand".into(),
+                    },
+                );
             }
         }
         Action::Back => {
@@ -664,6 +811,7 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
                 model.command = None;
             } else if model.detail {
                 model.detail = false;
+                model.pinned = None;
             } else if model.view == View::Help {
                 return Some(Action::ToggleHelp);
             } else if !model.filter.is_empty() {

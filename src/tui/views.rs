@@ -13,6 +13,7 @@ use ratatui::widgets::{
 use super::dialog::{self as dialogs, Dialog};
 use super::model::{MIN_HEIGHT, MIN_WIDTH, Model, View};
 use super::rows::{self, WebhookRow, age, ago, clock, latency};
+use super::runbook::{self as steps, Pinned, StepState};
 use crate::cluster::Source;
 use crate::cluster::probe::ProbeState;
 use crate::cluster::snapshot::WebhookMetrics;
@@ -426,6 +427,11 @@ fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
             Some(e) => Line::from(Span::styled(format!(" {e}"), Style::new().fg(Color::Red))),
             None => Line::from(Span::styled(keys, DIM)),
         }
+    } else if model.detail && model.view == View::Findings && model.last_error.is_none() {
+        Line::from(Span::styled(
+            " j/k step · Enter run the step's action · m mark done · a actions · Esc back · q quit",
+            DIM,
+        ))
     } else if let Some(command) = &model.command {
         Line::from(vec![
             Span::styled(" :", Style::new().bold()),
@@ -470,9 +476,9 @@ fn findings(model: &Model, area: Rect, buf: &mut Buffer) {
         return;
     }
     if model.detail
-        && let Some(f) = model.selected_finding()
+        && let Some(p) = &model.pinned
     {
-        finding_detail(model, f, area, buf);
+        detail_page(model, p, area, buf);
         return;
     }
     if visible.is_empty() {
@@ -503,12 +509,164 @@ fn findings(model: &Model, area: Rect, buf: &mut Buffer) {
     }
 }
 
+/// A finding's detail and its runbook: side by side on a wide terminal, one above the other
+/// on a narrow one.
+fn detail_page(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
+    let (detail_area, runbook_area) = if area.width >= 120 {
+        let [a, b] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+            .spacing(1)
+            .areas(area);
+        (a, b)
+    } else {
+        let [a, b] =
+            Layout::vertical([Constraint::Length(area.height * 2 / 5), Constraint::Min(0)])
+                .areas(area);
+        (a, b)
+    };
+    finding_detail(model, &p.finding, detail_area, buf);
+    runbook_pane(model, p, runbook_area, buf);
+}
+
+fn step_marker(state: &StepState) -> Span<'static> {
+    match state {
+        StepState::DoneByCheck(_) => Span::styled("[✓]", Style::new().fg(Color::Green).bold()),
+        StepState::DoneByHand => Span::styled("[✓]", Style::new().fg(Color::Cyan)),
+        StepState::Pending(_) => Span::raw("[ ]"),
+    }
+}
+
+fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
+    let block = Block::new().borders(Borders::TOP);
+    let Some(id) = &p.runbook else {
+        Paragraph::new(Span::styled(
+            " No runbook answers this finding (add one with --runbooks DIR).",
+            DIM,
+        ))
+        .block(block.title(" runbook "))
+        .render(area, buf);
+        return;
+    };
+    let entry = model.runbooks.get(id);
+    let Some(runbook) = entry
+        .and_then(|e| e.runbook.as_ref())
+        .filter(|_| entry.is_some_and(|e| !e.is_broken()))
+    else {
+        let mut lines = vec![Line::from(Span::styled(
+            format!("Runbook {id} is broken and cannot be followed:"),
+            Style::new().fg(Color::Red).bold(),
+        ))];
+        for problem in entry.map(|e| e.problems.as_slice()).unwrap_or_default() {
+            lines.push(Line::from(format!("  {problem}")));
+        }
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block.title(" runbook "))
+            .render(area, buf);
+        return;
+    };
+    let states = steps::states(runbook, &model.findings, &model.marks);
+    let done = states.iter().filter(|s| s.is_done()).count();
+    let title = format!(
+        " Runbook: {} · {done}/{} done ",
+        runbook.title,
+        runbook.steps.len()
+    );
+    let mut inner = block.inner(area);
+    block
+        .title(Span::styled(title, Style::new().bold().fg(Color::Cyan)))
+        .render(area, buf);
+    if let Some(e) = entry
+        && let crate::runbook::Source::Folder(_) = &e.source
+    {
+        let overrides = if e.overrides.is_some() {
+            " (overrides the shipped one)"
+        } else {
+            ""
+        };
+        let [source_area, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+        Line::from(Span::styled(
+            format!("from {}{overrides}", e.file.display()),
+            DIM,
+        ))
+        .render(source_area, buf);
+        inner = rest;
+    }
+    let list_height = (runbook.steps.len() as u16).min(inner.height / 2).max(1);
+    let [list_area, step_area] =
+        Layout::vertical([Constraint::Length(list_height), Constraint::Min(0)]).areas(inner);
+    let shown = window(p.step, runbook.steps.len(), list_area.height + 1);
+    let mut lines = Vec::new();
+    for i in shown {
+        let step = &runbook.steps[i];
+        let mut spans = vec![
+            step_marker(&states[i]),
+            format!(" {}. {}", i + 1, step.title).into(),
+        ];
+        if let Some(a) = &step.action {
+            spans.push(Span::styled(
+                format!("  ▶ {}", a.name),
+                Style::new().fg(Color::Magenta),
+            ));
+        }
+        let line = Line::from(spans);
+        lines.push(if i == p.step {
+            line.style(SELECTED)
+        } else {
+            line
+        });
+    }
+    Paragraph::new(lines).render(list_area, buf);
+    let Some(step) = runbook.steps.get(p.step) else {
+        return;
+    };
+    let mut text = vec![];
+    let state = match &states[p.step] {
+        StepState::DoneByCheck(why) => {
+            Span::styled(format!("done: {why}"), Style::new().fg(Color::Green))
+        }
+        StepState::DoneByHand => {
+            Span::styled("done (marked by hand)", Style::new().fg(Color::Cyan))
+        }
+        StepState::Pending(Some(why)) => {
+            Span::styled(format!("pending: {why}"), Style::new().fg(Color::Yellow))
+        }
+        StepState::Pending(None) => Span::styled("pending (no check: m marks it done)", DIM),
+    };
+    let mut keys = String::new();
+    if let Some(a) = &step.action {
+        keys.push_str(&format!(" · Enter: {} (plan first)", a.name));
+    }
+    keys.push_str(" · m: mark done");
+    text.push(Line::from(vec![state, Span::styled(keys, DIM)]));
+    let width = usize::from(step_area.width.max(20));
+    for line in crate::runbook::render::blocks(&step.body, width, true) {
+        let style = if line.starts_with("    ") {
+            Style::new().fg(Color::Cyan)
+        } else {
+            Style::new()
+        };
+        text.push(Line::from(Span::styled(line, style)));
+    }
+    Paragraph::new(text).render(step_area, buf);
+}
+
 fn finding_detail(model: &Model, f: &Finding, area: Rect, buf: &mut Buffer) {
     let mut lines = vec![Line::from(vec![
         severity_span(f.severity),
         Span::raw(" "),
         Span::styled(f.title.clone(), Style::new().bold()),
     ])];
+    let raised = model
+        .findings
+        .iter()
+        .any(|g| g.id == f.id && g.subject == f.subject);
+    if !raised {
+        lines.push(Line::from(Span::styled(
+            "no longer raised: the latest refresh does not report it",
+            Style::new().fg(Color::Green).bold(),
+        )));
+    }
     let mut subject = format!("{} {}", f.subject.kind, f.subject.name);
     if let Some(w) = &f.subject.webhook {
         subject.push_str(&format!(" / webhook {w}"));
