@@ -639,3 +639,55 @@ fn offline_endpoint_slices_with_nothing_ready_are_unavailable() {
     inventory.endpoint_slices = vec![slice(&[false, true])];
     assert!(!ids(&offline(&inventory)).contains("webhook-backend-unavailable"));
 }
+
+/// The shipped outage as the screen saw it (tests/fixtures/snapshots), with its webhook's
+/// failurePolicy and the write probe changed.
+fn outage_snapshot(policy: &str, probe_passed: bool) -> Snapshot {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/snapshots/opa-webhook-outage.json");
+    let mut snapshot: Snapshot =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for config in snapshot.validating_webhooks.value.iter_mut().flatten() {
+        for hook in config.webhooks.iter_mut().flatten() {
+            if hook.name == OPA {
+                hook.failure_policy = Some(policy.into());
+            }
+        }
+    }
+    if probe_passed {
+        snapshot.write_probe = Some(ProbeReport {
+            namespaces: vec![NamespaceProbe {
+                namespace: "kube-system".into(),
+                started_at: snapshot.taken_at,
+                deadline: Duration::from_secs(12),
+                fail_closed_webhooks: if policy == "Fail" {
+                    vec![OPA.into()]
+                } else {
+                    vec![]
+                },
+                matching_webhooks: vec![OPA.into()],
+                state: ProbeState::Passed {
+                    took: Duration::from_millis(3),
+                },
+            }],
+        });
+    }
+    snapshot
+}
+
+fn blocking(snapshot: &Snapshot) -> bool {
+    let inventory = Inventory::from_snapshot(snapshot);
+    live(&inventory, snapshot)
+        .iter()
+        .any(|f| f.id == webhooks::BLOCKING_WRITES)
+}
+
+#[test]
+fn old_events_do_not_keep_blocking_writes_raised_once_writes_pass() {
+    // As seen in the outage: Warning events and the apiserver's counters name the webhook.
+    assert!(blocking(&outage_snapshot("Fail", false)));
+    // After fail-open, a failed call no longer fails a write: the events are history.
+    assert!(!blocking(&outage_snapshot("Ignore", false)));
+    // A probe write that the fail-closed webhook intercepts passed: the backend answers now.
+    assert!(!blocking(&outage_snapshot("Fail", true)));
+}

@@ -28,6 +28,11 @@ fn have_tmux(test: &str) -> bool {
 
 /// `kube-rescue demo` in a tmux window of `width` x `height`, its state under `state`.
 fn open_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
+    open_demo_with(name, state, width, height, "")
+}
+
+/// [`open_demo`] with more global flags (`--runbooks DIR`).
+fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str) -> Tmux {
     let tmux = Tmux {
         socket: format!("kube-rescue-{name}-{}", std::process::id()),
     };
@@ -50,7 +55,7 @@ fn open_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
         .success()
     );
     let command = format!(
-        "'{}' --state-dir '{}' demo; echo EXIT=$?",
+        "'{}' --state-dir '{}' {flags} demo; echo EXIT=$?",
         env!("CARGO_BIN_EXE_kube-rescue"),
         state.display()
     );
@@ -272,4 +277,139 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// The runbook opens with the finding; its fail-open step, run through the confirm flow, ends
+/// the outage and the steps whose checks pass show as done; the report tells the story.
+#[test]
+fn the_runbook_walks_the_outage_to_its_end() {
+    if !have_tmux("the_runbook_walks_the_outage_to_its_end") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_demo("runbook", dir.path(), 120, 40);
+    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+        s.contains(FINDING)
+    });
+    tmux.keys(&["3"]);
+    tmux.wait_for("nodes going Unknown", Duration::from_secs(90), |s| {
+        s.lines()
+            .any(|l| l.starts_with("gke-") && l.contains("Unknown"))
+    });
+    let mut done = false;
+    for attempt in 1..=3 {
+        tmux.keys(&["1", "g", "Enter"]);
+        tmux.wait_for(
+            "the runbook beside the finding",
+            Duration::from_secs(5),
+            |s| {
+                s.contains("Runbook: An admission webhook is blocking writes")
+                    && s.contains("[ ] 3. Fail open")
+            },
+        );
+        // Step 3 is "Fail open"; Enter plans its action.
+        tmux.keys(&["j", "j"]);
+        tmux.wait_for("step 3 selected", Duration::from_secs(5), |s| {
+            s.contains("Enter: fail-open (plan first)")
+        });
+        tmux.keys(&["Enter"]);
+        let planned = tmux.wait_for("the plan", Duration::from_secs(30), |s| {
+            s.contains("Type opa-validating-webhook to apply") || s.contains("No plan")
+        });
+        if planned.contains("No plan") {
+            eprintln!("attempt {attempt}: no plan:\n{planned}");
+            tmux.keys(&["Enter"]);
+            std::thread::sleep(Duration::from_secs(3));
+            continue;
+        }
+        assert!(planned.contains("Plan: fail-open"), "{planned}");
+        tmux.keys(&["-l", "opa-validating-webhook"]);
+        tmux.keys(&["Enter"]);
+        let finished = tmux.wait_for("the change to end", Duration::from_secs(90), |s| {
+            s.contains("audited in")
+        });
+        tmux.keys(&["Enter"]);
+        if finished.contains("failurePolicy")
+            || finished.contains("replaced")
+            || finished.contains("done")
+        {
+            if !finished.contains("failed") && !finished.contains("refused") {
+                done = true;
+                break;
+            }
+        }
+        eprintln!("attempt {attempt} did not go through:\n{finished}");
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    assert!(done, "fail-open went through within 3 attempts");
+    // The runbook is still open beside its finding, now cleared; the fail-open step is done by
+    // its check.
+    let after = tmux.wait_for(
+        "the fail-open step done by its check",
+        Duration::from_secs(120),
+        |s| s.contains("no longer raised") && s.contains("[✓] 3. Fail open"),
+    );
+    assert!(
+        after.contains("Runbook: An admission webhook is blocking writes"),
+        "{after}"
+    );
+    tmux.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys(&["3"]);
+    tmux.wait_for("every node Ready again", Duration::from_secs(120), |s| {
+        let nodes: Vec<&str> = s.lines().filter(|l| l.starts_with("gke-")).collect();
+        !nodes.is_empty() && nodes.iter().all(|l| l.contains(" True "))
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    let report = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
+        .args(["report", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "{text}");
+    for needle in [
+        "- **Outage first seen** ",
+        "fail-open validatingwebhookconfiguration/opa-validating-webhook: done",
+        "- **Recovered: writes pass** ",
+        "- **Recovered: nodes all Ready** ",
+        "runbook webhook-outage: step \"Fail open\" done",
+    ] {
+        assert!(
+            text.contains(needle),
+            "missing {needle:?} in the report:\n{text}"
+        );
+    }
+}
+
+/// A team's runbook given with --runbooks replaces the shipped one of the same id on screen.
+#[test]
+fn a_team_runbook_shows_on_the_screen() {
+    if !have_tmux("a_team_runbook_shows_on_the_screen") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks/team");
+    let tmux = open_demo_with(
+        "team",
+        dir.path(),
+        120,
+        40,
+        &format!("--runbooks '{}'", team.display()),
+    );
+    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+        s.contains(FINDING)
+    });
+    tmux.keys(&["g", "Enter"]);
+    tmux.wait_for("the team's runbook", Duration::from_secs(5), |s| {
+        s.contains("Runbook: Webhook outage (platform team edition)")
+            && s.contains("fixtures/runbooks/team/webhook-outage.md")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
 }

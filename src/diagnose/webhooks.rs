@@ -290,7 +290,20 @@ fn blocking_writes(
         }
     }
 
-    if let Some(events) = events_by_webhook.get(hook.name) {
+    // Warning events and the apiserver's counters outlive the failure they tell of. They say
+    // nothing of now once the webhook fails open (a failed call no longer fails a write), or
+    // once a probe write that this webhook intercepts has passed: only the probe speaks then.
+    let passed_through = snapshot.write_probe.as_ref().is_some_and(|r| {
+        r.namespaces.iter().any(|n| {
+            matches!(n.state, ProbeState::Passed { .. })
+                && n.fail_closed_webhooks.iter().any(|w| w == hook.name)
+        })
+    });
+    if !hook.fail_closed() || passed_through {
+        if evidence.is_empty() {
+            return None;
+        }
+    } else if let Some(events) = events_by_webhook.get(hook.name) {
         let needle = format!("failed calling webhook \"{}\"", hook.name);
         let mut count: i64 = 0;
         let mut reasons = BTreeSet::new();
@@ -355,6 +368,8 @@ fn blocking_writes(
         .as_ref()
         .and_then(|m| m.webhooks.get(hook.name))
         && metrics.calling_errors > 0.0
+        && hook.fail_closed()
+        && !passed_through
     {
         evidence.push(format!(
             "apiserver metrics: apiserver_admission_webhook_rejection_count{{name=\"{}\",error_type=\"calling_webhook_error\"}} = {} (of {} calls)",

@@ -638,7 +638,11 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
         keys.push_str(&format!(" · Enter: {} (plan first)", a.name));
     }
     keys.push_str(" · m: mark done");
-    text.push(Line::from(vec![state, Span::styled(keys, DIM)]));
+    text.push(Line::from(state));
+    text.push(Line::from(Span::styled(
+        keys.trim_start_matches(" · ").to_string(),
+        DIM,
+    )));
     let width = usize::from(step_area.width.max(20));
     for line in crate::runbook::render::blocks(&step.body, width, true) {
         let style = if line.starts_with("    ") {
