@@ -141,11 +141,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Entry>> {
             Ok(text) => Entry::new(file, source.clone(), &text),
             Err(e) => Entry {
                 id: stem(&file),
-                problems: vec![Problem {
-                    file: file.clone(),
-                    line: None,
-                    reason: format!("could not read it: {e}"),
-                }],
+                problems: vec![Problem::whole(&file, format!("could not read it: {e}"))],
                 file,
                 source: source.clone(),
                 runbook: None,
@@ -201,19 +197,17 @@ pub fn lint_dir(dir: &Path, complete: bool) -> Result<LintReport> {
     let entries = load_dir(dir)?;
     let mut problems: Vec<Problem> = entries.iter().flat_map(|e| e.problems.clone()).collect();
     if entries.is_empty() {
-        problems.push(Problem {
-            file: dir.to_path_buf(),
-            line: None,
-            reason: "no runbooks here (a runbook is a .md file)".into(),
-        });
+        problems.push(Problem::whole(
+            dir,
+            "no runbooks here (a runbook is a .md file)",
+        ));
     }
     if complete {
         for id in unanswered(&entries) {
-            problems.push(Problem {
-                file: dir.to_path_buf(),
-                line: None,
-                reason: format!("no runbook answers finding {id}"),
-            });
+            problems.push(Problem::whole(
+                dir,
+                format!("no runbook answers finding {id}"),
+            ));
         }
     }
     Ok(LintReport {
@@ -260,11 +254,7 @@ impl Catalog {
         for dir in dirs {
             match load_dir(dir) {
                 Ok(entries) => catalog.add(entries),
-                Err(e) => catalog.problems.push(Problem {
-                    file: dir.clone(),
-                    line: None,
-                    reason: e.to_string(),
-                }),
+                Err(e) => catalog.problems.push(Problem::whole(dir, e.to_string())),
             }
         }
         catalog
@@ -374,6 +364,10 @@ mod tests {
         assert!(catalog.get("no-such-runbook").is_none());
     }
 
+    fn entries_with_id(catalog: &Catalog, id: &str) -> usize {
+        catalog.ids().iter().filter(|i| **i == id).count()
+    }
+
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).unwrap();
     }
@@ -402,14 +396,7 @@ mod tests {
         assert_eq!(outage.title(), "Team version");
         assert_eq!(outage.source, Source::Folder(first.path().to_path_buf()));
         assert_eq!(outage.overrides, Some(Source::Shipped));
-        assert_eq!(
-            catalog
-                .ids()
-                .iter()
-                .filter(|id| **id == "webhook-outage")
-                .count(),
-            1
-        );
+        assert_eq!(entries_with_id(&catalog, "webhook-outage"), 1);
         let broken = catalog.get("broken").unwrap();
         assert!(broken.is_broken());
         assert!(broken.runbook.is_none());
@@ -448,14 +435,7 @@ mod tests {
             ]
         );
         let catalog = Catalog::load(&[dir.path().to_path_buf()]);
-        assert_eq!(
-            catalog
-                .ids()
-                .iter()
-                .filter(|id| **id == "webhook-outage")
-                .count(),
-            2
-        );
+        assert_eq!(entries_with_id(&catalog, "webhook-outage"), 2);
         assert_eq!(catalog.get("webhook-outage").unwrap().file, a);
     }
 

@@ -91,19 +91,10 @@ pub fn parse(text: &str, first_line: usize, nested_info: &str) -> (Vec<Located>,
 enum Frame {
     /// The document, a list item or a block quote: holds blocks.
     Blocks(Vec<Block>),
-    List {
-        start: Option<u64>,
-        items: Vec<Vec<Block>>,
-    },
+    /// A list (filled item by item) or a code block (filled with text).
+    Open(Block),
     /// A paragraph or heading (level 0 for a paragraph): holds spans.
-    Inline {
-        level: u8,
-        spans: Vec<Span>,
-    },
-    Code {
-        info: String,
-        text: String,
-    },
+    Inline { level: u8, spans: Vec<Span> },
 }
 
 struct Builder {
@@ -164,10 +155,10 @@ impl Builder {
             }
             Tag::List(start) => {
                 self.close_implicit_paragraph();
-                self.stack.push(Frame::List {
+                self.stack.push(Frame::Open(Block::List {
                     start,
                     items: Vec::new(),
-                });
+                }));
             }
             Tag::CodeBlock(kind) => {
                 self.close_implicit_paragraph();
@@ -175,10 +166,10 @@ impl Builder {
                     CodeBlockKind::Fenced(info) => info.trim().to_string(),
                     CodeBlockKind::Indented => String::new(),
                 };
-                self.stack.push(Frame::Code {
+                self.stack.push(Frame::Open(Block::Code {
                     info,
                     text: String::new(),
-                });
+                }));
             }
             Tag::Emphasis => self.emphasis += 1,
             Tag::Strong => self.strong += 1,
@@ -202,19 +193,14 @@ impl Builder {
             TagEnd::Item => {
                 self.close_implicit_paragraph();
                 if let Some(Frame::Blocks(blocks)) = self.stack.pop()
-                    && let Some(Frame::List { items, .. }) = self.stack.last_mut()
+                    && let Some(Frame::Open(Block::List { items, .. })) = self.stack.last_mut()
                 {
                     items.push(blocks);
                 }
             }
-            TagEnd::List(_) => {
-                if let Some(Frame::List { start, items }) = self.stack.pop() {
-                    self.push_block(Block::List { start, items });
-                }
-            }
-            TagEnd::CodeBlock => {
-                if let Some(Frame::Code { info, text }) = self.stack.pop() {
-                    self.push_block(Block::Code { info, text });
+            TagEnd::List(_) | TagEnd::CodeBlock => {
+                if let Some(Frame::Open(block)) = self.stack.pop() {
+                    self.push_block(block);
                 }
             }
             TagEnd::Emphasis => self.emphasis = self.emphasis.saturating_sub(1),
@@ -237,7 +223,7 @@ impl Builder {
     }
 
     fn text(&mut self, text: &str) {
-        if let Some(Frame::Code { text: code, .. }) = self.stack.last_mut() {
+        if let Some(Frame::Open(Block::Code { text: code, .. })) = self.stack.last_mut() {
             code.push_str(text);
             return;
         }
@@ -308,7 +294,7 @@ impl Builder {
         }
         match self.stack.last_mut() {
             Some(Frame::Blocks(blocks)) => blocks.push(block),
-            Some(Frame::List { items, .. }) => items.push(vec![block]),
+            Some(Frame::Open(Block::List { items, .. })) => items.push(vec![block]),
             _ => {}
         }
     }
@@ -347,4 +333,83 @@ fn trim_spans(mut spans: Vec<Span>) -> Vec<Span> {
     }
     spans.retain(|s| !s.text.is_empty());
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(text: &str) -> Vec<Block> {
+        parse(text, 1, "step")
+            .0
+            .into_iter()
+            .map(|l| l.block)
+            .collect()
+    }
+
+    #[test]
+    fn lists_nest_and_keep_their_numbers() {
+        let parsed = blocks("3. first\n   - inner `code`\n4. second\n\n   more text\n");
+        let para = |t: &str| Block::Paragraph(vec![Span::plain(t)]);
+        assert_eq!(
+            parsed,
+            [Block::List {
+                start: Some(3),
+                items: vec![
+                    vec![
+                        para("first"),
+                        Block::List {
+                            start: None,
+                            items: vec![vec![Block::Paragraph(vec![
+                                Span::plain("inner "),
+                                Span {
+                                    text: "code".into(),
+                                    code: true,
+                                    ..Span::default()
+                                }
+                            ])]]
+                        }
+                    ],
+                    vec![para("second"), para("more text")],
+                ]
+            }]
+        );
+    }
+
+    #[test]
+    fn headings_quotes_rules_breaks_and_emphasis() {
+        let parsed = blocks("### Deeper\n\n> quoted *text*\n\n---\n\nline one  \nline two\nsoft\n");
+        assert_eq!(parsed.len(), 4, "{parsed:?}");
+        assert_eq!(
+            parsed[0],
+            Block::Heading {
+                level: 3,
+                spans: vec![Span::plain("Deeper")]
+            }
+        );
+        let Block::Quote(inner) = &parsed[1] else {
+            panic!("{parsed:?}");
+        };
+        let Block::Paragraph(spans) = &inner[0] else {
+            panic!("{inner:?}");
+        };
+        assert!(spans[1].emphasis && spans[1].text == "text", "{spans:?}");
+        assert_eq!(parsed[2], Block::Rule);
+        assert_eq!(
+            parsed[3],
+            Block::Paragraph(vec![Span::plain("line one\nline two soft")])
+        );
+    }
+
+    #[test]
+    fn top_level_blocks_know_their_lines_and_nested_step_blocks_are_reported() {
+        let (located, nested) = parse(
+            "Intro.\n\n## Step\n\n- x\n\n  ```step\n  a: b\n  ```\n",
+            10,
+            "step",
+        );
+        let lines: Vec<usize> = located.iter().map(|l| l.line).collect();
+        assert_eq!(lines, [10, 12, 14]);
+        assert_eq!(nested, [16]);
+    }
 }

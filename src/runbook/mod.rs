@@ -86,6 +86,15 @@ impl Problem {
             reason: reason.into(),
         }
     }
+
+    /// A problem with the whole file or folder.
+    pub fn whole(file: &std::path::Path, reason: impl Into<String>) -> Self {
+        Problem {
+            file: file.to_path_buf(),
+            line: None,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl fmt::Display for Problem {

@@ -120,6 +120,27 @@ pub struct Parsed {
 /// A string or a list of strings, each with its line (0 when given as one string).
 struct Items(Vec<(String, usize)>);
 
+impl Items {
+    /// Each name with its line in the file: its own, or the list's when given as one string.
+    fn placed(list: Spanned<Items>, first_line: usize) -> (usize, Vec<(String, usize)>) {
+        let list_line = line_of(&list, first_line);
+        let items = list
+            .value
+            .0
+            .into_iter()
+            .map(|(name, line)| {
+                let line = if line == 0 {
+                    list_line
+                } else {
+                    first_line + line - 1
+                };
+                (name, line)
+            })
+            .collect();
+        (list_line, items)
+    }
+}
+
 impl<'de> Deserialize<'de> for Items {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -380,19 +401,14 @@ fn front_matter(
     let mut findings = Vec::new();
     match raw.findings {
         Some(list) => {
-            let list_line = line_of(&list, first_line);
-            if list.value.0.is_empty() {
+            let (list_line, items) = Items::placed(list, first_line);
+            if items.is_empty() {
                 problems.add(
                     list_line,
                     "findings is empty: name the finding ids this runbook answers",
                 );
             }
-            for (finding, line) in list.value.0 {
-                let line = if line == 0 {
-                    list_line
-                } else {
-                    first_line + line - 1
-                };
+            for (finding, line) in items {
                 if !FINDING_IDS.contains(&finding.as_str()) {
                     problems.add(
                         line,
@@ -427,13 +443,7 @@ fn front_matter(
     };
     let mut applies_to = Vec::new();
     if let Some(list) = raw.applies_to {
-        let list_line = line_of(&list, first_line);
-        for (name, line) in list.value.0 {
-            let line = if line == 0 {
-                list_line
-            } else {
-                first_line + line - 1
-            };
+        for (name, line) in Items::placed(list, first_line).1 {
             match Platform::from_name(&name) {
                 Some(p) => applies_to.push(p),
                 None => problems.add(
