@@ -329,14 +329,10 @@ fn the_runbook_walks_the_outage_to_its_end() {
             s.contains("audited in")
         });
         tmux.keys(&["Enter"]);
-        if finished.contains("failurePolicy")
-            || finished.contains("replaced")
-            || finished.contains("done")
-        {
-            if !finished.contains("failed") && !finished.contains("refused") {
-                done = true;
-                break;
-            }
+        // The dialog's title is the verdict: `done…`, or `refused: …` / `failed: …`.
+        if finished.contains("┌ done") {
+            done = true;
+            break;
         }
         eprintln!("attempt {attempt} did not go through:\n{finished}");
         std::thread::sleep(Duration::from_secs(3));
