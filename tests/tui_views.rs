@@ -899,4 +899,15 @@ fn a_broken_runbook_is_shown_with_its_problems() {
     let screen = draw(&model, 120, 40);
     assert!(screen.contains("is broken"), "{screen}");
     assert!(screen.contains("no-such-finding"), "{screen}");
+    // The help lists it too, at the end.
+    send(&mut model, [Action::ToggleHelp]);
+    for _ in 0..14 {
+        send(&mut model, [Action::Down]);
+    }
+    let screen = draw(&model, 80, 24);
+    assert!(
+        screen.contains("webhook-outage (broken)")
+            && screen.contains("7 runbooks: 6 shipped, 1 from"),
+        "{screen}"
+    );
 }

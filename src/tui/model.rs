@@ -184,6 +184,10 @@ pub enum Request {
     Journal(crate::journal::Entry),
 }
 
+/// How far the help scrolls without the broken runbooks' errors: its last lines stay in
+/// sight at the bottom.
+const HELP_LINES: usize = 18;
+
 /// The smallest terminal the views are laid out for.
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -197,6 +201,8 @@ pub struct Selection {
     pub health: usize,
     pub events: usize,
     pub audit: usize,
+    /// First line of the help shown.
+    pub help: usize,
 }
 
 /// The whole state of the screen.
@@ -418,7 +424,16 @@ impl Model {
             View::Health => rows::health_rows(self.snapshot.as_deref()).len(),
             View::Events => self.visible_events().len(),
             View::Audit => self.audit.len(),
-            View::Help => 0,
+            View::Help => {
+                HELP_LINES
+                    + self.runbooks.problems.len()
+                    + self
+                        .runbooks
+                        .entries()
+                        .iter()
+                        .map(|e| e.problems.len())
+                        .sum::<usize>()
+            }
         }
     }
 
@@ -435,7 +450,7 @@ impl Model {
             View::Health => Some(&mut self.selection.health),
             View::Events => Some(&mut self.selection.events),
             View::Audit => Some(&mut self.selection.audit),
-            View::Help => None,
+            View::Help => Some(&mut self.selection.help),
         }
     }
 
@@ -448,7 +463,7 @@ impl Model {
             View::Health => self.selection.health,
             View::Events => self.selection.events,
             View::Audit => self.selection.audit,
-            View::Help => 0,
+            View::Help => self.selection.help,
         }
     }
 

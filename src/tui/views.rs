@@ -45,7 +45,7 @@ impl Widget for &Model {
             View::Health => health(self, body_area, buf),
             View::Events => events(self, body_area, buf),
             View::Audit => audit(self, body_area, buf),
-            View::Help => help(body_area, buf),
+            View::Help => help(self, body_area, buf),
         }
         footer(self, footer_area, buf);
         if let Some(d) = &self.dialog {
@@ -1598,7 +1598,7 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
 // ---------------------------------------------------------------------------------------------
 // Help
 
-fn help(area: Rect, buf: &mut Buffer) {
+fn help(model: &Model, area: Rect, buf: &mut Buffer) {
     let keys = [
         ("?", "this help (again to close)"),
         ("Tab / Shift-Tab", "next / previous view"),
@@ -1611,7 +1611,11 @@ fn help(area: Rect, buf: &mut Buffer) {
             "jump to a view by name or prefix (:no, :ev, :hooks); :q quits",
         ),
         ("j k / ↓ ↑", "move in a list; g G first / last"),
-        ("Enter", "detail of the selected finding"),
+        ("Enter", "detail of the selected finding, with its runbook"),
+        (
+            "in the detail",
+            "j/k a runbook step · Enter run its action · m mark it done",
+        ),
         ("Esc", "back: close the detail or help, clear the filter"),
         ("/", "filter the list (Enter keeps it, Esc clears it)"),
         ("r", "refresh now instead of at the next interval"),
@@ -1642,8 +1646,34 @@ fn help(area: Rect, buf: &mut Buffer) {
     ] {
         lines.push(Line::from(format!("   {text}")));
     }
+    lines.push(Line::from(""));
+    lines.push(Line::from(" Runbooks".bold()));
+    let entries = model.runbooks.entries();
+    let from_folders = entries
+        .iter()
+        .filter(|e| matches!(e.source, crate::runbook::Source::Folder(_)))
+        .count();
+    lines.push(Line::from(format!(
+        "   {} runbooks: {} shipped, {from_folders} from --runbooks folders",
+        entries.len(),
+        entries.len() - from_folders
+    )));
+    let red = Style::new().fg(Color::Red);
+    for problem in &model.runbooks.problems {
+        lines.push(Line::from(Span::styled(format!("   ✗ {problem}"), red)));
+    }
+    for entry in entries.iter().filter(|e| e.is_broken()) {
+        for problem in &entry.problems {
+            lines.push(Line::from(Span::styled(
+                format!("   ✗ {} (broken): {problem}", entry.id),
+                red,
+            )));
+        }
+    }
+    lines.push(Line::from(Span::styled("   j/k scroll this help", DIM)));
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
+        .scroll((model.selection.help as u16, 0))
         .render(area, buf);
 }
 
