@@ -6,49 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use kube_rescue::cluster::{Cluster, ConnectOptions, collect};
 use kube_rescue::diagnose::{self, Inventory};
-use kube_rescue::sim::Simulator;
-use kube_rescue::sim::scenario::Scenario;
+
+mod common;
 
 #[tokio::main]
 async fn main() {
-    let scenario = Scenario::load("large").expect("the large scenario generates");
-    let sim = Simulator::start(scenario, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("the simulator starts");
-    let dir = std::env::temp_dir().join(format!("kube-rescue-diag-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("kubeconfig");
-    sim.write_kubeconfig(&path).unwrap();
-    let cluster = Cluster::connect(&ConnectOptions {
-        kubeconfig: Some(path.clone()),
-        timeout: Duration::from_secs(30),
-        ..Default::default()
-    })
-    .await
-    .expect("connect");
-    let first = collect::refresh(&cluster, None).await;
-    // A second refresh, as the TUI would have: node identities and backends carried over.
-    let snapshot = collect::refresh(&cluster, Some(&first)).await;
-    println!(
-        "snapshot: {} nodes, {} leases, {} warning events, {} validating + {} mutating configurations, {} requests, refresh took {:.0} ms",
-        snapshot.nodes.value.as_ref().map_or(0, Vec::len),
-        snapshot.node_leases.value.as_ref().map_or(0, Vec::len),
-        snapshot.warning_events.value.as_ref().map_or(0, Vec::len),
-        snapshot
-            .validating_webhooks
-            .value
-            .as_ref()
-            .map_or(0, Vec::len),
-        snapshot
-            .mutating_webhooks
-            .value
-            .as_ref()
-            .map_or(0, Vec::len),
-        snapshot.requests,
-        snapshot.took.as_secs_f64() * 1000.0,
-    );
+    let (_, snapshot) = common::large_snapshots().await;
+    println!("snapshot: {}", common::describe(&snapshot));
 
     let runs = 50;
     let mut times = Vec::with_capacity(runs);
@@ -106,6 +71,4 @@ async fn main() {
             "MISSED"
         }
     );
-    sim.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

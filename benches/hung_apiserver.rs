@@ -11,15 +11,7 @@ use std::time::{Duration, Instant};
 use kube_rescue::sim::Simulator;
 use kube_rescue::sim::scenario::Scenario;
 
-const HUNG: &str = r#"
-name: hung-apiserver
-description: Every request is accepted and never answered.
-objects:
-  - {apiVersion: v1, kind: Node, metadata: {name: node-1}}
-faults:
-  - match: {}
-    hang: true
-"#;
+mod common;
 
 fn timed(program: &str, args: &[&str]) -> (Duration, bool, String) {
     let started = Instant::now();
@@ -58,7 +50,7 @@ fn shorten(text: &str) -> String {
 
 #[tokio::main]
 async fn main() {
-    let scenario = Scenario::from_yaml(HUNG, "hung-apiserver").expect("valid scenario");
+    let scenario = Scenario::from_yaml(common::HUNG, "hung-apiserver").expect("valid scenario");
     let sim = Simulator::start(scenario, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("the simulator starts");

@@ -19,7 +19,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use kube_rescue::cluster::{Cluster, ConnectOptions, collect};
 use kube_rescue::sim::Simulator;
 use kube_rescue::sim::scenario::Scenario;
 use kube_rescue::tui::{Action, Connection, Model, Update, View, update};
@@ -30,15 +29,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_kube-rescue");
 const COLUMNS: u16 = 120;
 const ROWS: u16 = 40;
 
-const HUNG: &str = r#"
-name: hung-apiserver
-description: Every request is accepted and never answered.
-objects:
-  - {apiVersion: v1, kind: Node, metadata: {name: node-1}}
-faults:
-  - match: {}
-    hang: true
-"#;
+mod common;
 
 /// The binary on the slave side of a pseudo-terminal; what it draws is fed to a terminal
 /// emulator as it arrives.
@@ -180,6 +171,18 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
 
+/// One figure: how long after the start `at` came, against a target in milliseconds.
+fn since_start(what: &str, started: Instant, at: Option<Instant>, target_ms: u64, note: &str) {
+    match at {
+        Some(at) => println!(
+            "  {what:<26} {:>8.1} ms   target < {target_ms} ms: {}{note}",
+            ms(at - started),
+            verdict(at - started < Duration::from_millis(target_ms))
+        ),
+        None => println!("  {what:<26} never"),
+    }
+}
+
 /// The header's second line is drawn in the first frame, whatever the cluster does.
 fn first_frame(text: &str) -> bool {
     text.lines()
@@ -219,7 +222,7 @@ async fn start(scenario: Scenario, dir: &Path) -> (Simulator, PathBuf) {
 
 /// A hung apiserver: first frame, the header naming it, and key presses answered meanwhile.
 async fn hung(dir: &Path) {
-    let scenario = Scenario::from_yaml(HUNG, "hung-apiserver").expect("valid scenario");
+    let scenario = Scenario::from_yaml(common::HUNG, "hung-apiserver").expect("valid scenario");
     let (sim, kubeconfig) = start(scenario, dir).await;
     let state = dir.join("state-hung");
     let kubeconfig = kubeconfig.to_string_lossy();
@@ -236,22 +239,8 @@ async fn hung(dir: &Path) {
     let frame = screen.wait(Duration::from_secs(10), first_frame);
     let unreachable = screen.wait(Duration::from_secs(20), |t| t.contains("UNREACHABLE"));
     println!("hung apiserver (accepts connections, never answers), --timeout 3s:");
-    match frame {
-        Some(at) => println!(
-            "  first frame                {:>8.1} ms   target < 100 ms: {}",
-            ms(at - started),
-            verdict(at - started < Duration::from_millis(100))
-        ),
-        None => println!("  first frame                never (10 s)"),
-    }
-    match unreachable {
-        Some(at) => println!(
-            "  header says UNREACHABLE    {:>8.1} ms   target < 3500 ms: {}",
-            ms(at - started),
-            verdict(at - started < Duration::from_millis(3500))
-        ),
-        None => println!("  header says UNREACHABLE    never (20 s)"),
-    }
+    since_start("first frame", started, frame, 100, "");
+    since_start("header says UNREACHABLE", started, unreachable, 3500, "");
     // Help on and off: each press must change the screen while every call hangs.
     let mut answers = Vec::new();
     for i in 0..40 {
@@ -296,54 +285,21 @@ fn demo(dir: &Path) {
         t.contains("Writes fail because of webhook validating-webhook.openpolicyagent.org")
     });
     println!("demo (opa-webhook-outage, simulator in the same process):");
-    match frame {
-        Some(at) => println!(
-            "  first frame                {:>8.1} ms   target < 100 ms: {}",
-            ms(at - started),
-            verdict(at - started < Duration::from_millis(100))
-        ),
-        None => println!("  first frame                never (10 s)"),
-    }
-    match finding {
-        Some(at) => println!(
-            "  first finding              {:>8.1} ms   target < 2000 ms: {}   (webhook-blocking-writes)",
-            ms(at - started),
-            verdict(at - started < Duration::from_secs(2))
-        ),
-        None => println!("  first finding              never (30 s)"),
-    }
+    since_start("first frame", started, frame, 100, "");
+    since_start(
+        "first finding",
+        started,
+        finding,
+        2000,
+        "   (webhook-blocking-writes)",
+    );
     screen.quit();
 }
 
 /// CPU time of taking in one refresh of `large` (diagnosis and rows) and drawing it.
-async fn large_cpu(dir: &Path) {
-    let scenario = Scenario::load("large").expect("the large scenario generates");
-    let (sim, kubeconfig) = start(scenario, dir).await;
-    let cluster = Cluster::connect(&ConnectOptions {
-        kubeconfig: Some(kubeconfig),
-        timeout: Duration::from_secs(30),
-        ..Default::default()
-    })
-    .await
-    .expect("connect");
-    let first = collect::refresh(&cluster, None).await;
-    let snapshot = collect::refresh(&cluster, Some(&first)).await;
-    sim.stop().await;
-    println!(
-        "large ({} nodes, {} warning events, {} + {} webhook configurations):",
-        snapshot.nodes.value.as_ref().map_or(0, Vec::len),
-        snapshot.warning_events.value.as_ref().map_or(0, Vec::len),
-        snapshot
-            .validating_webhooks
-            .value
-            .as_ref()
-            .map_or(0, Vec::len),
-        snapshot
-            .mutating_webhooks
-            .value
-            .as_ref()
-            .map_or(0, Vec::len),
-    );
+async fn large_cpu() {
+    let (first, snapshot) = common::large_snapshots().await;
+    println!("large ({}):", common::describe(&snapshot));
     let mut terminal = Terminal::new(TestBackend::new(COLUMNS, ROWS)).unwrap();
     let mut model = Model::new(Connection::default(), jiff::Timestamp::now());
     // One refresh already taken in, as on a running screen (deltas, identities).
@@ -474,7 +430,7 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     hung(&dir).await;
     demo(&dir);
-    large_cpu(&dir).await;
+    large_cpu().await;
     large_memory(&dir);
     let _ = std::fs::remove_dir_all(&dir);
 }

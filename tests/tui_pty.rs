@@ -65,6 +65,48 @@ fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str
 
 const FINDING: &str = "Writes fail because of webhook validating-webhook.openpolicyagent.org";
 
+/// Waits for the outage's finding, then for it to take hold: node heartbeats stop and nodes go
+/// Unknown (the Nodes view is left open).
+fn outage_takes_hold(tmux: &Tmux) {
+    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+        s.contains(FINDING)
+    });
+    tmux.keys(&["3"]);
+    tmux.wait_for("nodes going Unknown", Duration::from_secs(90), |s| {
+        s.lines()
+            .any(|l| l.starts_with("gke-") && l.contains("Unknown"))
+    });
+}
+
+/// Opens the Nodes view and waits until every node is Ready.
+fn nodes_ready_again(tmux: &Tmux) {
+    tmux.keys(&["3"]);
+    tmux.wait_for("every node Ready again", Duration::from_secs(120), |s| {
+        let nodes: Vec<&str> = s.lines().filter(|l| l.starts_with("gke-")).collect();
+        !nodes.is_empty() && nodes.iter().all(|l| l.contains(" True "))
+    });
+}
+
+/// Quits the screen, then prints the run's incident timeline with `kube-rescue report`.
+fn quit_and_report(tmux: &Tmux, state: &Path) -> String {
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    let report = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
+        .args(["report", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout).into_owned();
+    assert!(
+        report.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    text
+}
+
 #[test]
 fn demo_in_a_terminal() {
     if !have_tmux("demo_in_a_terminal") {
@@ -122,7 +164,7 @@ fn demo_in_a_terminal() {
     });
     tmux.keys(&["1", "Enter"]);
     tmux.wait_for("finding detail", Duration::from_secs(5), |s| {
-        s.contains("evidence") && s.contains("runbook")
+        s.contains("evidence") && s.contains("Runbook: ")
     });
     tmux.keys(&["Escape", "j", "k", "Tab", "q"]);
 
@@ -155,15 +197,7 @@ fn the_outage_is_ended_from_the_screen() {
     }
     let dir = tempfile::tempdir().unwrap();
     let tmux = open_demo("fix", dir.path(), 120, 40);
-    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
-        s.contains(FINDING)
-    });
-    // Let the outage take hold: node heartbeats stop and nodes go Unknown.
-    tmux.keys(&["3"]);
-    tmux.wait_for("nodes going Unknown", Duration::from_secs(90), |s| {
-        s.lines()
-            .any(|l| l.starts_with("gke-") && l.contains("Unknown"))
-    });
+    outage_takes_hold(&tmux);
     let mut done = None;
     for attempt in 1..=3 {
         // The top finding is the cause; its menu lists delete last.
@@ -217,11 +251,7 @@ fn the_outage_is_ended_from_the_screen() {
     tmux.wait_for("the dialog closed", Duration::from_secs(5), |s| {
         !s.contains("audited in")
     });
-    tmux.keys(&["3"]);
-    tmux.wait_for("every node Ready again", Duration::from_secs(120), |s| {
-        let nodes: Vec<&str> = s.lines().filter(|l| l.starts_with("gke-")).collect();
-        !nodes.is_empty() && nodes.iter().all(|l| l.contains(" True "))
-    });
+    nodes_ready_again(&tmux);
     tmux.keys(&["1"]);
     tmux.wait_for("the outage to end", Duration::from_secs(60), |s| {
         let findings_shown = s.contains("FINDING (cause first)") || s.contains("No findings");
@@ -233,22 +263,8 @@ fn the_outage_is_ended_from_the_screen() {
         Duration::from_secs(5),
         |s| s.contains("u: undo") && s.contains("done"),
     );
-    tmux.keys(&["q"]);
-    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
-        exit_code(s).is_some()
-    });
     // The run's journal, as the postmortem timeline.
-    let report = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
-        .args(["report", "--state-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&report.stdout);
-    assert!(
-        report.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&report.stderr)
-    );
+    let text = quit_and_report(&tmux, dir.path());
     for needle in [
         "# Incident timeline: kube-rescue-sim-opa-webhook-outage",
         "- **Outage first seen** ",
@@ -288,14 +304,7 @@ fn the_runbook_walks_the_outage_to_its_end() {
     }
     let dir = tempfile::tempdir().unwrap();
     let tmux = open_demo("runbook", dir.path(), 120, 40);
-    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
-        s.contains(FINDING)
-    });
-    tmux.keys(&["3"]);
-    tmux.wait_for("nodes going Unknown", Duration::from_secs(90), |s| {
-        s.lines()
-            .any(|l| l.starts_with("gke-") && l.contains("Unknown"))
-    });
+    outage_takes_hold(&tmux);
     let mut done = false;
     for attempt in 1..=3 {
         tmux.keys(&["1", "g", "Enter"]);
@@ -351,22 +360,8 @@ fn the_runbook_walks_the_outage_to_its_end() {
     );
     tmux.keys(&["Escape"]);
     std::thread::sleep(Duration::from_millis(300));
-    tmux.keys(&["3"]);
-    tmux.wait_for("every node Ready again", Duration::from_secs(120), |s| {
-        let nodes: Vec<&str> = s.lines().filter(|l| l.starts_with("gke-")).collect();
-        !nodes.is_empty() && nodes.iter().all(|l| l.contains(" True "))
-    });
-    tmux.keys(&["q"]);
-    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
-        exit_code(s).is_some()
-    });
-    let report = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
-        .args(["report", "--state-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&report.stdout);
-    assert!(report.status.success(), "{text}");
+    nodes_ready_again(&tmux);
+    let text = quit_and_report(&tmux, dir.path());
     for needle in [
         "- **Outage first seen** ",
         "fail-open validatingwebhookconfiguration/opa-validating-webhook: done",

@@ -56,15 +56,7 @@ pub const FINDING_IDS: &[&str] = &[
 ];
 
 /// The remediation actions of DESIGN.md whose target a finding names, which a step may carry.
-pub const ACTIONS: &[&str] = &[
-    "delete",
-    "fail-open",
-    "exclude-system-namespaces",
-    "set-timeout",
-    "restart-backend",
-    "cordon",
-    "uncordon",
-];
+pub const ACTIONS: &[&str] = &crate::remediate::action::ACTION_NAMES;
 
 /// The info string of the fenced block that holds a step's action and check.
 pub const STEP_BLOCK: &str = "step";

@@ -94,6 +94,19 @@ fn waiting_for_first_refresh(area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
+/// Why a list shows no row: its source could not be read, there is nothing, or the filter
+/// hides everything (`says` in that order).
+fn nothing_listed(unread: bool, none: bool, says: [&str; 3], area: Rect, buf: &mut Buffer) {
+    let text = if unread {
+        says[0]
+    } else if none {
+        says[1]
+    } else {
+        says[2]
+    };
+    Paragraph::new(format!(" {text}")).render(area, buf);
+}
+
 /// One yellow line per source whose value is stale or missing: ` name: note`.
 fn stale_notes<const N: usize>(notes: [(&str, Option<String>); N]) -> Vec<Line<'static>> {
     notes
@@ -746,14 +759,18 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
     Paragraph::new(notes).render(notes_area, buf);
     if visible.is_empty() {
         let unread = s.validating_webhooks.value.is_none() || s.mutating_webhooks.value.is_none();
-        let text = if model.webhook_rows.is_empty() && unread {
-            " The webhook configurations could not be read (see above)."
-        } else if model.webhook_rows.is_empty() {
-            " No admission webhook is configured."
-        } else {
-            " No webhook matches the filter."
-        };
-        Paragraph::new(text).render(list_area, buf);
+        let none = model.webhook_rows.is_empty();
+        nothing_listed(
+            none && unread,
+            none,
+            [
+                "The webhook configurations could not be read (see above).",
+                "No admission webhook is configured.",
+                "No webhook matches the filter.",
+            ],
+            list_area,
+            buf,
+        );
         return;
     }
     let shown = window(model.selection.webhooks, visible.len(), list_area.height);
@@ -954,14 +971,17 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
     churn_chart(model, churn_area, buf);
     let visible = model.visible_nodes();
     if visible.is_empty() {
-        let text = if s.nodes.value.is_none() {
-            " The nodes could not be read (see above)."
-        } else if model.node_rows.is_empty() {
-            " The cluster has no nodes."
-        } else {
-            " No node matches the filter."
-        };
-        Paragraph::new(text).render(list_area, buf);
+        nothing_listed(
+            s.nodes.value.is_none(),
+            model.node_rows.is_empty(),
+            [
+                "The nodes could not be read (see above).",
+                "The cluster has no nodes.",
+                "No node matches the filter.",
+            ],
+            list_area,
+            buf,
+        );
         return;
     }
     let now = model.now;
@@ -1231,14 +1251,17 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
     .areas(area);
     Paragraph::new(notes).render(notes_area, buf);
     if visible.is_empty() {
-        let text = if s.warning_events.value.is_none() {
-            " The events could not be read (see above)."
-        } else if model.event_rows.is_empty() {
-            " No Warning events."
-        } else {
-            " No event matches the filter."
-        };
-        Paragraph::new(text).render(list_area, buf);
+        nothing_listed(
+            s.warning_events.value.is_none(),
+            model.event_rows.is_empty(),
+            [
+                "The events could not be read (see above).",
+                "No Warning events.",
+                "No event matches the filter.",
+            ],
+            list_area,
+            buf,
+        );
         return;
     }
     let now = model.now;
