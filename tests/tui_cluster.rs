@@ -9,13 +9,6 @@ use std::time::{Duration, Instant};
 use common::tmux::Tmux;
 use kube_rescue::sim::scenario::Scenario;
 
-fn have_tmux() -> bool {
-    std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok()
-}
-
 /// Opens the screen on the simulator in a new tmux session called `demo`.
 fn open_screen(tmux: &Tmux, kubeconfig: &std::path::Path, state: &std::path::Path, flags: &str) {
     assert!(
@@ -61,8 +54,7 @@ async fn request_methods(running: &common::Running, since: u64) -> (Vec<String>,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_only_screen_sends_no_write() {
-    if !have_tmux() {
-        eprintln!("\n*** SKIPPED read_only_screen_sends_no_write: tmux is not installed ***\n");
+    if !common::tmux::available("read_only_screen_sends_no_write") {
         return;
     }
     let running = common::start(Scenario::load("opa-webhook-outage").unwrap()).await;
@@ -117,10 +109,7 @@ async fn read_only_screen_sends_no_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hung_apiserver_neither_freezes_the_keys_nor_hides() {
-    if !have_tmux() {
-        eprintln!(
-            "\n*** SKIPPED a_hung_apiserver_neither_freezes_the_keys_nor_hides: tmux is not installed ***\n"
-        );
+    if !common::tmux::available("a_hung_apiserver_neither_freezes_the_keys_nor_hides") {
         return;
     }
     let running = common::start_yaml(

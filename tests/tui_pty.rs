@@ -18,14 +18,6 @@ fn exit_code(screen: &str) -> Option<i32> {
     })
 }
 
-fn have_tmux(test: &str) -> bool {
-    let found = Command::new("tmux").arg("-V").output().is_ok();
-    if !found {
-        eprintln!("\n*** SKIPPED {test}: tmux is not installed ***\n");
-    }
-    found
-}
-
 /// `kube-rescue demo` in a tmux window of `width` x `height`, its state under `state`.
 fn open_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
     open_demo_with(name, state, width, height, "")
@@ -109,7 +101,7 @@ fn quit_and_report(tmux: &Tmux, state: &Path) -> String {
 
 #[test]
 fn demo_in_a_terminal() {
-    if !have_tmux("demo_in_a_terminal") {
+    if !common::tmux::available("demo_in_a_terminal") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -192,7 +184,7 @@ fn demo_in_a_terminal() {
 /// the demo restarts on purpose; a change cut by a restart is tried again.
 #[test]
 fn the_outage_is_ended_from_the_screen() {
-    if !have_tmux("the_outage_is_ended_from_the_screen") {
+    if !common::tmux::available("the_outage_is_ended_from_the_screen") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -299,7 +291,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// the outage and the steps whose checks pass show as done; the report tells the story.
 #[test]
 fn the_runbook_walks_the_outage_to_its_end() {
-    if !have_tmux("the_runbook_walks_the_outage_to_its_end") {
+    if !common::tmux::available("the_runbook_walks_the_outage_to_its_end") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -379,7 +371,7 @@ fn the_runbook_walks_the_outage_to_its_end() {
 /// A team's runbook given with --runbooks replaces the shipped one of the same id on screen.
 #[test]
 fn a_team_runbook_shows_on_the_screen() {
-    if !have_tmux("a_team_runbook_shows_on_the_screen") {
+    if !common::tmux::available("a_team_runbook_shows_on_the_screen") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

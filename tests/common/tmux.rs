@@ -3,6 +3,19 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// Whether tmux is installed; says loudly that `test` is skipped when it is not. With
+/// KUBE_RESCUE_REQUIRE_TMUX set (as `.ci/run` sets it), a missing tmux fails the test instead.
+pub fn available(test: &str) -> bool {
+    let found = Command::new("tmux").arg("-V").output().is_ok();
+    if !found {
+        if std::env::var_os("KUBE_RESCUE_REQUIRE_TMUX").is_some() {
+            panic!("{test}: tmux is required (KUBE_RESCUE_REQUIRE_TMUX is set) but not installed");
+        }
+        eprintln!("\n*** SKIPPED {test}: tmux is not installed ***\n");
+    }
+    found
+}
+
 /// A tmux server of our own (its own socket), killed when the test ends.
 pub struct Tmux {
     pub socket: String,
