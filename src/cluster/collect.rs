@@ -22,6 +22,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::core::ObjectList;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::connect::Cluster;
@@ -458,33 +459,69 @@ const NODE_LABELS_KEPT: [&str; 4] = [
     "node.kubernetes.io/instance-type",
 ];
 
-/// Keeps of a Node what triage reads (identity, taints, unschedulable, conditions, pool), and
-/// drops the rest (managedFields, annotations, images, addresses, capacity, nodeInfo): on a
-/// 5,000-node cluster they are most of the memory a snapshot holds.
-pub fn slim_node(node: &mut Node) {
-    let meta = &mut node.metadata;
-    meta.managed_fields = None;
-    meta.annotations = None;
-    if let Some(labels) = meta.labels.as_mut() {
-        labels.retain(|k, _| NODE_LABELS_KEPT.contains(&k.as_str()));
-    }
-    if let Some(spec) = node.spec.as_mut() {
-        spec.pod_cidr = None;
-        spec.pod_cidrs = None;
-        spec.config_source = None;
-    }
-    if let Some(status) = node.status.as_mut() {
-        status.images = None;
-        status.addresses = None;
-        status.allocatable = None;
-        status.capacity = None;
-        status.node_info = None;
-        status.daemon_endpoints = None;
-        status.volumes_attached = None;
-        status.volumes_in_use = None;
-        status.config = None;
-        status.runtime_handlers = None;
-        status.features = None;
+/// A Node as triage reads it: identity, pool labels, taints, unschedulable and conditions.
+/// Only these fields are decoded from the list (the rest of each object is skipped while
+/// parsing, never allocated): on a 5,000-node cluster managedFields, images, addresses,
+/// capacity and nodeInfo are most of the bytes and would be most of the memory.
+#[derive(Clone, Debug, Deserialize)]
+struct TriageNode {
+    metadata: TriageMeta,
+    #[serde(default)]
+    spec: Option<TriageSpec>,
+    #[serde(default)]
+    status: Option<TriageStatus>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TriageMeta {
+    name: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TriageSpec {
+    provider_id: Option<String>,
+    taints: Option<Vec<k8s_openapi::api::core::v1::Taint>>,
+    unschedulable: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct TriageStatus {
+    conditions: Option<Vec<k8s_openapi::api::core::v1::NodeCondition>>,
+}
+
+impl From<TriageNode> for Node {
+    fn from(n: TriageNode) -> Node {
+        let labels = n.metadata.labels.map(|mut l| {
+            l.retain(|k, _| NODE_LABELS_KEPT.contains(&k.as_str()));
+            l
+        });
+        Node {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: n.metadata.name,
+                uid: n.metadata.uid,
+                resource_version: n.metadata.resource_version,
+                creation_timestamp: n.metadata.creation_timestamp,
+                labels,
+                ..Default::default()
+            },
+            spec: n.spec.map(|s| k8s_openapi::api::core::v1::NodeSpec {
+                provider_id: s.provider_id,
+                taints: s.taints,
+                unschedulable: s.unschedulable,
+                ..Default::default()
+            }),
+            status: n.status.map(|s| k8s_openapi::api::core::v1::NodeStatus {
+                conditions: s.conditions,
+                ..Default::default()
+            }),
+        }
     }
 }
 
@@ -525,7 +562,7 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         calls.text("get /metrics", "/metrics"),
         read_webhooks(&calls, prev, end),
         calls.list::<Namespace>("list namespaces", "/api/v1/namespaces", &[], deadline),
-        calls.list::<Node>("list nodes", "/api/v1/nodes", &[], deadline),
+        calls.list::<TriageNode>("list nodes", "/api/v1/nodes", &[], deadline),
         calls.list::<Lease>(
             "list leases in kube-node-lease",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -588,10 +625,8 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         (result, took)
     };
     let (nodes_result, nodes_took) = nodes;
-    let nodes_result = nodes_result.map(|mut nodes| {
-        nodes.iter_mut().for_each(slim_node);
-        nodes
-    });
+    let nodes_result =
+        nodes_result.map(|nodes| nodes.into_iter().map(Node::from).collect::<Vec<Node>>());
     let newest_first = |(result, took): (Result<Vec<Event>, AccessError>, Duration)| {
         let result = result.map(|mut events| {
             events.sort_by_key(|e| std::cmp::Reverse(event_time(e)));
