@@ -389,7 +389,7 @@ fn a_team_runbook_shows_on_the_screen() {
     tmux.keys(&["g", "Enter"]);
     tmux.wait_for("the team's runbook", Duration::from_secs(5), |s| {
         s.contains("Runbook: Webhook outage (platform team edition)")
-            && s.contains("fixtures/runbooks/team/webhook-outage.md")
+            && s.contains("from webhook-outage.md (overrides the shipped one) in")
     });
     tmux.keys(&["q"]);
     tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {

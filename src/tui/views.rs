@@ -598,8 +598,18 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
         };
         let [source_area, rest] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+        // The file's name first: a long folder is what the edge of the screen cuts.
+        let name = e
+            .file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let dir = e
+            .file
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
         Line::from(Span::styled(
-            format!("from {}{overrides}", e.file.display()),
+            format!("from {name}{overrides} in {dir}"),
             DIM,
         ))
         .render(source_area, buf);
