@@ -781,6 +781,18 @@ fn the_journal_hears_what_changed() {
             .any(|e| matches!(e, Event::WriteProbe { passing: true, .. })),
         "{later:?}"
     );
+    // Auto-repair deleted every node: no node is not "all Ready".
+    let mut none = (*load("healthy")).clone();
+    none.nodes.value = Some(Vec::new());
+    send(
+        &mut model,
+        [Action::Update(Update::Snapshot(Arc::new(none)))],
+    );
+    assert!(events(&mut model).contains(&Event::Nodes {
+        ready: 0,
+        total: 0,
+        all_ready: false
+    }));
     send(&mut model, [Action::Quit]);
     assert_eq!(events(&mut model), [Event::Stopped]);
 }

@@ -123,18 +123,22 @@ fn clock(t: Timestamp) -> String {
 
 /// Reads the journal's story.
 pub fn timeline(journal: &Journal) -> Timeline {
+    // In time order: a change is journalled once verified, but dated when it was confirmed,
+    // so it can land after what it caused.
+    let mut entries = journal.entries.clone();
+    entries.sort_by_key(|e| e.time);
     let mut t = Timeline {
         version: 1,
         journal: journal.path.display().to_string(),
         context: String::new(),
         server: String::new(),
-        started: journal.entries.first().map(|e| e.time),
-        ended: journal.entries.last().map(|e| e.time),
+        started: entries.first().map(|e| e.time),
+        ended: entries.last().map(|e| e.time),
         outage_seen: None,
         actions: Vec::new(),
         recoveries: Vec::new(),
         findings: Vec::new(),
-        entries: journal.entries.clone(),
+        entries: entries.clone(),
         unreadable: journal.unreadable.clone(),
     };
     let mut open: Vec<FindingSpan> = Vec::new();
@@ -155,7 +159,7 @@ pub fn timeline(journal: &Journal) -> Timeline {
             after_action_seconds: last_done_action.map(|a| age_between(a, at).as_secs()),
         });
     };
-    for entry in &journal.entries {
+    for entry in &entries {
         let at = entry.time;
         match &entry.event {
             Event::Started {
@@ -484,6 +488,11 @@ mod tests {
         ] {
             assert!(md.contains(line), "missing {line:?} in\n{md}");
         }
+        // Journalled out of order (the change after its effects): read in time order.
+        let mut shuffled = journal.clone();
+        let action = shuffled.entries.remove(4);
+        shuffled.entries.insert(6, action);
+        assert_eq!(timeline(&shuffled).recoveries, t.recoveries);
         let json: serde_json::Value = serde_json::from_str(&super::json(&journal)).unwrap();
         assert_eq!(json["recoveries"][1]["afterActionSeconds"], 30);
         assert_eq!(json["entries"][4]["event"], "action");

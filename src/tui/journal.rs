@@ -138,7 +138,8 @@ impl Tracker {
         }
         if snapshot.nodes.value.is_some() && !snapshot.nodes.stale {
             let ready = nodes.iter().filter(|n| n.ready == "True").count();
-            let all_ready = ready == nodes.len();
+            // No node at all (auto-repair deleted them) is not "all Ready".
+            let all_ready = !nodes.is_empty() && ready == nodes.len();
             if self.nodes_all_ready != Some(all_ready) {
                 events.push(Event::Nodes {
                     ready,

@@ -948,7 +948,8 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
         }
         Action::Update(Update::Applied(outcome)) => {
             model.last_error = None;
-            if let Some(Dialog::Applying { plan, .. }) = &model.dialog {
+            if let Some(Dialog::Applying { plan, since, .. }) = &model.dialog {
+                let confirmed = *since;
                 let event = crate::journal::Event::Action {
                     action: plan.action.clone(),
                     target: plan.target.display(),
@@ -956,7 +957,9 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
                     backup: outcome.backup.as_ref().map(|b| b.display().to_string()),
                     verification: outcome.verification.as_ref().map(|v| v.summary()),
                 };
-                model.journal(model.now, event);
+                // Dated when it was confirmed: the change itself goes out at once, the
+                // verification after it takes seconds.
+                model.journal(confirmed, event);
             }
             if let Some(v) = &outcome.verification
                 && v.write_probe.is_some()

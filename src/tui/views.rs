@@ -1575,7 +1575,7 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
             input.render(input_area, buf);
         }
         Dialog::Applying { steps, since, .. } => {
-            let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("✓ {s}"))).collect();
+            let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("• {s}"))).collect();
             lines.push(Line::from(Span::styled(
                 format!("… working ({})", ago(*since, model.now)),
                 Style::new().fg(Color::Yellow),
@@ -1585,7 +1585,7 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
                 .render(inner, buf);
         }
         Dialog::Finished { steps, outcome, .. } => {
-            let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("✓ {s}"))).collect();
+            let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("• {s}"))).collect();
             let (text, style) = match &outcome.verdict {
                 crate::remediate::Verdict::Done => {
                     ("done".to_string(), Style::new().fg(Color::Green).bold())
