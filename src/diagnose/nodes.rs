@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, NodeCondition};
 
 use super::apiserver::{CA_REGISTRATION_CONFIGMAP, ago, time};
 use super::{Context, Finding, Severity, Subject};
@@ -37,6 +37,16 @@ fn node_name(node: &Node) -> &str {
 }
 
 /// `a, b, c and 4 more`.
+/// A node's Ready condition, if it reports one.
+pub fn ready_condition(node: &Node) -> Option<&NodeCondition> {
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+}
+
 fn names(list: &[&str]) -> String {
     let shown = list
         .iter()
@@ -235,12 +245,7 @@ fn not_ready(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
     let nodes = snapshot.nodes.value.as_ref()?;
     let mut affected = Vec::new();
     for node in nodes {
-        let Some(ready) = node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-        else {
+        let Some(ready) = ready_condition(node) else {
             continue;
         };
         if ready.status == "False" || ready.status == "Unknown" {
@@ -377,12 +382,7 @@ fn heartbeats_stale(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
             }
             let created = node.metadata.creation_timestamp.as_ref().map(|t| t.0);
             let age = created.map_or(Duration::ZERO, |c| age_between(c, read_at));
-            let silent = node
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-                .is_some_and(|c| c.status == "Unknown");
+            let silent = ready_condition(node).is_some_and(|c| c.status == "Unknown");
             if created.is_some() && age > grace {
                 stale.push((
                     name.to_string(),

@@ -366,11 +366,7 @@ pub fn node_rows(snapshot: &Snapshot, now: Timestamp) -> Vec<NodeRow> {
         .iter()
         .map(|node| {
             let name = node.metadata.name.clone().unwrap_or_default();
-            let ready = node
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            let ready = crate::diagnose::nodes::ready_condition(node)
                 .map_or_else(|| "?".to_string(), |c| c.status.clone());
             let identities = snapshot.node_identities.nodes.get(&name);
             let recreations = snapshot
