@@ -68,6 +68,25 @@ fn too_small(area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
+/// A list as a table under a bold header: only the rows that fit are built and drawn, around
+/// `selected`, which is highlighted.
+fn list_table<T>(
+    items: &[T],
+    selected: usize,
+    header: &[&'static str],
+    widths: &[Constraint],
+    row: impl Fn(&T) -> Row<'static>,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let shown = window(selected, items.len(), area.height);
+    let table = Table::new(items[shown.clone()].iter().map(row), widths.to_vec())
+        .header(Row::new(header.to_vec()).style(Style::new().bold()))
+        .row_highlight_style(SELECTED);
+    let mut state = TableState::default().with_selected(Some(selected - shown.start));
+    StatefulWidget::render(table, area, buf, &mut state);
+}
+
 /// The rows of a list that fit in `height` lines under its header, keeping `selected` in
 /// sight: only these are built and drawn (a 5,000-node list would otherwise cost a frame).
 fn window(selected: usize, len: usize, height: u16) -> std::ops::Range<usize> {
@@ -783,44 +802,11 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
         );
         return;
     }
-    let shown = window(model.selection.webhooks, visible.len(), list_area.height);
-    let rows = visible[shown.clone()].iter().map(|w| {
-        let policy_style = if w.fail_closed {
-            Style::new().fg(Color::Red)
-        } else {
-            Style::new().fg(Color::Green)
-        };
-        let endpoints = match w.endpoints {
-            Some((ready, total)) => {
-                let style = if ready == 0 {
-                    Style::new().fg(Color::Red).bold()
-                } else {
-                    Style::new()
-                };
-                Span::styled(format!("{ready}/{total}"), style)
-            }
-            None => Span::styled("?", DIM),
-        };
-        let row = Row::new(vec![
-            Cell::from(
-                w.kind
-                    .chars()
-                    .next()
-                    .map(|c| c.to_ascii_uppercase())
-                    .unwrap_or('?')
-                    .to_string(),
-            ),
-            Cell::from(w.name.clone()),
-            Cell::from(Span::styled(short_default(&w.failure_policy), policy_style)),
-            Cell::from(short_default(&w.timeout)),
-            Cell::from(endpoints),
-            Cell::from(kube_system_span(w)),
-        ]);
-        if stale { row.style(DIM) } else { row }
-    });
-    let table = Table::new(
-        rows,
-        [
+    list_table(
+        &visible,
+        model.selection.webhooks,
+        &["", "WEBHOOK", "POLICY", "TIMEOUT", "READY", "KUBE-SYSTEM"],
+        &[
             Constraint::Length(1),
             Constraint::Min(20),
             Constraint::Length(10),
@@ -828,22 +814,43 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
             Constraint::Length(5),
             Constraint::Length(11),
         ],
-    )
-    .header(
-        Row::new(vec![
-            "",
-            "WEBHOOK",
-            "POLICY",
-            "TIMEOUT",
-            "READY",
-            "KUBE-SYSTEM",
-        ])
-        .style(Style::new().bold()),
-    )
-    .row_highlight_style(SELECTED);
-    let mut state =
-        TableState::default().with_selected(Some(model.selection.webhooks - shown.start));
-    StatefulWidget::render(table, list_area, buf, &mut state);
+        |w| {
+            let policy_style = if w.fail_closed {
+                Style::new().fg(Color::Red)
+            } else {
+                Style::new().fg(Color::Green)
+            };
+            let endpoints = match w.endpoints {
+                Some((ready, total)) => {
+                    let style = if ready == 0 {
+                        Style::new().fg(Color::Red).bold()
+                    } else {
+                        Style::new()
+                    };
+                    Span::styled(format!("{ready}/{total}"), style)
+                }
+                None => Span::styled("?", DIM),
+            };
+            let row = Row::new(vec![
+                Cell::from(
+                    w.kind
+                        .chars()
+                        .next()
+                        .map(|c| c.to_ascii_uppercase())
+                        .unwrap_or('?')
+                        .to_string(),
+                ),
+                Cell::from(w.name.clone()),
+                Cell::from(Span::styled(short_default(&w.failure_policy), policy_style)),
+                Cell::from(short_default(&w.timeout)),
+                Cell::from(endpoints),
+                Cell::from(kube_system_span(w)),
+            ]);
+            if stale { row.style(DIM) } else { row }
+        },
+        list_area,
+        buf,
+    );
     if let Some(w) = visible.get(model.selection.webhooks) {
         webhook_detail(model, w, detail_area, buf);
     }
@@ -995,34 +1002,11 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
         return;
     }
     let now = model.now;
-    let shown = window(model.selection.nodes, visible.len(), list_area.height);
-    let rows = visible[shown.clone()].iter().map(|n| {
-        let ready_style = match n.ready.as_str() {
-            "True" => Style::new().fg(Color::Green),
-            "False" => Style::new().fg(Color::Red).bold(),
-            _ => Style::new().fg(Color::Yellow),
-        };
-        let recreated = match (n.recreations, n.last_recreated) {
-            (0, _) => Span::raw("-"),
-            (k, Some(t)) => Span::styled(
-                format!("{k}× {} ago", ago(t, now)),
-                Style::new().fg(Color::Red),
-            ),
-            (k, None) => Span::styled(format!("{k}×"), Style::new().fg(Color::Red)),
-        };
-        let row = Row::new(vec![
-            Cell::from(n.name.clone()),
-            Cell::from(Span::styled(n.ready.clone(), ready_style)),
-            Cell::from(n.created.map_or("?".into(), |t| ago(t, now))),
-            Cell::from(recreated),
-            Cell::from(n.lease_renewed.map_or("-".into(), |t| ago(t, now))),
-            Cell::from(n.taints.join(", ")),
-        ]);
-        if s.nodes.stale { row.style(DIM) } else { row }
-    });
-    let table = Table::new(
-        rows,
-        [
+    list_table(
+        &visible,
+        model.selection.nodes,
+        &["NODE", "READY", "AGE", "RECREATED", "LEASE", "TAINTS"],
+        &[
             Constraint::Length(28),
             Constraint::Length(7),
             Constraint::Length(7),
@@ -1030,14 +1014,33 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
             Constraint::Length(6),
             Constraint::Min(10),
         ],
-    )
-    .header(
-        Row::new(vec!["NODE", "READY", "AGE", "RECREATED", "LEASE", "TAINTS"])
-            .style(Style::new().bold()),
-    )
-    .row_highlight_style(SELECTED);
-    let mut state = TableState::default().with_selected(Some(model.selection.nodes - shown.start));
-    StatefulWidget::render(table, list_area, buf, &mut state);
+        |n| {
+            let ready_style = match n.ready.as_str() {
+                "True" => Style::new().fg(Color::Green),
+                "False" => Style::new().fg(Color::Red).bold(),
+                _ => Style::new().fg(Color::Yellow),
+            };
+            let recreated = match (n.recreations, n.last_recreated) {
+                (0, _) => Span::raw("-"),
+                (k, Some(t)) => Span::styled(
+                    format!("{k}× {} ago", ago(t, now)),
+                    Style::new().fg(Color::Red),
+                ),
+                (k, None) => Span::styled(format!("{k}×"), Style::new().fg(Color::Red)),
+            };
+            let row = Row::new(vec![
+                Cell::from(n.name.clone()),
+                Cell::from(Span::styled(n.ready.clone(), ready_style)),
+                Cell::from(n.created.map_or("?".into(), |t| ago(t, now))),
+                Cell::from(recreated),
+                Cell::from(n.lease_renewed.map_or("-".into(), |t| ago(t, now))),
+                Cell::from(n.taints.join(", ")),
+            ]);
+            if s.nodes.stale { row.style(DIM) } else { row }
+        },
+        list_area,
+        buf,
+    );
 }
 
 /// How many minutes the churn chart spans, one bar each.
@@ -1275,44 +1278,41 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
         return;
     }
     let now = model.now;
-    let shown = window(model.selection.events, visible.len(), list_area.height);
-    let rows = visible[shown.clone()].iter().map(|e| {
-        let row = Row::new(vec![
-            Cell::from(e.last_seen.map_or("?".into(), |t| ago(t, now))),
-            Cell::from(Span::styled(
-                e.reason.clone(),
-                Style::new().fg(Color::Yellow),
-            )),
-            Cell::from(e.object.clone()),
-            Cell::from(if e.count > 1 {
-                format!("×{}", e.count)
-            } else {
-                String::new()
-            }),
-            Cell::from(e.message.clone()),
-        ]);
-        if s.warning_events.stale {
-            row.style(DIM)
-        } else {
-            row
-        }
-    });
-    let table = Table::new(
-        rows,
-        [
+    list_table(
+        &visible,
+        model.selection.events,
+        &["AGE", "REASON", "OBJECT", "COUNT", "MESSAGE"],
+        &[
             Constraint::Length(6),
             Constraint::Length(16),
             Constraint::Length(30),
             Constraint::Length(5),
             Constraint::Min(15),
         ],
-    )
-    .header(
-        Row::new(vec!["AGE", "REASON", "OBJECT", "COUNT", "MESSAGE"]).style(Style::new().bold()),
-    )
-    .row_highlight_style(SELECTED);
-    let mut state = TableState::default().with_selected(Some(model.selection.events - shown.start));
-    StatefulWidget::render(table, list_area, buf, &mut state);
+        |e| {
+            let row = Row::new(vec![
+                Cell::from(e.last_seen.map_or("?".into(), |t| ago(t, now))),
+                Cell::from(Span::styled(
+                    e.reason.clone(),
+                    Style::new().fg(Color::Yellow),
+                )),
+                Cell::from(e.object.clone()),
+                Cell::from(if e.count > 1 {
+                    format!("×{}", e.count)
+                } else {
+                    String::new()
+                }),
+                Cell::from(e.message.clone()),
+            ]);
+            if s.warning_events.stale {
+                row.style(DIM)
+            } else {
+                row
+            }
+        },
+        list_area,
+        buf,
+    );
     if let Some(e) = visible.get(model.selection.events) {
         let mut about = vec![Span::styled(e.object.clone(), Style::new().bold())];
         if !e.namespace.is_empty() {
@@ -1348,33 +1348,32 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
     let list_height = (model.audit.len() as u16 + 1).clamp(3, room);
     let [list_area, detail_area] =
         Layout::vertical([Constraint::Length(list_height), Constraint::Min(0)]).areas(area);
-    let shown = window(model.selection.audit, model.audit.len(), list_area.height);
-    let rows = model.audit[shown.clone()].iter().map(|r| {
-        let style = if r.result == "done" {
-            Style::new().fg(Color::Green)
-        } else {
-            Style::new().fg(Color::Red)
-        };
-        Row::new(vec![
-            Cell::from(r.time.get(11..19).unwrap_or(&r.time).to_string()),
-            Cell::from(r.action.clone()),
-            Cell::from(r.target.clone()),
-            Cell::from(Span::styled(r.result.clone(), style)),
-        ])
-    });
-    let table = Table::new(
-        rows,
-        [
+    list_table(
+        &model.audit,
+        model.selection.audit,
+        &["TIME", "ACTION", "TARGET", "RESULT"],
+        &[
             Constraint::Length(8),
             Constraint::Length(25),
             Constraint::Min(20),
             Constraint::Length(16),
         ],
-    )
-    .header(Row::new(vec!["TIME", "ACTION", "TARGET", "RESULT"]).style(Style::new().bold()))
-    .row_highlight_style(SELECTED);
-    let mut state = TableState::default().with_selected(Some(model.selection.audit - shown.start));
-    StatefulWidget::render(table, list_area, buf, &mut state);
+        |r| {
+            let style = if r.result == "done" {
+                Style::new().fg(Color::Green)
+            } else {
+                Style::new().fg(Color::Red)
+            };
+            Row::new(vec![
+                Cell::from(r.time.get(11..19).unwrap_or(&r.time).to_string()),
+                Cell::from(r.action.clone()),
+                Cell::from(r.target.clone()),
+                Cell::from(Span::styled(r.result.clone(), style)),
+            ])
+        },
+        list_area,
+        buf,
+    );
     let Some(r) = model.audit.get(model.selection.audit) else {
         return;
     };
