@@ -70,6 +70,17 @@ fn work(model: &mut Model) -> Vec<Request> {
         .collect()
 }
 
+/// Snapshots of the Webhooks, Nodes, Health and Events views, named `PREFIX_view_80x24`.
+fn snapshot_list_views(model: &mut Model, prefix: &str) {
+    for view in [View::Webhooks, View::Nodes, View::Health, View::Events] {
+        send(model, [Action::GoTo(view)]);
+        insta::assert_snapshot!(
+            format!("{prefix}_{}_80x24", view.title().to_lowercase()),
+            draw(model, 80, 24)
+        );
+    }
+}
+
 fn send(model: &mut Model, actions: impl IntoIterator<Item = Action>) {
     for action in actions {
         let mut next = Some(action);
@@ -153,13 +164,7 @@ fn outage_events() {
 #[test]
 fn healthy_views() {
     let mut model = model_with("healthy", false);
-    for view in [View::Webhooks, View::Nodes, View::Health, View::Events] {
-        send(&mut model, [Action::GoTo(view)]);
-        insta::assert_snapshot!(
-            format!("healthy_{}_80x24", view.title().to_lowercase()),
-            draw(&model, 80, 24)
-        );
-    }
+    snapshot_list_views(&mut model, "healthy");
 }
 
 #[test]
@@ -272,13 +277,7 @@ fn healthy_cluster() {
 fn apiservice_down() {
     let mut model = model_with("apiservice-down", false);
     insta::assert_snapshot!("apiservice_down_findings_80x24", draw(&model, 80, 24));
-    for view in [View::Webhooks, View::Nodes, View::Health, View::Events] {
-        send(&mut model, [Action::GoTo(view)]);
-        insta::assert_snapshot!(
-            format!("apiservice_down_{}_80x24", view.title().to_lowercase()),
-            draw(&model, 80, 24)
-        );
-    }
+    snapshot_list_views(&mut model, "apiservice_down");
 }
 
 #[test]
@@ -288,13 +287,7 @@ fn every_source_failed() {
     assert!(screen.contains("UNREACHABLE"), "{screen}");
     insta::assert_snapshot!("unreachable_findings_80x24", screen);
     let mut model = model;
-    for view in [View::Webhooks, View::Nodes, View::Health, View::Events] {
-        send(&mut model, [Action::GoTo(view)]);
-        insta::assert_snapshot!(
-            format!("unreachable_{}_80x24", view.title().to_lowercase()),
-            draw(&model, 80, 24)
-        );
-    }
+    snapshot_list_views(&mut model, "unreachable");
 }
 
 #[test]
