@@ -88,6 +88,20 @@ impl Screen {
         }
     }
 
+    /// The screen on the cluster of `kubeconfig`, each request under `timeout`.
+    fn on_cluster(kubeconfig: &Path, state: &Path, timeout: &str) -> Screen {
+        let kubeconfig = kubeconfig.to_string_lossy();
+        let state = state.to_string_lossy();
+        Screen::spawn(&[
+            "--kubeconfig",
+            &kubeconfig,
+            "--state-dir",
+            &state,
+            "--timeout",
+            timeout,
+        ])
+    }
+
     fn text(&self) -> String {
         self.parser.screen().contents()
     }
@@ -224,17 +238,7 @@ async fn start(scenario: Scenario, dir: &Path) -> (Simulator, PathBuf) {
 async fn hung(dir: &Path) {
     let scenario = Scenario::from_yaml(common::HUNG, "hung-apiserver").expect("valid scenario");
     let (sim, kubeconfig) = start(scenario, dir).await;
-    let state = dir.join("state-hung");
-    let kubeconfig = kubeconfig.to_string_lossy();
-    let state = state.to_string_lossy();
-    let mut screen = Screen::spawn(&[
-        "--kubeconfig",
-        &kubeconfig,
-        "--state-dir",
-        &state,
-        "--timeout",
-        "3s",
-    ]);
+    let mut screen = Screen::on_cluster(&kubeconfig, &dir.join("state-hung"), "3s");
     let started = screen.started;
     let frame = screen.wait(Duration::from_secs(10), first_frame);
     let unreachable = screen.wait(Duration::from_secs(20), |t| t.contains("UNREACHABLE"));
@@ -387,17 +391,7 @@ fn large_memory(dir: &Path) {
         let _ = sim.wait();
         return;
     }
-    let state = dir.join("state-large");
-    let kubeconfig = kubeconfig.to_string_lossy();
-    let state = state.to_string_lossy();
-    let mut screen = Screen::spawn(&[
-        "--kubeconfig",
-        &kubeconfig,
-        "--state-dir",
-        &state,
-        "--timeout",
-        "10s",
-    ]);
+    let mut screen = Screen::on_cluster(&kubeconfig, &dir.join("state-large"), "10s");
     // Three refreshes taken in, with every view drawn once after the first.
     let third = screen.wait(Duration::from_secs(90), |t| t.contains("#3 ·"));
     for key in ["2", "3", "4", "5", "1"] {
