@@ -299,11 +299,8 @@ fn blocking_writes(
                 && n.fail_closed_webhooks.iter().any(|w| w == hook.name)
         })
     });
-    if !hook.fail_closed() || passed_through {
-        if evidence.is_empty() {
-            return None;
-        }
-    } else if let Some(events) = events_by_webhook.get(hook.name) {
+    let history_counts = hook.fail_closed() && !passed_through;
+    if history_counts && let Some(events) = events_by_webhook.get(hook.name) {
         let needle = format!("failed calling webhook \"{}\"", hook.name);
         let mut count: i64 = 0;
         let mut reasons = BTreeSet::new();
@@ -368,8 +365,7 @@ fn blocking_writes(
         .as_ref()
         .and_then(|m| m.webhooks.get(hook.name))
         && metrics.calling_errors > 0.0
-        && hook.fail_closed()
-        && !passed_through
+        && history_counts
     {
         evidence.push(format!(
             "apiserver metrics: apiserver_admission_webhook_rejection_count{{name=\"{}\",error_type=\"calling_webhook_error\"}} = {} (of {} calls)",
