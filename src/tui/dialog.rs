@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 
 use super::rows::{NodeRow, WebhookRow};
-use crate::diagnose::Finding;
+use crate::diagnose::{Finding, Subject};
 use crate::remediate::{self, Action, Outcome, Plan, Target, TargetKind, Verdict};
 
 /// The timeoutSeconds `set-timeout` offers on the screen (the command line takes any 1..30).
@@ -74,8 +74,9 @@ fn webhook_kind(kind: &str) -> Option<TargetKind> {
     }
 }
 
-/// The action named `name` on a webhook configuration, for one webhook (or all when None).
-fn webhook_action(name: &str, webhook: Option<&str>) -> Option<Action> {
+/// The action named `name` on a webhook configuration, for one webhook (or all when None);
+/// set-timeout sets `seconds`, or [`SCREEN_TIMEOUT_SECONDS`].
+fn webhook_action(name: &str, webhook: Option<&str>, seconds: Option<i32>) -> Option<Action> {
     let webhook = webhook.map(str::to_string);
     Some(match name {
         "delete" => Action::Delete,
@@ -83,7 +84,7 @@ fn webhook_action(name: &str, webhook: Option<&str>) -> Option<Action> {
         "exclude-system-namespaces" => Action::ExcludeSystemNamespaces { webhook },
         "set-timeout" => Action::SetTimeout {
             webhook,
-            seconds: SCREEN_TIMEOUT_SECONDS,
+            seconds: seconds.unwrap_or(SCREEN_TIMEOUT_SECONDS),
         },
         "restart-backend" => Action::RestartBackend { webhook },
         _ => return None,
@@ -119,30 +120,35 @@ fn choice(action: Action, target: Target) -> Choice {
     }
 }
 
+/// The action named `name` on a finding's subject (a webhook configuration, one of its
+/// webhooks, or a node), if it applies to that kind of object.
+pub fn subject_choice(name: &str, subject: &Subject, seconds: Option<i32>) -> Option<Choice> {
+    match (name, subject.kind.as_str()) {
+        ("cordon" | "uncordon", "Node") => {
+            let target = Target::new(TargetKind::Node, None, &subject.name);
+            let action = if name == "cordon" {
+                Action::Cordon
+            } else {
+                Action::Uncordon
+            };
+            Some(choice(action, target))
+        }
+        (name, kind) => {
+            let target = Target::new(webhook_kind(kind)?, None, &subject.name);
+            let action = webhook_action(name, subject.webhook.as_deref(), seconds)?;
+            Some(choice(action, target))
+        }
+    }
+}
+
 /// The actions a finding lists, as requests: its target is the finding's subject. Deleting
 /// comes last, whatever the order of the list: it is the drastic one.
 pub fn finding_choices(finding: &Finding) -> Vec<Choice> {
-    let subject = &finding.subject;
     let mut names: Vec<&String> = finding.actions.iter().collect();
     names.sort_by_key(|n| *n == "delete");
     names
         .into_iter()
-        .filter_map(|name| match (name.as_str(), subject.kind.as_str()) {
-            ("cordon" | "uncordon", "Node") => {
-                let target = Target::new(TargetKind::Node, None, &subject.name);
-                let action = if name == "cordon" {
-                    Action::Cordon
-                } else {
-                    Action::Uncordon
-                };
-                Some(choice(action, target))
-            }
-            (name, kind) => {
-                let target = Target::new(webhook_kind(kind)?, None, &subject.name);
-                let action = webhook_action(name, subject.webhook.as_deref())?;
-                Some(choice(action, target))
-            }
-        })
+        .filter_map(|name| subject_choice(name, &finding.subject, None))
         .collect()
 }
 
@@ -162,7 +168,7 @@ pub fn webhook_choices(row: &WebhookRow) -> Vec<Choice> {
     .into_iter()
     .filter_map(|name| {
         let webhook = (name != "delete").then_some(row.name.as_str());
-        Some(choice(webhook_action(name, webhook)?, target.clone()))
+        Some(choice(webhook_action(name, webhook, None)?, target.clone()))
     })
     .collect()
 }

@@ -72,22 +72,12 @@ pub fn step_choice(step: &Step, finding: &Finding) -> Result<Choice, String> {
             step.title
         ));
     };
-    let mut as_finding = finding.clone();
-    as_finding.actions = vec![action.name.clone()];
-    let mut choices = dialog::finding_choices(&as_finding);
-    if let (Some(seconds), Some(choice)) = (action.seconds, choices.first_mut())
-        && let crate::remediate::Request::Fix {
-            action: crate::remediate::Action::SetTimeout { seconds: s, .. },
-            ..
-        } = &mut choice.request
-    {
-        *s = seconds as i32;
-        choice.label = choice.label.replace(
-            &format!("timeoutSeconds {}", dialog::SCREEN_TIMEOUT_SECONDS),
-            &format!("timeoutSeconds {seconds}"),
-        );
-    }
-    choices.into_iter().next().ok_or_else(|| {
+    dialog::subject_choice(
+        &action.name,
+        &finding.subject,
+        action.seconds.map(|s| s as i32),
+    )
+    .ok_or_else(|| {
         format!(
             "{} does not apply to {} {}",
             action.name, finding.subject.kind, finding.subject.name
