@@ -358,18 +358,19 @@ impl Model {
             let no_marks = Default::default();
             let states = steps::states(runbook, &self.findings, &no_marks);
             for (i, state) in states.iter().enumerate() {
-                let done = matches!(state, steps::StepState::DoneByCheck(_));
-                if done && known.insert(i) {
-                    events.push(crate::journal::Event::RunbookStep {
-                        runbook: id.clone(),
-                        step: runbook.steps[i].title.clone(),
-                        how: match state {
-                            steps::StepState::DoneByCheck(why) => format!("check: {why}"),
-                            _ => unreachable!(),
-                        },
-                    });
-                } else if !done {
-                    known.remove(&i);
+                match state {
+                    steps::StepState::DoneByCheck(why) => {
+                        if known.insert(i) {
+                            events.push(crate::journal::Event::RunbookStep {
+                                runbook: id.clone(),
+                                step: runbook.steps[i].title.clone(),
+                                how: format!("check: {why}"),
+                            });
+                        }
+                    }
+                    _ => {
+                        known.remove(&i);
+                    }
                 }
             }
         }
