@@ -2,7 +2,7 @@
 //! next (findings appearing and clearing, the apiserver's status, the write probe's verdict,
 //! the nodes' readiness). Pure: the background work writes the entries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::rows::{self, NodeRow};
 use crate::cluster::Snapshot;
@@ -99,18 +99,17 @@ impl Tracker {
             });
             self.apiserver = Some(status);
         }
-        let now: BTreeMap<String, (String, String, String)> = findings
+        // Each finding's key and subject, worked out once, in the findings' (ranked) order.
+        let keyed: Vec<(String, String, &Finding)> = findings
             .iter()
             .map(|f| {
                 let subject = subject(f);
-                (
-                    format!("{} {subject}", f.id),
-                    (f.id.clone(), subject, f.title.clone()),
-                )
+                (format!("{} {subject}", f.id), subject, f)
             })
             .collect();
+        let now: BTreeSet<&str> = keyed.iter().map(|(key, ..)| key.as_str()).collect();
         for (key, (id, subject, title)) in &self.findings {
-            if !now.contains_key(key) {
+            if !now.contains(key.as_str()) {
                 events.push(Event::FindingCleared {
                     id: id.clone(),
                     subject: subject.clone(),
@@ -118,18 +117,20 @@ impl Tracker {
                 });
             }
         }
-        for f in findings {
-            let subject = subject(f);
-            if !self.findings.contains_key(&format!("{} {subject}", f.id)) {
+        for (key, subject, f) in &keyed {
+            if !self.findings.contains_key(key) {
                 events.push(Event::FindingAppeared {
                     id: f.id.clone(),
                     severity: f.severity.as_str().into(),
-                    subject,
+                    subject: subject.clone(),
                     title: f.title.clone(),
                 });
             }
         }
-        self.findings = now;
+        self.findings = keyed
+            .into_iter()
+            .map(|(key, subject, f)| (key, (f.id.clone(), subject, f.title.clone())))
+            .collect();
         if let Some((passing, detail)) = writes(snapshot)
             && self.writes != Some(passing)
         {
