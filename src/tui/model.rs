@@ -480,12 +480,18 @@ impl Model {
         self.view = current;
     }
 
+    /// Whether `view`'s list is being filtered: it is shown and a filter is typed (the text a
+    /// row is matched on is only built then).
+    fn filters(&self, view: View) -> bool {
+        self.view == view && !self.filter.is_empty()
+    }
+
     fn matches(&self, text: &str) -> bool {
-        self.filter.is_empty() || text.to_lowercase().contains(&self.filter.to_lowercase())
+        text.to_lowercase().contains(&self.filter.to_lowercase())
     }
 
     pub fn visible_findings(&self) -> Vec<&Finding> {
-        let filter = self.view == View::Findings;
+        let filter = self.filters(View::Findings);
         self.findings
             .iter()
             .filter(|f| {
@@ -502,7 +508,7 @@ impl Model {
     }
 
     pub fn visible_webhooks(&self) -> Vec<&WebhookRow> {
-        let filter = self.view == View::Webhooks;
+        let filter = self.filters(View::Webhooks);
         self.webhook_rows
             .iter()
             .filter(|w| !filter || self.matches(&format!("{} {}", w.configuration, w.name)))
@@ -510,7 +516,7 @@ impl Model {
     }
 
     pub fn visible_nodes(&self) -> Vec<&NodeRow> {
-        let filter = self.view == View::Nodes;
+        let filter = self.filters(View::Nodes);
         self.node_rows
             .iter()
             .filter(|n| !filter || self.matches(&n.name))
@@ -518,7 +524,7 @@ impl Model {
     }
 
     pub fn visible_events(&self) -> Vec<&EventRow> {
-        let filter = self.view == View::Events;
+        let filter = self.filters(View::Events);
         self.event_rows
             .iter()
             .filter(|e| {
