@@ -355,24 +355,17 @@ impl Model {
             let Some(runbook) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref()) else {
                 continue;
             };
-            let no_marks = Default::default();
-            let states = steps::states(runbook, &self.findings, &no_marks);
-            for (i, state) in states.iter().enumerate() {
-                match state {
-                    steps::StepState::DoneByCheck(why) => {
-                        if known.insert(i) {
-                            events.push(crate::journal::Event::RunbookStep {
-                                runbook: id.clone(),
-                                step: runbook.steps[i].title.clone(),
-                                how: format!("check: {why}"),
-                            });
-                        }
-                    }
-                    _ => {
-                        known.remove(&i);
-                    }
+            let passing = steps::passing_checks(runbook, &self.findings);
+            for (i, why) in &passing {
+                if !known.contains(i) {
+                    events.push(crate::journal::Event::RunbookStep {
+                        runbook: id.clone(),
+                        step: runbook.steps[*i].title.clone(),
+                        how: format!("check: {why}"),
+                    });
                 }
             }
+            *known = passing.into_keys().collect();
         }
         for event in events {
             self.journal(now, event);
@@ -394,13 +387,9 @@ impl Model {
             && let Some(rb) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref())
         {
             // Steps already passing when it opens are where it starts, not progress.
-            let done: std::collections::BTreeSet<usize> =
-                steps::states(rb, &self.findings, &Default::default())
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| matches!(s, steps::StepState::DoneByCheck(_)))
-                    .map(|(i, _)| i)
-                    .collect();
+            let done = steps::passing_checks(rb, &self.findings)
+                .into_keys()
+                .collect();
             self.checked.insert(id.clone(), done);
         }
         self.pinned = Some(Pinned {

@@ -1,7 +1,7 @@
 //! The runbook beside a finding: which runbook, each step's state (done by its check, done by
 //! hand, pending), and the step's action as a remediation request. Pure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::dialog::{self, Choice};
 use crate::diagnose::Finding;
@@ -60,6 +60,19 @@ pub fn states(
         .iter()
         .enumerate()
         .map(|(i, s)| step_state(s, findings, marks.contains(&(runbook.id.clone(), i))))
+        .collect()
+}
+
+/// The steps whose check passes now, by index, with why (marks by hand aside).
+pub fn passing_checks(runbook: &Runbook, findings: &[Finding]) -> BTreeMap<usize, String> {
+    runbook
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step)| match step_state(step, findings, false) {
+            StepState::DoneByCheck(why) => Some((i, why)),
+            _ => None,
+        })
         .collect()
 }
 
