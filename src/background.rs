@@ -18,7 +18,7 @@ pub fn spawn(
     options: ConnectOptions,
     state_dir: PathBuf,
     updates: mpsc::Sender<tui::Update>,
-    mut requests: mpsc::Receiver<tui::Request>,
+    mut requests: mpsc::UnboundedReceiver<tui::Request>,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

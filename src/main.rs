@@ -410,7 +410,7 @@ async fn run_screen(
     model.runbooks = std::sync::Arc::new(catalog);
     let cancel = tokio_util::sync::CancellationToken::new();
     let (updates_tx, updates) = tokio::sync::mpsc::channel(64);
-    let (requests, requests_rx) = tokio::sync::mpsc::channel(8);
+    let (requests, requests_rx) = tokio::sync::mpsc::unbounded_channel();
     let background = background::spawn(
         options,
         state.to_path_buf(),

@@ -447,9 +447,6 @@ fn event_time(e: &Event) -> Option<Timestamp> {
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
-/// One refresh of everything observed. Never fails: each source carries its own outcome, and a
-/// failed source keeps the value of `previous`, marked stale. Returns within the request
-/// deadline plus a small margin.
 /// Labels of a Node worth keeping: the node pool or group it belongs to (what auto-repair and
 /// the runbooks speak of).
 const NODE_LABELS_KEPT: [&str; 4] = [
@@ -525,6 +522,9 @@ impl From<TriageNode> for Node {
     }
 }
 
+/// One refresh of everything observed. Never fails: each source carries its own outcome, and a
+/// failed source keeps the value of `previous`, marked stale. Returns within the request
+/// deadline plus a small margin.
 pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot {
     let started = Instant::now();
     let deadline = cluster.timeout();

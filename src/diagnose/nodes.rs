@@ -36,7 +36,6 @@ fn node_name(node: &Node) -> &str {
     node.metadata.name.as_deref().unwrap_or("?")
 }
 
-/// `a, b, c and 4 more`.
 /// A node's Ready condition, if it reports one.
 pub fn ready_condition(node: &Node) -> Option<&NodeCondition> {
     node.status
@@ -47,6 +46,7 @@ pub fn ready_condition(node: &Node) -> Option<&NodeCondition> {
         .find(|c| c.type_ == "Ready")
 }
 
+/// `a, b, c and 4 more`.
 fn names(list: &[&str]) -> String {
     let shown = list
         .iter()

@@ -18,10 +18,12 @@ use super::model::{Action, Model, update};
 pub const TICKS_PER_SECOND: f64 = 4.0;
 
 /// The two ends the screen talks to background work through: reports come in, requests go
-/// out (never awaited: a full queue drops the request rather than stall a key press).
+/// out. The requests' queue has no bound, so sending never waits on a key press and never
+/// drops anything: a refresh can journal a dozen events at once, and every one of them (and
+/// every change the user confirmed) must reach the background work.
 pub struct Channels {
     pub updates: mpsc::Receiver<super::Update>,
-    pub requests: mpsc::Sender<super::model::Request>,
+    pub requests: mpsc::UnboundedSender<super::model::Request>,
 }
 
 /// Takes the terminal, runs the loop until the user quits, a signal arrives or `cancel` fires,
@@ -85,8 +87,8 @@ async fn event_loop(
             next = update(&mut model, action);
         }
         for request in model.take_requests() {
-            if let Err(e) = requests.try_send(request) {
-                tracing::warn!("background work did not take a request: {e}");
+            if let Err(e) = requests.send(request) {
+                tracing::warn!("background work has ended; a request was not taken: {e}");
             }
         }
         if model.running {
