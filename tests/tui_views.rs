@@ -816,7 +816,8 @@ fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
         .iter()
         .position(|s| s.action.as_ref().is_some_and(|a| a.name == "fail-open"))
         .expect("a fail-open step");
-    let states = kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.marks);
+    let states =
+        kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.seen, &model.marks);
     assert!(!states[fail_open].is_done(), "{states:?}");
     // Marking a step by hand is journalled.
     model.take_requests();
@@ -849,7 +850,8 @@ fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
         &mut model,
         [Action::Update(Update::Snapshot(load("healthy")))],
     );
-    let states = kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.marks);
+    let states =
+        kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.seen, &model.marks);
     assert!(
         matches!(&states[fail_open], StepState::DoneByCheck(why) if why.contains("webhook-blocking-writes is gone")),
         "{states:?}"

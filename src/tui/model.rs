@@ -250,6 +250,8 @@ pub struct Model {
     pub runbooks: Arc<crate::runbook::Catalog>,
     /// The finding whose detail is open, with its runbook.
     pub pinned: Option<Pinned>,
+    /// The id of every finding raised at any refresh since the screen opened.
+    pub seen: std::collections::BTreeSet<String>,
     /// Runbook steps marked done by hand: (runbook id, step index).
     pub marks: std::collections::BTreeSet<(String, usize)>,
     /// Per opened runbook, the steps its checks said were done at the last look (to journal
@@ -291,6 +293,7 @@ impl Model {
             tracker: Default::default(),
             runbooks: Arc::new(crate::runbook::Catalog::shipped()),
             pinned: None,
+            seen: Default::default(),
             marks: Default::default(),
             checked: Default::default(),
             detail: false,
@@ -312,6 +315,11 @@ impl Model {
             now,
         };
         self.findings = diagnose::diagnose(&context);
+        for f in &self.findings {
+            if !self.seen.contains(&f.id) {
+                self.seen.insert(f.id.clone());
+            }
+        }
         self.webhook_rows = rows::webhook_rows(&inventory, &snapshot);
         self.node_rows = rows::node_rows(&snapshot, now);
         self.event_rows = rows::event_rows(&snapshot);
@@ -355,7 +363,7 @@ impl Model {
             let Some(runbook) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref()) else {
                 continue;
             };
-            let passing = steps::passing_checks(runbook, &self.findings);
+            let passing = steps::passing_checks(runbook, &self.findings, &self.seen);
             for (i, why) in &passing {
                 if !known.contains(i) {
                     events.push(crate::journal::Event::RunbookStep {
@@ -387,7 +395,7 @@ impl Model {
             && let Some(rb) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref())
         {
             // Steps already passing when it opens are where it starts, not progress.
-            let done = steps::passing_checks(rb, &self.findings)
+            let done = steps::passing_checks(rb, &self.findings, &self.seen)
                 .into_keys()
                 .collect();
             self.checked.insert(id.clone(), done);

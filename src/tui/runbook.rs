@@ -26,6 +26,9 @@ pub enum StepState {
     DoneByHand,
     /// Its check does not pass yet (why), or it has no check and is not marked.
     Pending(Option<String>),
+    /// It waits for a finding to go that has not been raised at all since the screen opened:
+    /// the cluster does not say the step was done, only that nothing calls for it now.
+    NotNeeded(String),
 }
 
 impl StepState {
@@ -34,15 +37,26 @@ impl StepState {
     }
 }
 
-/// A step's state against the findings raised now.
-pub fn step_state(step: &Step, findings: &[Finding], by_hand: bool) -> StepState {
+/// A step's state against the findings raised now and the ids of those raised at any refresh
+/// since the screen opened (`seen`): a finding that never came up has not "gone".
+pub fn step_state(
+    step: &Step,
+    findings: &[Finding],
+    seen: &BTreeSet<String>,
+    by_hand: bool,
+) -> StepState {
     let raised = |id: &str| findings.iter().any(|f| f.id == id);
     match &step.check {
-        Some(Check::Gone(id)) if !raised(id) => StepState::DoneByCheck(format!("{id} is gone")),
+        Some(Check::Gone(id)) if !raised(id) && seen.contains(id) => {
+            StepState::DoneByCheck(format!("{id} is gone"))
+        }
         Some(Check::Present(id)) if raised(id) => {
             StepState::DoneByCheck(format!("{id} is reported"))
         }
         _ if by_hand => StepState::DoneByHand,
+        Some(Check::Gone(id)) if !raised(id) => StepState::NotNeeded(format!(
+            "{id} has not been reported since kube-rescue opened"
+        )),
         Some(Check::Gone(id)) => StepState::Pending(Some(format!("{id} is still reported"))),
         Some(Check::Present(id)) => StepState::Pending(Some(format!("{id} is not reported"))),
         None => StepState::Pending(None),
@@ -53,23 +67,31 @@ pub fn step_state(step: &Step, findings: &[Finding], by_hand: bool) -> StepState
 pub fn states(
     runbook: &Runbook,
     findings: &[Finding],
+    seen: &BTreeSet<String>,
     marks: &BTreeSet<(String, usize)>,
 ) -> Vec<StepState> {
     runbook
         .steps
         .iter()
         .enumerate()
-        .map(|(i, s)| step_state(s, findings, marks.contains(&(runbook.id.clone(), i))))
+        .map(|(i, s)| {
+            let by_hand = marks.contains(&(runbook.id.clone(), i));
+            step_state(s, findings, seen, by_hand)
+        })
         .collect()
 }
 
 /// The steps whose check passes now, by index, with why (marks by hand aside).
-pub fn passing_checks(runbook: &Runbook, findings: &[Finding]) -> BTreeMap<usize, String> {
+pub fn passing_checks(
+    runbook: &Runbook,
+    findings: &[Finding],
+    seen: &BTreeSet<String>,
+) -> BTreeMap<usize, String> {
     runbook
         .steps
         .iter()
         .enumerate()
-        .filter_map(|(i, step)| match step_state(step, findings, false) {
+        .filter_map(|(i, step)| match step_state(step, findings, seen, false) {
             StepState::DoneByCheck(why) => Some((i, why)),
             _ => None,
         })
@@ -96,4 +118,69 @@ pub fn step_choice(step: &Step, finding: &Finding) -> Result<Choice, String> {
             action.name, finding.subject.kind, finding.subject.name
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::{Severity, Subject};
+
+    fn step(check: Check) -> Step {
+        Step {
+            title: "a step".into(),
+            line: 1,
+            body: Vec::new(),
+            check: Some(check),
+            action: None,
+        }
+    }
+
+    fn finding(id: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            severity: Severity::Critical,
+            subject: Subject::new("Node", "n1"),
+            title: "t".into(),
+            evidence: Vec::new(),
+            runbook: "r".into(),
+            actions: Vec::new(),
+            caused_by: None,
+        }
+    }
+
+    #[test]
+    fn a_gone_check_is_done_only_for_a_finding_that_was_reported() {
+        let gone = step(Check::Gone("nodes-repair-loop".into()));
+        let mut seen = BTreeSet::new();
+        // Never reported: nothing calls for the step, but the cluster does not say it was done.
+        assert!(matches!(
+            step_state(&gone, &[], &seen, false),
+            StepState::NotNeeded(why) if why.contains("nodes-repair-loop")
+        ));
+        assert_eq!(step_state(&gone, &[], &seen, true), StepState::DoneByHand);
+        // Reported now: pending.
+        seen.insert("nodes-repair-loop".to_string());
+        let raised = [finding("nodes-repair-loop")];
+        assert!(matches!(
+            step_state(&gone, &raised, &seen, false),
+            StepState::Pending(Some(_))
+        ));
+        // Reported earlier and gone now: done by its check.
+        assert_eq!(
+            step_state(&gone, &[], &seen, false),
+            StepState::DoneByCheck("nodes-repair-loop is gone".into())
+        );
+    }
+
+    #[test]
+    fn a_present_check_is_done_while_its_finding_is_reported() {
+        let present = step(Check::Present("webhook-blocking-writes".into()));
+        let seen = BTreeSet::from(["webhook-blocking-writes".to_string()]);
+        let raised = [finding("webhook-blocking-writes")];
+        assert!(step_state(&present, &raised, &seen, false).is_done());
+        assert!(matches!(
+            step_state(&present, &[], &seen, false),
+            StepState::Pending(Some(_))
+        ));
+    }
 }

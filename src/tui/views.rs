@@ -564,6 +564,7 @@ fn step_marker(state: &StepState) -> Span<'static> {
         StepState::DoneByCheck(_) => Span::styled("[✓]", Style::new().fg(Color::Green).bold()),
         StepState::DoneByHand => Span::styled("[✓]", Style::new().fg(Color::Cyan)),
         StepState::Pending(_) => Span::raw("[ ]"),
+        StepState::NotNeeded(_) => Span::styled("[-]", DIM),
     }
 }
 
@@ -596,7 +597,7 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
             .render(area, buf);
         return;
     };
-    let states = steps::states(runbook, &model.findings, &model.marks);
+    let states = steps::states(runbook, &model.findings, &model.seen, &model.marks);
     let done = states.iter().filter(|s| s.is_done()).count();
     let title = format!(
         " Runbook: {} · {done}/{} done ",
@@ -674,6 +675,7 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
             Span::styled(format!("pending: {why}"), Style::new().fg(Color::Yellow))
         }
         StepState::Pending(None) => Span::styled("pending (no check: m marks it done)", DIM),
+        StepState::NotNeeded(why) => Span::styled(format!("not needed now: {why}"), DIM),
     };
     let mut keys = String::new();
     if let Some(a) = &step.action {
