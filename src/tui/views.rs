@@ -97,6 +97,29 @@ fn window(selected: usize, len: usize, height: u16) -> std::ops::Range<usize> {
     start..len.min(start + fits)
 }
 
+/// The width of a name column: its longest name, kept between `min` and `max`.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>, min: u16, max: u16) -> u16 {
+    let longest = names.map(|n| n.chars().count()).max().unwrap_or(0);
+    u16::try_from(longest)
+        .unwrap_or(u16::MAX)
+        .clamp(min, max.max(min))
+}
+
+/// `name` cut to `width` characters in its middle, so that its start and its end (where
+/// generated names keep what tells them apart) both stay readable: `gke-prod-p…2f1a-8xkq`.
+fn fit_middle(name: &str, width: u16) -> String {
+    let width = usize::from(width);
+    let len = name.chars().count();
+    if len <= width || width < 5 {
+        return name.to_string();
+    }
+    let tail = (width - 1) / 2;
+    let head = width - 1 - tail;
+    let start: String = name.chars().take(head).collect();
+    let end: String = name.chars().skip(len - tail).collect();
+    format!("{start}…{end}")
+}
+
 fn severity_span(severity: Severity) -> Span<'static> {
     match severity {
         Severity::Critical => Span::styled("CRIT", Style::new().fg(Color::Red).bold()),
@@ -105,7 +128,6 @@ fn severity_span(severity: Severity) -> Span<'static> {
     }
 }
 
-/// `(stale, 35s old: readyz: timeout after 3 s)` for a source whose latest attempt failed.
 /// What a view shows before the first snapshot arrives.
 fn waiting_for_first_refresh(area: Rect, buf: &mut Buffer) {
     Paragraph::new(" Waiting for the first refresh…")
@@ -140,6 +162,7 @@ fn stale_notes<const N: usize>(notes: [(&str, Option<String>); N]) -> Vec<Line<'
         .collect()
 }
 
+/// `stale, 35s old: readyz: timeout after 3 s` for a source whose latest attempt failed.
 fn staleness<T>(source: &Source<T>, now: jiff::Timestamp) -> Option<String> {
     let error = source.error.as_ref()?;
     let old = source
@@ -1004,12 +1027,17 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
         return;
     }
     let now = model.now;
+    let name_w = name_width(
+        visible.iter().map(|n| n.name.as_str()),
+        12,
+        area.width * 2 / 5,
+    );
     list_table(
         &visible,
         model.selection.nodes,
         &["NODE", "READY", "AGE", "RECREATED", "LEASE", "TAINTS"],
         &[
-            Constraint::Length(28),
+            Constraint::Length(name_w),
             Constraint::Length(7),
             Constraint::Length(7),
             Constraint::Length(12),
@@ -1031,7 +1059,7 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
                 (k, None) => Span::styled(format!("{k}×"), Style::new().fg(Color::Red)),
             };
             let row = Row::new(vec![
-                Cell::from(n.name.clone()),
+                Cell::from(fit_middle(&n.name, name_w)),
                 Cell::from(Span::styled(n.ready.clone(), ready_style)),
                 Cell::from(n.created.map_or("?".into(), |t| ago(t, now))),
                 Cell::from(recreated),
@@ -1135,6 +1163,12 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
     Paragraph::new(notes).render(notes_area, buf);
     webhook_metrics(model, metrics_area, buf);
     let checks = rows::health_rows(Some(s));
+    // The check's name as wide as the longest, leaving its detail at least 20 columns.
+    let name_w = name_width(
+        checks.iter().map(|(_, c)| c.name.as_str()),
+        20,
+        area.width.saturating_sub(6 + 3 + 20 + 3),
+    );
     let rows = checks.iter().map(|(endpoint, c)| {
         let stale = if *endpoint == "livez" {
             s.livez.stale
@@ -1149,7 +1183,7 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
         let row = Row::new(vec![
             Cell::from(*endpoint),
             Cell::from(Span::styled(mark, style)),
-            Cell::from(c.name.clone()),
+            Cell::from(fit_middle(&c.name, name_w)),
             Cell::from(c.detail.clone()),
         ]);
         if stale { row.style(DIM) } else { row }
@@ -1159,7 +1193,7 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
         [
             Constraint::Length(6),
             Constraint::Length(3),
-            Constraint::Length(44),
+            Constraint::Length(name_w),
             Constraint::Min(10),
         ],
     )
@@ -1713,7 +1747,28 @@ fn help(model: &Model, area: Rect, buf: &mut Buffer) {
 
 #[cfg(test)]
 mod tests {
-    use super::window;
+    use super::{fit_middle, name_width, window};
+
+    #[test]
+    fn a_long_name_keeps_its_start_and_its_end() {
+        let name = "gke-prod-pool-1-7c4d2f1a-8xkq";
+        assert_eq!(fit_middle(name, 29), name);
+        assert_eq!(fit_middle(name, 40), name);
+        let cut = fit_middle(name, 20);
+        assert_eq!(cut, "gke-prod-p…2f1a-8xkq");
+        assert_eq!(cut.chars().count(), 20);
+    }
+
+    #[test]
+    fn a_name_column_is_as_wide_as_its_longest_name_within_bounds() {
+        let names = ["a", "gke-prod-pool-1-7c4d2f1a-8xkq"];
+        assert_eq!(name_width(names.into_iter(), 12, 40), 29);
+        assert_eq!(name_width(names.into_iter(), 12, 20), 20);
+        assert_eq!(name_width(["a"].into_iter(), 12, 40), 12);
+        assert_eq!(name_width(std::iter::empty(), 12, 40), 12);
+        // A terminal too narrow for the minimum still gets the minimum.
+        assert_eq!(name_width(names.into_iter(), 12, 4), 12);
+    }
 
     #[test]
     fn the_window_keeps_the_selection_in_sight() {
