@@ -1314,6 +1314,11 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
         return;
     }
     let now = model.now;
+    let object_w = name_width(
+        visible.iter().map(|e| e.object.as_str()),
+        20,
+        (area.width / 3).max(30),
+    );
     list_table(
         &visible,
         model.selection.events,
@@ -1321,7 +1326,7 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
         &[
             Constraint::Length(6),
             Constraint::Length(16),
-            Constraint::Length(30),
+            Constraint::Length(object_w),
             Constraint::Length(5),
             Constraint::Min(15),
         ],
@@ -1332,7 +1337,7 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
                     e.reason.clone(),
                     Style::new().fg(Color::Yellow),
                 )),
-                Cell::from(e.object.clone()),
+                Cell::from(fit_middle(&e.object, object_w)),
                 Cell::from(if e.count > 1 {
                     format!("×{}", e.count)
                 } else {
