@@ -79,6 +79,15 @@ fn nodes_ready_again(tmux: &Tmux) {
     });
 }
 
+/// Waits for the header's write probe to pass in every namespace (after a fail-open it takes
+/// the webhook's whole timeout, so it passes a probe or two after the nodes are back).
+fn writes_pass_again(tmux: &Tmux) {
+    tmux.wait_for("the write probe passing", Duration::from_secs(90), |s| {
+        s.lines()
+            .any(|l| l.starts_with(" writes ") && l.contains("passed in"))
+    });
+}
+
 /// Quits the screen, then prints the run's incident timeline with `kube-rescue report`.
 fn quit_and_report(tmux: &Tmux, state: &Path) -> String {
     tmux.keys(&["q"]);
@@ -244,6 +253,7 @@ fn the_outage_is_ended_from_the_screen() {
         !s.contains("audited in")
     });
     nodes_ready_again(&tmux);
+    writes_pass_again(&tmux);
     tmux.keys(&["1"]);
     tmux.wait_for("the outage to end", Duration::from_secs(60), |s| {
         let findings_shown = s.contains("FINDING (cause first)") || s.contains("No findings");
@@ -353,6 +363,7 @@ fn the_runbook_walks_the_outage_to_its_end() {
     tmux.keys(&["Escape"]);
     std::thread::sleep(Duration::from_millis(300));
     nodes_ready_again(&tmux);
+    writes_pass_again(&tmux);
     let text = quit_and_report(&tmux, dir.path());
     for needle in [
         "- **Outage first seen** ",

@@ -202,7 +202,10 @@ impl NamespaceProbe {
                 }
                 s
             }
-            ProbeState::Passed { took } => format!("passed in {} ms", took.as_millis()),
+            ProbeState::Passed { took } if *took < Duration::from_secs(1) => {
+                format!("passed in {} ms", took.as_millis())
+            }
+            ProbeState::Passed { took } => format!("passed in {:.1} s", took.as_secs_f64()),
             ProbeState::Failed { took, failure } => {
                 let what = match failure {
                     WriteFailure::WebhookCall { webhook, cause, .. } => {
@@ -604,6 +607,26 @@ pub async fn write_probe_now(cluster: &Cluster) -> Result<ProbeReport, AccessErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pass_says_how_long_it_took_in_units_that_read() {
+        let mut probe = NamespaceProbe {
+            namespace: "kube-system".into(),
+            started_at: None,
+            deadline: Duration::from_secs(12),
+            fail_closed_webhooks: Vec::new(),
+            matching_webhooks: Vec::new(),
+            state: ProbeState::Passed {
+                took: Duration::from_millis(4),
+            },
+        };
+        assert_eq!(probe.describe(), "passed in 4 ms");
+        // A write that waited out a fail-open webhook's timeout.
+        probe.state = ProbeState::Passed {
+            took: Duration::from_millis(10_040),
+        };
+        assert_eq!(probe.describe(), "passed in 10.0 s");
+    }
 
     #[test]
     fn webhook_call_failures_parse() {

@@ -732,7 +732,10 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
     match action {
         Action::Quit => {
             if model.running && model.connected {
-                model.journal(model.now, crate::journal::Event::Stopped);
+                // Not before the last refresh's entries: the clock only moves with the ticks.
+                let taken = model.snapshot.as_ref().and_then(|s| s.taken_at);
+                let at = taken.map_or(model.now, |t| t.max(model.now));
+                model.journal(at, crate::journal::Event::Stopped);
             }
             model.running = false;
         }

@@ -356,6 +356,10 @@ fn write_probe_line(model: &Model) -> Vec<Span<'static>> {
     let style = match n.state {
         ProbeState::Failed { .. } => Style::new().fg(Color::Red),
         ProbeState::Waiting { .. } => Style::new().fg(Color::Yellow),
+        // A write that passes only after waiting out a webhook's timeout is not healthy yet.
+        ProbeState::Passed { took } if took > crate::diagnose::apiserver::SLOW_WRITE => {
+            Style::new().fg(Color::Yellow)
+        }
         ProbeState::Passed { .. } => Style::new().fg(Color::Green),
         ProbeState::Skipped { .. } => DIM,
     };
