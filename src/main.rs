@@ -320,6 +320,12 @@ async fn run_change(
                 );
             } else if verification.is_some_and(|v| v.writes_pass()) {
                 println!("done: writes pass now");
+            } else if verification
+                .is_some_and(|v| v.write_probe.is_some() && v.writes_verdict().is_none())
+            {
+                println!(
+                    "done, but the apiserver kept restarting during the write probe: run `kube-rescue check` in a minute"
+                );
             } else {
                 println!("done, but writes do not all pass yet: see the write probe above");
             }

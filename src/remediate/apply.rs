@@ -20,6 +20,11 @@ use super::plan::{self, Change, Plan, Rbac};
 pub const DEFAULT_WATCH: Duration = Duration::from_secs(3);
 /// How often the object is read while watching.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// How long the verification keeps trying the write probe while the apiserver goes away under
+/// it (connections refused or dropped: a restart), and how long it waits between tries. After
+/// that it says so, and the screen's refreshes go on probing.
+const PROBE_RETRY_FOR: Duration = Duration::from_secs(20);
+const PROBE_RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// Where backups and the audit log go, and how long to watch afterwards.
 #[derive(Clone, Debug)]
@@ -114,6 +119,13 @@ impl Verification {
                     .iter()
                     .all(|n| matches!(n.state, ProbeState::Passed { .. }))
         })
+    }
+
+    /// Whether writes pass, when the probe could tell (None: it did not run, or the apiserver
+    /// went away in the middle of it).
+    pub fn writes_verdict(&self) -> Option<bool> {
+        let report = self.write_probe.as_ref()?;
+        (!cut_by_restart(report)).then(|| self.writes_pass())
     }
 
     pub fn summary(&self) -> String {
@@ -435,15 +447,54 @@ fn describe_probe(report: &ProbeReport) -> String {
         .namespaces
         .iter()
         .all(|n| matches!(n.state, ProbeState::Passed { .. }));
-    format!(
-        "{} ({})",
-        if all_pass {
-            "writes pass"
-        } else {
-            "writes still fail"
-        },
-        each.join("; ")
-    )
+    let verdict = if all_pass {
+        "writes pass"
+    } else if cut_by_restart(report) {
+        "no verdict yet: the apiserver went away during the probe (restarting?)"
+    } else {
+        "writes still fail"
+    };
+    format!("{verdict} ({})", each.join("; "))
+}
+
+/// An error that says the apiserver went away (a restart), not how it handles writes.
+fn apiserver_gone(error: &AccessError) -> bool {
+    matches!(error.kind, ErrorKind::Refused | ErrorKind::Disconnected)
+}
+
+/// Whether the probe failed only because the apiserver went away in the middle of it: no
+/// namespace failed for any other reason.
+fn cut_by_restart(report: &ProbeReport) -> bool {
+    let mut cut = false;
+    for n in &report.namespaces {
+        match &n.state {
+            ProbeState::Failed {
+                failure: probe::WriteFailure::Access { error },
+                ..
+            } if apiserver_gone(error) => cut = true,
+            ProbeState::Failed { .. } | ProbeState::Waiting { .. } => return false,
+            ProbeState::Passed { .. } | ProbeState::Skipped { .. } => {}
+        }
+    }
+    cut
+}
+
+/// The write probe, tried again while the apiserver restarts under it (up to
+/// [`PROBE_RETRY_FOR`]): a change made during a crash loop is judged on an apiserver that
+/// answers.
+async fn probe_through_restarts(cluster: &Cluster) -> Result<ProbeReport, AccessError> {
+    let give_up = tokio::time::Instant::now() + PROBE_RETRY_FOR;
+    loop {
+        let probe = probe::write_probe_now(cluster).await;
+        let restarting = match &probe {
+            Ok(report) => cut_by_restart(report),
+            Err(e) => apiserver_gone(e),
+        };
+        if !restarting || tokio::time::Instant::now() + PROBE_RETRY_EVERY >= give_up {
+            return probe;
+        }
+        tokio::time::sleep(PROBE_RETRY_EVERY).await;
+    }
 }
 
 /// Watches the object for `watch_for`: returns how a controller put it back, if one did.
@@ -471,7 +522,7 @@ async fn verify(
     progress(Step::ReadBack(read_back_text.clone()));
     progress(Step::Verifying(options.watch_for));
     let (probe, put_back) = tokio::join!(
-        probe::write_probe_now(cluster),
+        probe_through_restarts(cluster),
         watch(cluster, plan, options.watch_for)
     );
     let (write_probe, writes) = match probe {
@@ -497,5 +548,63 @@ async fn verify(
         writes,
         put_back,
         watched,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::probe::{NamespaceProbe, WriteFailure};
+
+    fn namespace(state: ProbeState) -> NamespaceProbe {
+        NamespaceProbe {
+            namespace: "kube-system".into(),
+            started_at: None,
+            deadline: Duration::from_secs(12),
+            fail_closed_webhooks: Vec::new(),
+            matching_webhooks: Vec::new(),
+            state,
+        }
+    }
+
+    fn failed(kind: ErrorKind, message: &str) -> ProbeState {
+        ProbeState::Failed {
+            took: Duration::from_secs(3),
+            failure: WriteFailure::Access {
+                error: AccessError::new(kind, message),
+            },
+        }
+    }
+
+    fn report(states: Vec<ProbeState>) -> ProbeReport {
+        ProbeReport {
+            namespaces: states.into_iter().map(namespace).collect(),
+        }
+    }
+
+    #[test]
+    fn a_probe_cut_by_a_restart_is_no_verdict_on_writes() {
+        let cut = report(vec![
+            failed(ErrorKind::Disconnected, "the connection was closed"),
+            failed(ErrorKind::Refused, "connection refused"),
+        ]);
+        assert!(cut_by_restart(&cut));
+        assert!(
+            describe_probe(&cut).starts_with("no verdict yet: the apiserver went away"),
+            "{}",
+            describe_probe(&cut)
+        );
+        // A timeout is an answer about writes (a hung webhook), not a restart.
+        let hung = report(vec![
+            failed(ErrorKind::Disconnected, "the connection was closed"),
+            failed(ErrorKind::Timeout, "no answer"),
+        ]);
+        assert!(!cut_by_restart(&hung));
+        assert!(describe_probe(&hung).starts_with("writes still fail"));
+        let passed = report(vec![ProbeState::Passed {
+            took: Duration::from_millis(4),
+        }]);
+        assert!(!cut_by_restart(&passed));
+        assert!(describe_probe(&passed).starts_with("writes pass ("));
     }
 }

@@ -969,8 +969,8 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
                 model.journal(confirmed, event);
             }
             if let Some(v) = &outcome.verification
-                && v.write_probe.is_some()
-                && let Some(event) = model.tracker.writes_probed(v.writes_pass(), &v.writes)
+                && let Some(passing) = v.writes_verdict()
+                && let Some(event) = model.tracker.writes_probed(passing, &v.writes)
             {
                 model.journal(model.now, event);
             }
