@@ -58,16 +58,21 @@ fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str
 const FINDING: &str = "Writes fail because of webhook validating-webhook.openpolicyagent.org";
 
 /// Waits for the outage's finding, then for it to take hold: node heartbeats stop and nodes go
-/// Unknown (the Nodes view is left open).
+/// Unknown, or have already been recreated by auto-repair (a refresh can fall between the two:
+/// a node is Unknown for the few seconds before auto-repair). The Nodes view is left open.
 fn outage_takes_hold(tmux: &Tmux) {
     tmux.wait_for("the finding", Duration::from_secs(15), |s| {
         s.contains(FINDING)
     });
     tmux.keys(&["3"]);
-    tmux.wait_for("nodes going Unknown", Duration::from_secs(90), |s| {
-        s.lines()
-            .any(|l| l.starts_with("gke-") && l.contains("Unknown"))
-    });
+    tmux.wait_for(
+        "nodes going Unknown or recreated",
+        Duration::from_secs(90),
+        |s| {
+            s.lines()
+                .any(|l| l.starts_with("gke-") && (l.contains("Unknown") || l.contains("× ")))
+        },
+    );
 }
 
 /// Opens the Nodes view and waits until every node is Ready.

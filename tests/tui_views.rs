@@ -816,8 +816,7 @@ fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
         .iter()
         .position(|s| s.action.as_ref().is_some_and(|a| a.name == "fail-open"))
         .expect("a fail-open step");
-    let states =
-        kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.seen, &model.marks);
+    let states = kube_rescue::tui::runbook::states(&runbook, &model.progress(), &model.marks);
     assert!(!states[fail_open].is_done(), "{states:?}");
     // Marking a step by hand is journalled.
     model.take_requests();
@@ -843,17 +842,46 @@ fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
         }
         other => panic!("{other:?}"),
     }
-    send(&mut model, [Action::Back]);
+    // Planned, confirmed and applied.
+    let mut plan = sample_plan(false);
+    plan.action = "fail-open".into();
+    send(&mut model, [Action::Update(Update::Planned(Ok(plan)))]);
+    type_text(&mut model, "opa-validating-webhook");
+    send(&mut model, [Action::Submit]);
+    assert!(matches!(model.dialog, Some(Dialog::Applying { .. })));
+    let outcome = Outcome {
+        verdict: Verdict::Done,
+        backup: Some("/state/backups/prod/x.yaml".into()),
+        verification: None,
+        audit: Ok("/state/audit.jsonl".into()),
+    };
+    send(
+        &mut model,
+        [
+            Action::Update(Update::Applied(Box::new(outcome))),
+            Action::Back,
+        ],
+    );
+    assert!(model.dialog.is_none());
     // The fix worked: the next refresh no longer raises the finding. The runbook stays,
-    // its finding says it is gone, and the steps whose check passes are done and journalled.
+    // its finding says it is gone, and the step whose action ran and whose check passes is
+    // done and journalled; the other ways to clear the same finding were not needed.
     send(
         &mut model,
         [Action::Update(Update::Snapshot(load("healthy")))],
     );
-    let states =
-        kube_rescue::tui::runbook::states(&runbook, &model.findings, &model.seen, &model.marks);
+    let states = kube_rescue::tui::runbook::states(&runbook, &model.progress(), &model.marks);
     assert!(
         matches!(&states[fail_open], StepState::DoneByCheck(why) if why.contains("webhook-blocking-writes is gone")),
+        "{states:?}"
+    );
+    let delete = runbook
+        .steps
+        .iter()
+        .position(|s| s.action.as_ref().is_some_and(|a| a.name == "delete"))
+        .expect("a delete step");
+    assert!(
+        matches!(&states[delete], StepState::NotNeeded(why) if why.contains("not by this step's action")),
         "{states:?}"
     );
     let journalled: Vec<String> = model

@@ -225,21 +225,39 @@ impl ControlPlane {
                 None => return,
             },
         };
+        // Status goes out on its own schedule, whatever the Lease does (a kubelet posts status
+        // and renews its Lease on separate loops: a renewal stuck in admission does not hold
+        // the status back)...
+        let due = {
+            let state = self.state();
+            let report = Self::secs(self.timings().node_status_report_seconds);
+            state
+                .kubelets
+                .get(name)
+                .is_some_and(|k| k.last_status_post.is_none_or(|t| t.elapsed() >= report))
+        };
+        if due {
+            self.post_status(name, &node).await;
+        }
         let renewed = self.renew_lease(name, &node).await;
-        let post_status = {
+        // ...and at once when the heartbeat recovers.
+        let recovered = {
             let mut state = self.state();
             let Some(k) = state.kubelets.get_mut(name) else {
                 return;
             };
-            let report = Self::secs(self.timings().node_status_report_seconds);
-            let due = k.last_status_post.is_none_or(|t| t.elapsed() >= report);
-            // Status goes out on its own schedule, and at once when the heartbeat recovers.
-            let post = due || (renewed && k.heartbeat_failed);
+            let recovered = renewed && k.heartbeat_failed;
             k.heartbeat_failed = !renewed;
-            post
+            recovered
         };
-        if post_status
-            && self.post_ready(name, &node).await
+        if recovered {
+            self.post_status(name, &node).await;
+        }
+    }
+
+    /// Posts the kubelet's Ready status and notes when.
+    async fn post_status(&self, name: &str, node: &Value) {
+        if self.post_ready(name, node).await
             && let Some(k) = self.state().kubelets.get_mut(name)
         {
             k.last_status_post = Some(Instant::now());

@@ -252,6 +252,8 @@ pub struct Model {
     pub pinned: Option<Pinned>,
     /// The id of every finding raised at any refresh since the screen opened.
     pub seen: std::collections::BTreeSet<String>,
+    /// The actions applied (and done) since the screen opened.
+    pub applied: std::collections::BTreeSet<String>,
     /// Runbook steps marked done by hand: (runbook id, step index).
     pub marks: std::collections::BTreeSet<(String, usize)>,
     /// Per opened runbook, the steps its checks said were done at the last look (to journal
@@ -294,6 +296,7 @@ impl Model {
             runbooks: Arc::new(crate::runbook::Catalog::shipped()),
             pinned: None,
             seen: Default::default(),
+            applied: Default::default(),
             marks: Default::default(),
             checked: Default::default(),
             detail: false,
@@ -350,6 +353,15 @@ impl Model {
         self.clamp_selection();
     }
 
+    /// What the runbook steps' states are worked out from.
+    pub fn progress(&self) -> steps::Progress<'_> {
+        steps::Progress {
+            findings: &self.findings,
+            seen: &self.seen,
+            applied: &self.applied,
+        }
+    }
+
     /// The runbook of the open detail, if it has one and it parsed.
     pub fn pinned_runbook(&self) -> Option<&crate::runbook::Runbook> {
         let id = self.pinned.as_ref()?.runbook.as_deref()?;
@@ -359,11 +371,16 @@ impl Model {
     /// Journals each step of an opened runbook whose check started passing.
     fn journal_checked_steps(&mut self, now: Timestamp) {
         let mut events = Vec::new();
+        let progress = steps::Progress {
+            findings: &self.findings,
+            seen: &self.seen,
+            applied: &self.applied,
+        };
         for (id, known) in self.checked.iter_mut() {
             let Some(runbook) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref()) else {
                 continue;
             };
-            let passing = steps::passing_checks(runbook, &self.findings, &self.seen);
+            let passing = steps::passing_checks(runbook, &progress);
             for (i, why) in &passing {
                 if !known.contains(i) {
                     events.push(crate::journal::Event::RunbookStep {
@@ -395,7 +412,7 @@ impl Model {
             && let Some(rb) = self.runbooks.get(id).and_then(|e| e.runbook.as_ref())
         {
             // Steps already passing when it opens are where it starts, not progress.
-            let done = steps::passing_checks(rb, &self.findings, &self.seen)
+            let done = steps::passing_checks(rb, &self.progress())
                 .into_keys()
                 .collect();
             self.checked.insert(id.clone(), done);
@@ -957,6 +974,9 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
             model.last_error = None;
             if let Some(Dialog::Applying { plan, since, .. }) = &model.dialog {
                 let confirmed = *since;
+                if matches!(outcome.verdict, crate::remediate::Verdict::Done) {
+                    model.applied.insert(plan.action.clone());
+                }
                 let event = crate::journal::Event::Action {
                     action: plan.action.clone(),
                     target: plan.target.display(),

@@ -26,8 +26,8 @@ pub enum StepState {
     DoneByHand,
     /// Its check does not pass yet (why), or it has no check and is not marked.
     Pending(Option<String>),
-    /// It waits for a finding to go that has not been raised at all since the screen opened:
-    /// the cluster does not say the step was done, only that nothing calls for it now.
+    /// Nothing calls for it now, but nobody did it either: it waits for a finding to go that
+    /// has not been raised since the screen opened, or that went by another step's action.
     NotNeeded(String),
 }
 
@@ -37,26 +37,44 @@ impl StepState {
     }
 }
 
-/// A step's state against the findings raised now and the ids of those raised at any refresh
-/// since the screen opened (`seen`): a finding that never came up has not "gone".
-pub fn step_state(
-    step: &Step,
-    findings: &[Finding],
-    seen: &BTreeSet<String>,
-    by_hand: bool,
-) -> StepState {
-    let raised = |id: &str| findings.iter().any(|f| f.id == id);
+/// What the session knows that a step's state depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    /// The findings raised now.
+    pub findings: &'a [Finding],
+    /// The id of every finding raised at any refresh since the screen opened: a finding that
+    /// never came up has not "gone".
+    pub seen: &'a BTreeSet<String>,
+    /// The actions applied (and done) since the screen opened: of several steps that clear the
+    /// same finding, the one whose action ran is the one done.
+    pub applied: &'a BTreeSet<String>,
+}
+
+/// A step's state.
+pub fn step_state(step: &Step, progress: &Progress<'_>, by_hand: bool) -> StepState {
+    let raised = |id: &str| progress.findings.iter().any(|f| f.id == id);
+    let action_not_run = step
+        .action
+        .as_ref()
+        .is_some_and(|a| !progress.applied.contains(&a.name));
     match &step.check {
-        Some(Check::Gone(id)) if !raised(id) && seen.contains(id) => {
-            StepState::DoneByCheck(format!("{id} is gone"))
-        }
         Some(Check::Present(id)) if raised(id) => {
             StepState::DoneByCheck(format!("{id} is reported"))
         }
+        // A diagnosis once confirmed stays confirmed after the fix clears it.
+        Some(Check::Present(id)) if progress.seen.contains(id) => {
+            StepState::DoneByCheck(format!("{id} was reported"))
+        }
         _ if by_hand => StepState::DoneByHand,
-        Some(Check::Gone(id)) if !raised(id) => StepState::NotNeeded(format!(
-            "{id} has not been reported since kube-rescue opened"
+        Some(Check::Gone(id)) if !raised(id) && !progress.seen.contains(id) => {
+            StepState::NotNeeded(format!(
+                "{id} has not been reported since kube-rescue opened"
+            ))
+        }
+        Some(Check::Gone(id)) if !raised(id) && action_not_run => StepState::NotNeeded(format!(
+            "{id} is gone, but not by this step's action (m marks it done if you did it)"
         )),
+        Some(Check::Gone(id)) if !raised(id) => StepState::DoneByCheck(format!("{id} is gone")),
         Some(Check::Gone(id)) => StepState::Pending(Some(format!("{id} is still reported"))),
         Some(Check::Present(id)) => StepState::Pending(Some(format!("{id} is not reported"))),
         None => StepState::Pending(None),
@@ -66,8 +84,7 @@ pub fn step_state(
 /// Every step's state; `marks` holds (runbook id, step index) marked done by hand.
 pub fn states(
     runbook: &Runbook,
-    findings: &[Finding],
-    seen: &BTreeSet<String>,
+    progress: &Progress<'_>,
     marks: &BTreeSet<(String, usize)>,
 ) -> Vec<StepState> {
     runbook
@@ -76,22 +93,18 @@ pub fn states(
         .enumerate()
         .map(|(i, s)| {
             let by_hand = marks.contains(&(runbook.id.clone(), i));
-            step_state(s, findings, seen, by_hand)
+            step_state(s, progress, by_hand)
         })
         .collect()
 }
 
 /// The steps whose check passes now, by index, with why (marks by hand aside).
-pub fn passing_checks(
-    runbook: &Runbook,
-    findings: &[Finding],
-    seen: &BTreeSet<String>,
-) -> BTreeMap<usize, String> {
+pub fn passing_checks(runbook: &Runbook, progress: &Progress<'_>) -> BTreeMap<usize, String> {
     runbook
         .steps
         .iter()
         .enumerate()
-        .filter_map(|(i, step)| match step_state(step, findings, seen, false) {
+        .filter_map(|(i, step)| match step_state(step, progress, false) {
             StepState::DoneByCheck(why) => Some((i, why)),
             _ => None,
         })
@@ -124,14 +137,18 @@ pub fn step_choice(step: &Step, finding: &Finding) -> Result<Choice, String> {
 mod tests {
     use super::*;
     use crate::diagnose::{Severity, Subject};
+    use crate::runbook::ActionRef;
 
-    fn step(check: Check) -> Step {
+    fn step(check: Check, action: Option<&str>) -> Step {
         Step {
             title: "a step".into(),
             line: 1,
             body: Vec::new(),
             check: Some(check),
-            action: None,
+            action: action.map(|name| ActionRef {
+                name: name.into(),
+                seconds: None,
+            }),
         }
     }
 
@@ -148,38 +165,77 @@ mod tests {
         }
     }
 
+    fn state(step: &Step, raised: &[&str], seen: &[&str], applied: &[&str]) -> StepState {
+        let findings: Vec<Finding> = raised.iter().map(|id| finding(id)).collect();
+        let seen = seen.iter().map(|s| s.to_string()).collect();
+        let applied = applied.iter().map(|s| s.to_string()).collect();
+        let progress = Progress {
+            findings: &findings,
+            seen: &seen,
+            applied: &applied,
+        };
+        step_state(step, &progress, false)
+    }
+
     #[test]
     fn a_gone_check_is_done_only_for_a_finding_that_was_reported() {
-        let gone = step(Check::Gone("nodes-repair-loop".into()));
-        let mut seen = BTreeSet::new();
+        let gone = step(Check::Gone("nodes-repair-loop".into()), None);
         // Never reported: nothing calls for the step, but the cluster does not say it was done.
         assert!(matches!(
-            step_state(&gone, &[], &seen, false),
-            StepState::NotNeeded(why) if why.contains("nodes-repair-loop")
+            state(&gone, &[], &[], &[]),
+            StepState::NotNeeded(why) if why.contains("has not been reported")
         ));
-        assert_eq!(step_state(&gone, &[], &seen, true), StepState::DoneByHand);
         // Reported now: pending.
-        seen.insert("nodes-repair-loop".to_string());
-        let raised = [finding("nodes-repair-loop")];
+        let loop_ = ["nodes-repair-loop"];
         assert!(matches!(
-            step_state(&gone, &raised, &seen, false),
+            state(&gone, &loop_, &loop_, &[]),
             StepState::Pending(Some(_))
         ));
         // Reported earlier and gone now: done by its check.
         assert_eq!(
-            step_state(&gone, &[], &seen, false),
+            state(&gone, &[], &loop_, &[]),
             StepState::DoneByCheck("nodes-repair-loop is gone".into())
         );
     }
 
     #[test]
-    fn a_present_check_is_done_while_its_finding_is_reported() {
-        let present = step(Check::Present("webhook-blocking-writes".into()));
-        let seen = BTreeSet::from(["webhook-blocking-writes".to_string()]);
-        let raised = [finding("webhook-blocking-writes")];
-        assert!(step_state(&present, &raised, &seen, false).is_done());
+    fn of_steps_that_clear_the_same_finding_the_one_whose_action_ran_is_done() {
+        let id = "webhook-blocking-writes";
+        let fail_open = step(Check::Gone(id.into()), Some("fail-open"));
+        let delete = step(Check::Gone(id.into()), Some("delete"));
+        let seen = [id];
+        assert_eq!(
+            state(&fail_open, &[], &seen, &["fail-open"]),
+            StepState::DoneByCheck(format!("{id} is gone"))
+        );
         assert!(matches!(
-            step_state(&present, &[], &seen, false),
+            state(&delete, &[], &seen, &["fail-open"]),
+            StepState::NotNeeded(why) if why.contains("not by this step's action")
+        ));
+        // Marked by hand, it is done whatever ran.
+        let findings = Vec::new();
+        let seen = BTreeSet::from([id.to_string()]);
+        let applied = BTreeSet::new();
+        let progress = Progress {
+            findings: &findings,
+            seen: &seen,
+            applied: &applied,
+        };
+        assert_eq!(step_state(&delete, &progress, true), StepState::DoneByHand);
+    }
+
+    #[test]
+    fn a_present_check_stays_done_once_its_finding_was_reported() {
+        let id = "webhook-blocking-writes";
+        let present = step(Check::Present(id.into()), None);
+        assert!(state(&present, &[id], &[id], &[]).is_done());
+        // The fix cleared it: the diagnosis was still confirmed.
+        assert_eq!(
+            state(&present, &[], &[id], &[]),
+            StepState::DoneByCheck(format!("{id} was reported"))
+        );
+        assert!(matches!(
+            state(&present, &[], &[], &[]),
             StepState::Pending(Some(_))
         ));
     }

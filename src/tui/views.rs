@@ -624,7 +624,7 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
             .render(area, buf);
         return;
     };
-    let states = steps::states(runbook, &model.findings, &model.seen, &model.marks);
+    let states = steps::states(runbook, &model.progress(), &model.marks);
     let done = states.iter().filter(|s| s.is_done()).count();
     let title = format!(
         " Runbook: {} · {done}/{} done ",
