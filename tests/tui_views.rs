@@ -456,6 +456,16 @@ async fn regenerate_fixtures() {
 // ---------------------------------------------------------------------------------------------
 // The remediation dialog
 
+/// A change's outcome as the background work reports it: done, backed up, audited.
+fn applied_and_done() -> Action {
+    Action::Update(Update::Applied(Box::new(Outcome {
+        verdict: Verdict::Done,
+        backup: Some("/state/backups/prod/x.yaml".into()),
+        verification: None,
+        audit: Ok("/state/audit.jsonl".into()),
+    })))
+}
+
 fn sample_plan(read_only: bool) -> Box<Plan> {
     let before = serde_json::json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -578,16 +588,7 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
             Action::Update(Update::ApplyStep("deleted".into())),
         ],
     );
-    let outcome = Outcome {
-        verdict: Verdict::Done,
-        backup: Some("/state/backups/prod/x.yaml".into()),
-        verification: None,
-        audit: Ok("/state/audit.jsonl".into()),
-    };
-    send(
-        &mut model,
-        [Action::Update(Update::Applied(Box::new(outcome)))],
-    );
+    send(&mut model, [applied_and_done()]);
     // The outcome shows, and the cluster and the audit log are read again at once.
     let requests = work(&mut model);
     assert!(requests.contains(&Request::RefreshNow), "{requests:?}");
@@ -849,19 +850,7 @@ fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
     type_text(&mut model, "opa-validating-webhook");
     send(&mut model, [Action::Submit]);
     assert!(matches!(model.dialog, Some(Dialog::Applying { .. })));
-    let outcome = Outcome {
-        verdict: Verdict::Done,
-        backup: Some("/state/backups/prod/x.yaml".into()),
-        verification: None,
-        audit: Ok("/state/audit.jsonl".into()),
-    };
-    send(
-        &mut model,
-        [
-            Action::Update(Update::Applied(Box::new(outcome))),
-            Action::Back,
-        ],
-    );
+    send(&mut model, [applied_and_done(), Action::Back]);
     assert!(model.dialog.is_none());
     // The fix worked: the next refresh no longer raises the finding. The runbook stays,
     // its finding says it is gone, and the step whose action ran and whose check passes is
