@@ -34,6 +34,9 @@ pub struct Recovery {
     pub detail: String,
     /// Seconds after the latest change done before it, if any.
     pub after_action_seconds: Option<u64>,
+    /// Whether it lasted to the end of the journal: a recovery undone by a later bad reading
+    /// of the same kind (nodes back for a moment in a repair loop) was a flap.
+    pub held: bool,
 }
 
 /// What the report says, before it is rendered.
@@ -147,6 +150,12 @@ pub fn timeline(journal: &Journal) -> Timeline {
     let mut writes_bad = false;
     let mut nodes_bad = false;
     let mut apiserver_bad = false;
+    // A bad reading undoes the recovery of its kind before it.
+    let undone = |t: &mut Timeline, what: &str| {
+        if let Some(r) = t.recoveries.iter_mut().rev().find(|r| r.what == what) {
+            r.held = false;
+        }
+    };
     let recovered = |t: &mut Timeline,
                      last_done_action: Option<Timestamp>,
                      what: &str,
@@ -157,6 +166,7 @@ pub fn timeline(journal: &Journal) -> Timeline {
             at,
             detail,
             after_action_seconds: last_done_action.map(|a| age_between(a, at).as_secs()),
+            held: true,
         });
     };
     for entry in &entries {
@@ -214,12 +224,18 @@ pub fn timeline(journal: &Journal) -> Timeline {
                     if t.outage_seen.is_none() {
                         t.outage_seen = Some((at, format!("apiserver {status} {detail}")));
                     }
+                    if !apiserver_bad {
+                        undone(&mut t, "apiserver ready");
+                    }
                     apiserver_bad = true;
                 }
             }
             Event::WriteProbe { passing, detail } => {
                 if *passing && writes_bad {
                     recovered(&mut t, last_done_action, "writes pass", at, detail.clone());
+                }
+                if !passing && !writes_bad {
+                    undone(&mut t, "writes pass");
                 }
                 writes_bad = !passing;
             }
@@ -236,6 +252,9 @@ pub fn timeline(journal: &Journal) -> Timeline {
                         at,
                         format!("{ready} of {total}"),
                     );
+                }
+                if !all_ready && !nodes_bad {
+                    undone(&mut t, "nodes all Ready");
                 }
                 nodes_bad = !all_ready;
             }
@@ -317,7 +336,8 @@ pub fn markdown(journal: &Journal) -> String {
     if t.actions.is_empty() {
         let _ = writeln!(out, "- No change was made from kube-rescue.");
     }
-    for r in &t.recoveries {
+    // The recoveries that lasted; the flaps stay in the timeline below.
+    for r in t.recoveries.iter().filter(|r| r.held) {
         let after = r
             .after_action_seconds
             .map(|s| format!(" ({} after the change)", span(Duration::from_secs(s))))
@@ -496,5 +516,59 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json(&journal)).unwrap();
         assert_eq!(json["recoveries"][1]["afterActionSeconds"], 30);
         assert_eq!(json["entries"][4]["event"], "action");
+    }
+
+    #[test]
+    fn nodes_back_for_a_moment_in_a_repair_loop_are_not_the_recovery() {
+        let t0: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let nodes = |s, ready| Entry {
+            time: at(t0, s),
+            event: Event::Nodes {
+                ready,
+                total: 6,
+                all_ready: ready == 6,
+            },
+        };
+        let journal = Journal {
+            path: "j.jsonl".into(),
+            entries: vec![
+                nodes(0, 0),
+                // Auto-repair brings them back, and they go again.
+                nodes(30, 6),
+                nodes(50, 0),
+                Entry {
+                    time: at(t0, 60),
+                    event: Event::Action {
+                        action: "fail-open".into(),
+                        target: "validatingwebhookconfiguration/opa".into(),
+                        result: "done".into(),
+                        backup: None,
+                        verification: None,
+                    },
+                },
+                nodes(75, 6),
+                Entry {
+                    time: at(t0, 80),
+                    event: Event::Stopped,
+                },
+            ],
+            unreadable: vec![],
+        };
+        let t = timeline(&journal);
+        let held: Vec<(bool, Option<u64>)> = t
+            .recoveries
+            .iter()
+            .map(|r| (r.held, r.after_action_seconds))
+            .collect();
+        assert_eq!(held, [(false, None), (true, Some(15))]);
+        let md = markdown(&journal);
+        let summary: Vec<&str> = md.lines().filter(|l| l.contains("**Recovered")).collect();
+        assert_eq!(
+            summary,
+            ["- **Recovered: nodes all Ready** 10:01:15Z (15s after the change): 6 of 6"],
+            "{md}"
+        );
+        // The flap is still in the timeline.
+        assert!(md.contains("| 10:00:30Z |"), "{md}");
     }
 }
