@@ -90,6 +90,12 @@ pub(crate) fn secs(d: Duration) -> String {
 }
 
 impl AccessError {
+    /// Whether it says the apiserver went away (a refused or dropped connection: a restart),
+    /// not how it answers.
+    pub fn apiserver_gone(&self) -> bool {
+        matches!(self.kind, ErrorKind::Refused | ErrorKind::Disconnected)
+    }
+
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         AccessError {
             kind,

@@ -234,6 +234,33 @@ impl ProbeReport {
         self.namespaces.iter().find(|n| n.namespace == namespace)
     }
 
+    /// Whether writes pass: at least one namespace was probed, and every one passed.
+    pub fn all_pass(&self) -> bool {
+        !self.namespaces.is_empty()
+            && self
+                .namespaces
+                .iter()
+                .all(|n| matches!(n.state, ProbeState::Passed { .. }))
+    }
+
+    /// Whether the probe failed only because the apiserver went away in the middle of it
+    /// (connections refused or dropped: a restart): no namespace failed for any other reason.
+    /// Such a probe says nothing of how writes are handled.
+    pub fn cut_by_restart(&self) -> bool {
+        let mut cut = false;
+        for n in &self.namespaces {
+            match &n.state {
+                ProbeState::Failed {
+                    failure: WriteFailure::Access { error },
+                    ..
+                } if error.apiserver_gone() => cut = true,
+                ProbeState::Failed { .. } | ProbeState::Waiting { .. } => return false,
+                ProbeState::Passed { .. } | ProbeState::Skipped { .. } => {}
+            }
+        }
+        cut
+    }
+
     /// Whether every namespace has an outcome (none is waiting).
     pub fn is_finished(&self) -> bool {
         !self

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cluster::probe::{self, ProbeReport, ProbeState};
+use crate::cluster::probe::{self, ProbeReport};
 use crate::cluster::{AccessError, Cluster, ErrorKind};
 
 use super::audit::{self, AuditRecord};
@@ -113,19 +113,14 @@ pub struct Verification {
 impl Verification {
     /// Whether every probed namespace accepts writes.
     pub fn writes_pass(&self) -> bool {
-        self.write_probe.as_ref().is_some_and(|r| {
-            !r.namespaces.is_empty()
-                && r.namespaces
-                    .iter()
-                    .all(|n| matches!(n.state, ProbeState::Passed { .. }))
-        })
+        self.write_probe.as_ref().is_some_and(ProbeReport::all_pass)
     }
 
     /// Whether writes pass, when the probe could tell (None: it did not run, or the apiserver
     /// went away in the middle of it).
     pub fn writes_verdict(&self) -> Option<bool> {
         let report = self.write_probe.as_ref()?;
-        (!cut_by_restart(report)).then(|| self.writes_pass())
+        (!report.cut_by_restart()).then(|| report.all_pass())
     }
 
     pub fn summary(&self) -> String {
@@ -443,40 +438,14 @@ fn describe_probe(report: &ProbeReport) -> String {
         .iter()
         .map(|n| format!("{}: {}", n.namespace, n.describe()))
         .collect();
-    let all_pass = report
-        .namespaces
-        .iter()
-        .all(|n| matches!(n.state, ProbeState::Passed { .. }));
-    let verdict = if all_pass {
+    let verdict = if report.all_pass() {
         "writes pass"
-    } else if cut_by_restart(report) {
+    } else if report.cut_by_restart() {
         "no verdict yet: the apiserver went away during the probe (restarting?)"
     } else {
         "writes still fail"
     };
     format!("{verdict} ({})", each.join("; "))
-}
-
-/// An error that says the apiserver went away (a restart), not how it handles writes.
-fn apiserver_gone(error: &AccessError) -> bool {
-    matches!(error.kind, ErrorKind::Refused | ErrorKind::Disconnected)
-}
-
-/// Whether the probe failed only because the apiserver went away in the middle of it: no
-/// namespace failed for any other reason.
-fn cut_by_restart(report: &ProbeReport) -> bool {
-    let mut cut = false;
-    for n in &report.namespaces {
-        match &n.state {
-            ProbeState::Failed {
-                failure: probe::WriteFailure::Access { error },
-                ..
-            } if apiserver_gone(error) => cut = true,
-            ProbeState::Failed { .. } | ProbeState::Waiting { .. } => return false,
-            ProbeState::Passed { .. } | ProbeState::Skipped { .. } => {}
-        }
-    }
-    cut
 }
 
 /// The write probe, tried again while the apiserver restarts under it (up to
@@ -487,8 +456,8 @@ async fn probe_through_restarts(cluster: &Cluster) -> Result<ProbeReport, Access
     loop {
         let probe = probe::write_probe_now(cluster).await;
         let restarting = match &probe {
-            Ok(report) => cut_by_restart(report),
-            Err(e) => apiserver_gone(e),
+            Ok(report) => report.cut_by_restart(),
+            Err(e) => e.apiserver_gone(),
         };
         if !restarting || tokio::time::Instant::now() + PROBE_RETRY_EVERY >= give_up {
             return probe;
@@ -554,7 +523,7 @@ async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::probe::{NamespaceProbe, WriteFailure};
+    use crate::cluster::probe::{NamespaceProbe, ProbeState, WriteFailure};
 
     fn namespace(state: ProbeState) -> NamespaceProbe {
         NamespaceProbe {
@@ -588,7 +557,7 @@ mod tests {
             failed(ErrorKind::Disconnected, "the connection was closed"),
             failed(ErrorKind::Refused, "connection refused"),
         ]);
-        assert!(cut_by_restart(&cut));
+        assert!(cut.cut_by_restart());
         assert!(
             describe_probe(&cut).starts_with("no verdict yet: the apiserver went away"),
             "{}",
@@ -599,12 +568,12 @@ mod tests {
             failed(ErrorKind::Disconnected, "the connection was closed"),
             failed(ErrorKind::Timeout, "no answer"),
         ]);
-        assert!(!cut_by_restart(&hung));
+        assert!(!hung.cut_by_restart());
         assert!(describe_probe(&hung).starts_with("writes still fail"));
         let passed = report(vec![ProbeState::Passed {
             took: Duration::from_millis(4),
         }]);
-        assert!(!cut_by_restart(&passed));
+        assert!(!passed.cut_by_restart());
         assert!(describe_probe(&passed).starts_with("writes pass ("));
     }
 }

@@ -60,14 +60,14 @@ fn writes(snapshot: &Snapshot) -> Option<(bool, String)> {
     {
         return Some((false, format!("{}: {}", n.namespace, n.describe())));
     }
-    let passed: Vec<String> = report
-        .namespaces
-        .iter()
-        .filter(|n| matches!(n.state, ProbeState::Passed { .. }))
-        .map(|n| format!("{}: {}", n.namespace, n.describe()))
-        .collect();
-    (!passed.is_empty() && passed.len() == report.namespaces.len())
-        .then(|| (true, passed.join("; ")))
+    report.all_pass().then(|| {
+        let each: Vec<String> = report
+            .namespaces
+            .iter()
+            .map(|n| format!("{}: {}", n.namespace, n.describe()))
+            .collect();
+        (true, each.join("; "))
+    })
 }
 
 impl Tracker {
