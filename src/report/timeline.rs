@@ -150,24 +150,30 @@ pub fn timeline(journal: &Journal) -> Timeline {
     let mut writes_bad = false;
     let mut nodes_bad = false;
     let mut apiserver_bad = false;
-    // A bad reading undoes the recovery of its kind before it.
-    let undone = |t: &mut Timeline, what: &str| {
-        if let Some(r) = t.recoveries.iter_mut().rev().find(|r| r.what == what) {
+    // One reading of a kind: good after bad is a recovery; bad after good undoes the recovery
+    // of its kind before it (a flap).
+    let reading = |t: &mut Timeline,
+                   bad: &mut bool,
+                   good: bool,
+                   what: &str,
+                   at: Timestamp,
+                   detail: String,
+                   last_done_action: Option<Timestamp>| {
+        if good && *bad {
+            t.recoveries.push(Recovery {
+                what: what.into(),
+                at,
+                detail,
+                after_action_seconds: last_done_action.map(|a| age_between(a, at).as_secs()),
+                held: true,
+            });
+        } else if !good
+            && !*bad
+            && let Some(r) = t.recoveries.iter_mut().rev().find(|r| r.what == what)
+        {
             r.held = false;
         }
-    };
-    let recovered = |t: &mut Timeline,
-                     last_done_action: Option<Timestamp>,
-                     what: &str,
-                     at: Timestamp,
-                     detail: String| {
-        t.recoveries.push(Recovery {
-            what: what.into(),
-            at,
-            detail,
-            after_action_seconds: last_done_action.map(|a| age_between(a, at).as_secs()),
-            held: true,
-        });
+        *bad = !good;
     };
     for entry in &entries {
         let at = entry.time;
@@ -209,54 +215,50 @@ pub fn timeline(journal: &Journal) -> Timeline {
                 }
             }
             Event::Apiserver { status, detail } => {
-                if status == "ready" {
-                    if apiserver_bad {
-                        recovered(
-                            &mut t,
-                            last_done_action,
-                            "apiserver ready",
-                            at,
-                            String::new(),
-                        );
-                    }
-                    apiserver_bad = false;
-                } else {
-                    if t.outage_seen.is_none() {
-                        t.outage_seen = Some((at, format!("apiserver {status} {detail}")));
-                    }
-                    if !apiserver_bad {
-                        undone(&mut t, "apiserver ready");
-                    }
-                    apiserver_bad = true;
+                let ready = status == "ready";
+                if !ready && t.outage_seen.is_none() {
+                    t.outage_seen = Some((at, format!("apiserver {status} {detail}")));
                 }
+                let what = "apiserver ready";
+                reading(
+                    &mut t,
+                    &mut apiserver_bad,
+                    ready,
+                    what,
+                    at,
+                    String::new(),
+                    last_done_action,
+                );
             }
             Event::WriteProbe { passing, detail } => {
-                if *passing && writes_bad {
-                    recovered(&mut t, last_done_action, "writes pass", at, detail.clone());
-                }
-                if !passing && !writes_bad {
-                    undone(&mut t, "writes pass");
-                }
-                writes_bad = !passing;
+                let detail = detail.clone();
+                let what = "writes pass";
+                reading(
+                    &mut t,
+                    &mut writes_bad,
+                    *passing,
+                    what,
+                    at,
+                    detail,
+                    last_done_action,
+                );
             }
             Event::Nodes {
                 ready,
                 total,
                 all_ready,
             } => {
-                if *all_ready && nodes_bad {
-                    recovered(
-                        &mut t,
-                        last_done_action,
-                        "nodes all Ready",
-                        at,
-                        format!("{ready} of {total}"),
-                    );
-                }
-                if !all_ready && !nodes_bad {
-                    undone(&mut t, "nodes all Ready");
-                }
-                nodes_bad = !all_ready;
+                let detail = format!("{ready} of {total}");
+                let what = "nodes all Ready";
+                reading(
+                    &mut t,
+                    &mut nodes_bad,
+                    *all_ready,
+                    what,
+                    at,
+                    detail,
+                    last_done_action,
+                );
             }
             Event::Action {
                 action,
