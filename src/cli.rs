@@ -136,6 +136,7 @@ impl ClusterArgs {
             context: self.context.clone(),
             timeout: self.timeout,
             read_only: self.read_only,
+            warn_on_stderr: true,
             ..Default::default()
         }
     }

@@ -20,6 +20,23 @@ use kube_rescue::runbook;
 use kube_rescue::sim::{Simulator, scenario::Scenario};
 use kube_rescue::{background, journal, tui};
 
+/// Writes to standard output. A closed output (`kube-rescue check | head -1`) is not an
+/// error: the rest is dropped quietly and the exit code stays the one the work gives.
+macro_rules! out {
+    ($($t:tt)*) => { emit(format_args!($($t)*)) };
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    () => { emit(format_args!("\n")) };
+    ($($t:tt)*) => { emit(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+fn emit(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_fmt(text);
+}
+
 fn state_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(dir) = flag {
         return dir.to_path_buf();
@@ -98,7 +115,7 @@ impl StopSignals {
 async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     if args.list_scenarios {
         for (name, description) in Scenario::shipped() {
-            println!("{name:<22} {description}");
+            outln!("{name:<22} {description}");
         }
         return Ok(());
     }
@@ -108,7 +125,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     let simulator = Simulator::start(scenario, args.listen)
         .await
         .context("could not start the simulator")?;
-    println!(
+    outln!(
         "kube-rescue simulator: scenario {name}, listening on https://{}",
         simulator.address()
     );
@@ -116,19 +133,19 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         simulator
             .write_kubeconfig(path)
             .with_context(|| format!("could not write the kubeconfig to {}", path.display()))?;
-        println!("kubeconfig written to {}", path.display());
-        println!("try: kubectl --kubeconfig {} get nodes", path.display());
+        outln!("kubeconfig written to {}", path.display());
+        outln!("try: kubectl --kubeconfig {} get nodes", path.display());
     } else {
-        println!("no --kubeconfig-out given; the kubeconfig follows:\n");
-        println!("{}", simulator.kubeconfig());
+        outln!("no --kubeconfig-out given; the kubeconfig follows:\n");
+        outln!("{}", simulator.kubeconfig());
     }
-    println!(
+    outln!(
         "request log: GET https://{}/sim/requests (with the kubeconfig's token)",
         simulator.address()
     );
-    println!("stop with Ctrl-C");
+    outln!("stop with Ctrl-C");
     stop.wait().await;
-    println!("stopping");
+    outln!("stopping");
     simulator.stop().await;
     Ok(())
 }
@@ -137,18 +154,19 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 /// only a kubeconfig that cannot be used stops it.
 async fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     let cluster = Cluster::connect(&args.cluster.connect_options()).await?;
-    let snapshot = collect::refresh(&cluster, None).await;
+    let snapshot = collect::refresh_complete(&cluster).await;
     match args.output {
         SnapshotFormat::Json => {
             let text = serde_json::to_string_pretty(&snapshot)
                 .context("could not render the snapshot as JSON")?;
-            println!("{text}");
+            outln!("{text}");
         }
     }
     Ok(())
 }
 
-/// Whether nothing answered at all: then the write probe would only wait.
+/// Whether nothing answered at all, or only to reject the credentials: then the write probe
+/// would only wait, or be rejected too.
 fn unreachable(snapshot: &Snapshot) -> bool {
     [
         &snapshot.apiserver_version.error,
@@ -156,7 +174,16 @@ fn unreachable(snapshot: &Snapshot) -> bool {
         &snapshot.livez.error,
     ]
     .iter()
-    .all(|e| e.as_ref().is_some_and(|e| e.kind.is_unreachable()))
+    .all(|e| {
+        e.as_ref().is_some_and(|e| {
+            e.kind.is_unreachable()
+                || matches!(
+                    e.kind,
+                    kube_rescue::cluster::ErrorKind::Unauthorized
+                        | kube_rescue::cluster::ErrorKind::AuthPlugin
+                )
+        })
+    })
 }
 
 /// `check`: diagnose a live cluster (one refresh and the write probe) or manifests, print the
@@ -179,7 +206,7 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
         )
     } else {
         let cluster = Cluster::connect(&args.cluster.connect_options()).await?;
-        let mut snapshot = collect::refresh(&cluster, None).await;
+        let mut snapshot = collect::refresh_complete(&cluster).await;
         if !cluster.is_read_only() && !unreachable(&snapshot) {
             snapshot.write_probe = Some(probe::write_probe(&cluster, &snapshot).await);
         }
@@ -208,9 +235,9 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
             report::text(&origin, &findings, colour)
         }
     };
-    print!("{out}");
+    out!("{out}");
     if !out.ends_with('\n') {
-        println!();
+        outln!();
     }
     Ok(report::exit_code(&findings))
 }
@@ -271,7 +298,7 @@ async fn run_change(
     let plan = match remediate::plan(&cluster, &request).await {
         Ok(plan) => plan,
         Err(remediate::Error::NoChange(why)) => {
-            println!("nothing to change: {why}");
+            outln!("nothing to change: {why}");
             return Ok(fix_exit::DONE);
         }
         Err(e) => {
@@ -287,50 +314,50 @@ async fn run_change(
             return Ok(fix_exit::COULD_NOT_RUN);
         }
     };
-    print!("{}", report::plan::plan_text(&plan));
+    out!("{}", report::plan::plan_text(&plan));
     let Some(confirmation) = confirm else {
-        println!();
+        outln!();
         if plan.read_only {
-            println!("read-only: nothing was sent and nothing can be applied in this mode.");
+            outln!("read-only: nothing was sent and nothing can be applied in this mode.");
         } else {
-            println!(
+            outln!(
                 "Nothing was changed. To apply: {retry} --confirm {}",
                 plan.confirm_name()
             );
         }
         return Ok(fix_exit::DONE);
     };
-    println!();
+    outln!();
     let options = remediate::ApplyOptions::new(state);
     let outcome = remediate::apply(&cluster, &plan, &confirmation, &options, |step| {
-        println!("- {step}");
+        outln!("- {step}");
         let _ = std::io::stdout().flush();
     })
     .await;
     match &outcome.audit {
-        Ok(path) => println!("- audit: {}", path.display()),
+        Ok(path) => outln!("- audit: {}", path.display()),
         Err(e) => eprintln!("kube-rescue: warning: could not write the audit log: {e}"),
     }
     match &outcome.verdict {
         Verdict::Done => {
             let verification = outcome.verification.as_ref();
             if verification.is_some_and(|v| v.put_back.is_some()) {
-                println!(
+                outln!(
                     "done, but a controller undid it: change the controller's own configuration, or it will keep coming back"
                 );
             } else if verification.is_some_and(|v| v.writes_pass()) {
-                println!("done: writes pass now");
+                outln!("done: writes pass now");
             } else if verification
                 .is_some_and(|v| v.write_probe.is_some() && v.writes_verdict().is_none())
             {
-                println!(
+                outln!(
                     "done, but the apiserver kept restarting during the write probe: run `kube-rescue check` in a minute"
                 );
             } else {
-                println!("done, but writes do not all pass yet: see the write probe above");
+                outln!("done, but writes do not all pass yet: see the write probe above");
             }
             if let Some(backup) = &outcome.backup {
-                println!(
+                outln!(
                     "to undo: kube-rescue restore {} --confirm {}",
                     backup.display(),
                     plan.confirm_name()
@@ -382,7 +409,7 @@ fn run_report(args: ReportArgs, state: &Path) -> anyhow::Result<u8> {
         ReportFormat::Markdown => report::timeline::markdown(&read),
         ReportFormat::Json => report::timeline::json(&read),
     };
-    print!("{text}");
+    out!("{text}");
     Ok(0)
 }
 
@@ -395,6 +422,11 @@ async fn run_screen(
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the triage screen needs a terminal; for a report use `kube-rescue check`");
     }
+    // The screen says what is wrong with the connection; stderr is hidden behind it.
+    let options = ConnectOptions {
+        warn_on_stderr: false,
+        ..options
+    };
     let mut model = tui::Model::new(
         tui::Connection {
             context: options.context.clone().unwrap_or_default(),
@@ -465,7 +497,7 @@ fn run_runbooks(args: RunbooksArgs, dirs: &[PathBuf]) -> u8 {
     match args.command {
         RunbooksCommand::Lint { dir, complete } => lint_runbooks(&dir, complete),
         RunbooksCommand::List => {
-            print!("{}", runbook::list_text(&runbook_catalog(dirs)));
+            out!("{}", runbook::list_text(&runbook_catalog(dirs)));
             0
         }
         RunbooksCommand::Show { id } => show_runbook(&runbook_catalog(dirs), &id),
@@ -500,7 +532,7 @@ fn show_runbook(catalog: &runbook::Catalog, id: &str) -> u8 {
         } else {
             80
         };
-        print!("{}", runbook::render_text(runbook, width));
+        out!("{}", runbook::render_text(runbook, width));
     }
     if entry.is_broken() { 1 } else { 0 }
 }
@@ -518,12 +550,12 @@ fn plural(n: usize, noun: &str) -> String {
 fn lint_runbooks(dir: &Path, complete: bool) -> u8 {
     match runbook::lint_dir(dir, complete) {
         Ok(report) if report.problems.is_empty() => {
-            println!("{}, no errors", plural(report.runbooks, "runbook"));
+            outln!("{}, no errors", plural(report.runbooks, "runbook"));
             0
         }
         Ok(report) => {
             for problem in &report.problems {
-                println!("{problem}");
+                outln!("{problem}");
             }
             eprintln!(
                 "{}, {}",

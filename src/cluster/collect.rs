@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
 use jiff::Timestamp;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
@@ -21,14 +20,17 @@ use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Pod, Service
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
-use kube::core::ObjectList;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::connect::Cluster;
 use super::error::{AccessError, ErrorKind};
+use super::read;
 use super::snapshot::{
     ApiserverMetrics, Health, SNAPSHOT_VERSION, Snapshot, Source, WebhookBackend,
+};
+use super::transport::{
+    BodyLimit, MAX_HEALTH_BYTES, MAX_LIST_BYTES, MAX_METRICS_BYTES, MAX_RESPONSE_BYTES,
 };
 
 /// Webhook Services whose backends are read per refresh. They take turns: the one read longest
@@ -92,12 +94,6 @@ fn query(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
-fn get_request(path_and_query: &str) -> Result<http::Request<Vec<u8>>, AccessError> {
-    http::Request::get(path_and_query)
-        .body(Vec::new())
-        .map_err(|e| AccessError::new(ErrorKind::Config, format!("bad request path: {e}")))
-}
-
 impl<'a> Calls<'a> {
     fn new(cluster: &'a Cluster) -> Self {
         Calls {
@@ -117,13 +113,30 @@ impl<'a> Calls<'a> {
         }
     }
 
-    /// GETs JSON under `within`; returns the result and how long it took.
-    async fn json<T: DeserializeOwned>(
+    /// GETs JSON under `within`, decoding it as it streams in (see [`super::read`]); returns
+    /// the result and how long it took.
+    async fn json<T: DeserializeOwned + Send + 'static>(
         &self,
         what: &str,
         verb: &'static str,
         path_and_query: &str,
         within: Duration,
+    ) -> (Result<T, AccessError>, Duration) {
+        self.timed(what, verb, within, async {
+            let response =
+                read::get(&self.cluster.client(), path_and_query, MAX_RESPONSE_BYTES).await?;
+            read::json::<T>(response.into_body()).await
+        })
+        .await
+    }
+
+    /// Runs one read under `within`, counting it and its latency.
+    async fn timed<T>(
+        &self,
+        what: &str,
+        verb: &'static str,
+        within: Duration,
+        call: impl Future<Output = Result<T, kube::Error>>,
     ) -> (Result<T, AccessError>, Duration) {
         let started = Instant::now();
         if within.is_zero() {
@@ -135,16 +148,8 @@ impl<'a> Calls<'a> {
                 Duration::ZERO,
             );
         }
-        let request = match get_request(path_and_query) {
-            Ok(r) => r,
-            Err(e) => return (Err(e), Duration::ZERO),
-        };
         self.sent.fetch_add(1, Ordering::SeqCst);
-        let client = self.cluster.client();
-        let result = self
-            .cluster
-            .call_within(what, within, client.request::<T>(request))
-            .await;
+        let result = self.cluster.call_within(what, within, call).await;
         let took = started.elapsed();
         self.note(verb, took, result.as_ref().map(|_| ()).map_err(|e| e.kind));
         tracing::debug!(
@@ -156,48 +161,122 @@ impl<'a> Calls<'a> {
         (result, took)
     }
 
-    /// GETs a text endpoint; any HTTP status is an answer (health endpoints answer 500).
-    async fn text(
+    /// GETs a health endpoint: any HTTP status is an answer (they answer 500 when failing).
+    async fn health(
         &self,
         what: &str,
         path_and_query: &str,
-    ) -> (Result<(u16, String), AccessError>, Duration) {
-        let started = Instant::now();
-        let request = match get_request(path_and_query) {
-            Ok(r) => r,
-            Err(e) => return (Err(e), Duration::ZERO),
-        };
-        self.sent.fetch_add(1, Ordering::SeqCst);
+    ) -> (Result<Health, AccessError>, Duration) {
         let client = self.cluster.client();
-        let call = async move {
-            let response = client.send(request.map(kube::client::Body::from)).await?;
-            let code = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| kube::Error::Service(Box::new(e)))?
-                .to_bytes();
-            Ok((code, String::from_utf8_lossy(&body).into_owned()))
-        };
-        let result = self.cluster.call(what, call).await;
-        let took = started.elapsed();
-        self.note("get", took, result.as_ref().map(|_| ()).map_err(|e| e.kind));
+        let (result, took) = self
+            .timed(what, "get", self.cluster.timeout(), async move {
+                let mut request = http::Request::get(path_and_query)
+                    .body(kube::client::Body::empty())
+                    .map_err(kube::Error::HttpError)?;
+                request.extensions_mut().insert(BodyLimit(MAX_HEALTH_BYTES));
+                let response = client.send(request).await?;
+                let code = response.status().as_u16();
+                let body = read::all(response.into_body()).await?;
+                Ok((code, String::from_utf8_lossy(&body).into_owned()))
+            })
+            .await;
+        let result = result.and_then(|(code, body)| health_answer(what, code, &body));
         (result, took)
     }
 
-    async fn list<K: DeserializeOwned + Clone>(
+    /// GETs /metrics, parsed line by line as it streams in.
+    async fn metrics(&self) -> (Result<ApiserverMetrics, AccessError>, Duration) {
+        let what = "get /metrics";
+        let client = self.cluster.client();
+        let (result, took) = self
+            .timed(what, "get", self.cluster.timeout(), async move {
+                let response = read::get(&client, "/metrics", MAX_METRICS_BYTES).await?;
+                let mut metrics = ApiserverMetrics::default();
+                let mut samples = 0usize;
+                let mut first = None;
+                read::lines(response.into_body(), MAX_METRICS_LINE, |line| {
+                    if first.is_none() && !line.trim().is_empty() {
+                        first = Some(line.to_string());
+                    }
+                    samples += usize::from(metrics.feed_line(line));
+                })
+                .await?;
+                Ok((metrics, samples, first))
+            })
+            .await;
+        let result = result.and_then(|(metrics, samples, first)| {
+            if samples == 0 && first.is_some() {
+                return Err(AccessError::new(
+                    ErrorKind::BadResponse,
+                    format!(
+                        "{what}: not Prometheus metrics: {}",
+                        read::excerpt(first.as_deref().unwrap_or(""))
+                    ),
+                ));
+            }
+            Ok(metrics)
+        });
+        (result, took)
+    }
+
+    /// Lists `path` from the watch cache, decoding at most `max_items` items as they stream in.
+    async fn list<K: DeserializeOwned + Send + 'static>(
         &self,
         what: &str,
         path: &str,
         extra: &[(&str, &str)],
         within: Duration,
+        max_items: usize,
     ) -> (Result<Vec<K>, AccessError>, Duration) {
         let mut pairs = vec![("resourceVersion", "0")];
         pairs.extend_from_slice(extra);
         let url = format!("{path}?{}", query(&pairs));
-        let (result, took) = self.json::<ObjectList<K>>(what, "list", &url, within).await;
-        (result.map(|l| l.items), took)
+        self.timed(what, "list", within, async {
+            let response = read::get(&self.cluster.client(), &url, MAX_LIST_BYTES).await?;
+            read::list::<K>(response.into_body(), path, max_items).await
+        })
+        .await
+    }
+}
+
+/// The longest line `/metrics` may have.
+const MAX_METRICS_LINE: usize = 64 * 1024;
+
+/// Most items read from one list, per kind: far above what a real cluster holds (a list over
+/// it is `too large`, never cut silently), low enough that a server sending endless items
+/// cannot exhaust memory.
+pub mod max_items {
+    /// Nodes and their Leases (a list of 100,000 nodes fits).
+    pub const NODES: usize = 150_000;
+    /// Namespaces (Kubernetes is tested to 10,000).
+    pub const NAMESPACES: usize = 50_000;
+    /// Events: 500 are asked for.
+    pub const EVENTS: usize = 5_000;
+    /// Webhook configurations, APIServices, and a namespace's Deployments, pods, slices.
+    pub const OTHER: usize = 20_000;
+}
+
+/// A verbose health answer: 200 (ready) or 500 (not ready) with `[+]`/`[-]` lines; any other
+/// status is an error, and a body without check lines is not an apiserver's answer.
+fn health_answer(what: &str, code: u16, body: &str) -> Result<Health, AccessError> {
+    match code {
+        200 | 500 => {
+            let health = Health::parse(code, body);
+            if health.checks.is_empty() {
+                return Err(AccessError {
+                    code: Some(code),
+                    ..AccessError::new(
+                        ErrorKind::BadResponse,
+                        format!(
+                            "{what}: HTTP {code} without health checks: {}",
+                            read::excerpt(body)
+                        ),
+                    )
+                });
+            }
+            Ok(health)
+        }
+        other => Err(AccessError::from_status(what, other, "", body.trim())),
     }
 }
 
@@ -293,8 +372,20 @@ async fn read_backend(
     let slices_query = [("labelSelector", service_label.as_str())];
     let (svc, slices, deployments) = tokio::join!(
         calls.json::<Service>(&service_what, "get", &service_path, within),
-        calls.list::<EndpointSlice>(&slices_what, &slices_path, &slices_query, within),
-        calls.list::<Deployment>(&deployments_what, &deployments_path, &[], within),
+        calls.list::<EndpointSlice>(
+            &slices_what,
+            &slices_path,
+            &slices_query,
+            within,
+            max_items::OTHER
+        ),
+        calls.list::<Deployment>(
+            &deployments_what,
+            &deployments_path,
+            &[],
+            within,
+            max_items::OTHER
+        ),
     );
     let svc = source(svc, previous.map(|p| &p.service));
     let selector: Option<BTreeMap<String, String>> = svc.value.as_ref().map(|s| {
@@ -318,6 +409,7 @@ async fn read_backend(
                     &format!("/api/v1/namespaces/{ns}/pods"),
                     &[("labelSelector", &label_selector)],
                     within,
+                    max_items::OTHER,
                 )
                 .await;
             source(read, previous.map(|p| &p.pods))
@@ -371,7 +463,12 @@ struct Webhooks {
     skipped: usize,
 }
 
-async fn read_webhooks(calls: &Calls<'_>, previous: Option<&Snapshot>, end: Instant) -> Webhooks {
+async fn read_webhooks(
+    calls: &Calls<'_>,
+    previous: Option<&Snapshot>,
+    end: Instant,
+    per_refresh: usize,
+) -> Webhooks {
     let within = calls.cluster.timeout();
     let (validating, mutating) = tokio::join!(
         calls.list::<ValidatingWebhookConfiguration>(
@@ -379,12 +476,14 @@ async fn read_webhooks(calls: &Calls<'_>, previous: Option<&Snapshot>, end: Inst
             "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
             &[],
             within,
+            max_items::OTHER,
         ),
         calls.list::<MutatingWebhookConfiguration>(
             "list mutatingwebhookconfigurations",
             "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
             &[],
             within,
+            max_items::OTHER,
         ),
     );
     let validating = source(validating, previous.map(|p| &p.validating_webhooks));
@@ -407,10 +506,7 @@ async fn read_webhooks(calls: &Calls<'_>, previous: Option<&Snapshot>, end: Inst
             s.name.clone(),
         )
     });
-    let chosen: Vec<&ServiceRef> = turns
-        .into_iter()
-        .take(WEBHOOK_SERVICES_PER_REFRESH)
-        .collect();
+    let chosen: Vec<&ServiceRef> = turns.into_iter().take(per_refresh).collect();
     let skipped = services.len() - chosen.len();
     let reads = services.iter().map(|s| {
         let prev = previous_backend(s);
@@ -526,6 +622,25 @@ impl From<TriageNode> for Node {
 /// failed source keeps the value of `previous`, marked stale. Returns within the request
 /// deadline plus a small margin.
 pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot {
+    refresh_reading(cluster, previous, WEBHOOK_SERVICES_PER_REFRESH).await
+}
+
+/// Webhook Services whose backends one complete refresh reads (`check`, `snapshot`); the
+/// rest are named as not read.
+pub const WEBHOOK_SERVICES_COMPLETE: usize = 16;
+
+/// One refresh that reads the backends of every webhook Service (up to
+/// [`WEBHOOK_SERVICES_COMPLETE`]) instead of taking turns: for a one-shot verdict, where a
+/// backend left for a later refresh would be a blind spot.
+pub async fn refresh_complete(cluster: &Cluster) -> Snapshot {
+    refresh_reading(cluster, None, WEBHOOK_SERVICES_COMPLETE).await
+}
+
+async fn refresh_reading(
+    cluster: &Cluster,
+    previous: Option<&Snapshot>,
+    services_per_refresh: usize,
+) -> Snapshot {
     let started = Instant::now();
     let deadline = cluster.timeout();
     let end = started + deadline;
@@ -557,35 +672,51 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         eps,
     ) = tokio::join!(
         calls.json::<Info>("get /version", "get", "/version", deadline),
-        calls.text("get /livez", "/livez?verbose"),
-        calls.text("get /readyz", "/readyz?verbose"),
-        calls.text("get /metrics", "/metrics"),
-        read_webhooks(&calls, prev, end),
-        calls.list::<Namespace>("list namespaces", "/api/v1/namespaces", &[], deadline),
-        calls.list::<TriageNode>("list nodes", "/api/v1/nodes", &[], deadline),
+        calls.health("get /livez", "/livez?verbose"),
+        calls.health("get /readyz", "/readyz?verbose"),
+        calls.metrics(),
+        read_webhooks(&calls, prev, end, services_per_refresh),
+        calls.list::<Namespace>(
+            "list namespaces",
+            "/api/v1/namespaces",
+            &[],
+            deadline,
+            max_items::NAMESPACES
+        ),
+        calls.list::<TriageNode>(
+            "list nodes",
+            "/api/v1/nodes",
+            &[],
+            deadline,
+            max_items::NODES
+        ),
         calls.list::<Lease>(
             "list leases in kube-node-lease",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
             &[],
             deadline,
+            max_items::NODES,
         ),
         calls.list::<Event>(
             "list warning events",
             "/api/v1/events",
             &events_query,
             deadline,
+            max_items::EVENTS,
         ),
         calls.list::<Event>(
             "list events about nodes",
             "/api/v1/events",
             &node_events_query,
             deadline,
+            max_items::EVENTS,
         ),
         calls.list::<APIService>(
             "list apiservices",
             "/apis/apiregistration.k8s.io/v1/apiservices",
             &[],
             deadline,
+            max_items::OTHER,
         ),
         calls.json::<Endpoints>(
             "get endpoints default/kubernetes",
@@ -598,32 +729,10 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
             "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
             &[("labelSelector", "kubernetes.io/service-name=kubernetes")],
             deadline,
+            max_items::OTHER,
         ),
     );
 
-    let health = |(result, took): (Result<(u16, String), AccessError>, Duration), what: &str| {
-        let result = result.and_then(|(code, body)| match code {
-            200 | 500 => Ok(Health::parse(code, &body)),
-            other => Err(AccessError::from_status(what, other, "", body.trim())),
-        });
-        (result, took)
-    };
-    let metrics = {
-        let (result, took) = metrics;
-        let result = result.and_then(|(code, body)| {
-            if code == 200 {
-                Ok(ApiserverMetrics::parse(&body))
-            } else {
-                Err(AccessError::from_status(
-                    "get /metrics",
-                    code,
-                    "",
-                    body.trim(),
-                ))
-            }
-        });
-        (result, took)
-    };
     let (nodes_result, nodes_took) = nodes;
     let nodes_result =
         nodes_result.map(|nodes| nodes.into_iter().map(Node::from).collect::<Vec<Node>>());
@@ -669,8 +778,8 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         sequence: prev.map_or(1, |p| p.sequence + 1),
         backoff: None,
         apiserver_version: source(version, prev.map(|p| &p.apiserver_version)),
-        livez: source(health(livez, "get /livez"), prev.map(|p| &p.livez)),
-        readyz: source(health(readyz, "get /readyz"), prev.map(|p| &p.readyz)),
+        livez: source(livez, prev.map(|p| &p.livez)),
+        readyz: source(readyz, prev.map(|p| &p.readyz)),
         metrics: source(metrics, prev.map(|p| &p.metrics)),
         validating_webhooks: webhooks.validating,
         mutating_webhooks: webhooks.mutating,
@@ -687,6 +796,9 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
         node_identities,
         latency,
         write_probe: prev.and_then(|p| p.write_probe.clone()),
+        credential: cluster.credential().clone(),
+        retry_after: cluster.take_retry_after(),
+        backends_take_turns: services_per_refresh == WEBHOOK_SERVICES_PER_REFRESH,
     };
     tracing::debug!(
         took_ms = snapshot.took.as_millis() as u64,

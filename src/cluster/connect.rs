@@ -19,6 +19,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::error::{AccessError, ErrorKind, Result};
 use super::gate::Gate;
+use super::snapshot::Credential;
+use super::transport::{RetryAfter, Transport};
 
 /// How long a TCP connection may take to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,6 +37,8 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     pub read_only: bool,
     pub exec_timeout: Duration,
+    /// Print the warning for a plain-http server on stderr too (not while the screen runs).
+    pub warn_on_stderr: bool,
 }
 
 impl Default for ConnectOptions {
@@ -45,6 +49,7 @@ impl Default for ConnectOptions {
             timeout: DEFAULT_TIMEOUT,
             read_only: false,
             exec_timeout: EXEC_TIMEOUT,
+            warn_on_stderr: false,
         }
     }
 }
@@ -60,8 +65,115 @@ pub struct Cluster {
     server: String,
     namespace: String,
     timeout: Duration,
+    /// The credential presented, described without revealing it.
+    credential: Credential,
+    /// The longest Retry-After of the 429 answers since the last refresh took it.
+    retry_after: RetryAfter,
     /// Stops renewing an auth plugin's token once the last clone is gone.
     _renewal: Arc<DropGuard>,
+}
+
+/// What kube-rescue says it is, in the apiserver's audit log.
+pub const USER_AGENT: &str = concat!("kube-rescue/", env!("CARGO_PKG_VERSION"));
+
+/// Checks the kubeconfig's server address before any credential is sent to it: https (or
+/// http, when the kubeconfig says so, with a warning on stderr), a host, a valid port, and
+/// nothing else (no user name or password, path, query or fragment). Returns the warning for
+/// http.
+pub fn check_server(server: &str, context: &str) -> Result<Option<String>> {
+    let refuse = |why: &str| {
+        config_error(format!(
+            "context \"{context}\": the server address \"{server}\" {why}; nothing was sent to it"
+        ))
+    };
+    let url = url::Url::parse(server.trim()).map_err(|e| match e {
+        url::ParseError::InvalidPort => refuse("has an invalid port (1 to 65535)"),
+        url::ParseError::RelativeUrlWithoutBase => {
+            refuse("has no scheme (write https://HOST:PORT)")
+        }
+        other => refuse(&format!("is not a valid URL ({other})")),
+    })?;
+    let warning = match url.scheme() {
+        "https" => None,
+        "http" => Some(format!(
+            "warning: context \"{context}\" talks to {server} over plain http: credentials and answers travel unencrypted"
+        )),
+        other => {
+            return Err(refuse(&format!(
+                "has the scheme \"{other}\" (only https, or http when you mean it)"
+            )));
+        }
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(refuse("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(
+            "holds a user name or password (put credentials in the kubeconfig's user)",
+        ));
+    }
+    if !matches!(url.path(), "" | "/") {
+        return Err(refuse(&format!(
+            "has a path ({}): kube-rescue talks only to an apiserver at the root of its address",
+            url.path()
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("has a query or fragment"));
+    }
+    Ok(warning)
+}
+
+/// Describes the user's credential without revealing it.
+fn describe_credential(user: &str, auth: Option<&AuthInfo>) -> Credential {
+    let mut credential = Credential {
+        user: user.to_string(),
+        kind: "none".into(),
+        ..Credential::default()
+    };
+    let Some(auth) = auth else {
+        return credential;
+    };
+    if let Some(exec) = &auth.exec {
+        credential.kind = "exec".into();
+        credential.plugin = exec.command.clone();
+    } else if let Some(provider) = &auth.auth_provider {
+        credential.kind = "auth-provider".into();
+        credential.plugin = Some(provider.name.clone());
+    } else if auth.token.is_some() {
+        credential.kind = "token".into();
+    } else if auth.token_file.is_some() {
+        credential.kind = "token-file".into();
+    } else if auth.client_certificate.is_some() || auth.client_certificate_data.is_some() {
+        credential.kind = "client-certificate".into();
+        credential.certificate_expires = certificate_expiry(auth);
+    } else if auth.username.is_some() {
+        credential.kind = "basic".into();
+    }
+    credential
+}
+
+/// When the kubeconfig's client certificate expires (its notAfter), if it can be read.
+fn certificate_expiry(auth: &AuthInfo) -> Option<jiff::Timestamp> {
+    use base64::Engine;
+    let pem = match (&auth.client_certificate_data, &auth.client_certificate) {
+        (Some(data), _) => base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()?,
+        (None, Some(path)) => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(std::fs::File::open(path).ok()?, 1 << 20),
+                &mut bytes,
+            )
+            .ok()?;
+            bytes
+        }
+        (None, None) => return None,
+    };
+    let der = rustls_pemfile::certs(&mut pem.as_slice()).next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    jiff::Timestamp::from_second(cert.validity().not_after.timestamp()).ok()
 }
 
 fn config_error(message: impl Into<String>) -> AccessError {
@@ -185,12 +297,10 @@ struct ExecCredentialStatus {
     expiration_timestamp: Option<String>,
 }
 
+/// The plugin as the kubeconfig names it, quoted: `"gke-gcloud-auth-plugin"`,
+/// `"/opt/bin/aws-iam-authenticator"`.
 fn plugin_name(exec: &ExecConfig) -> String {
-    let command = exec.command.clone().unwrap_or_default();
-    Path::new(&command)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or(command)
+    format!("\"{}\"", exec.command.clone().unwrap_or_default())
 }
 
 /// Runs an exec auth plugin with a deadline, no stdin and interactive false, and returns the
@@ -515,10 +625,25 @@ impl Cluster {
                 ))
             })?;
         let cluster = context.cluster.as_str();
-        if !kubeconfig.clusters.iter().any(|c| c.name == cluster) {
+        let Some(named_cluster) = kubeconfig.clusters.iter().find(|c| c.name == cluster) else {
             return Err(config_error(format!(
                 "context \"{context_name}\" uses the cluster \"{cluster}\", which is not in {source}"
             )));
+        };
+        let server = named_cluster
+            .cluster
+            .as_ref()
+            .and_then(|c| c.server.clone())
+            .ok_or_else(|| {
+                config_error(format!(
+                    "the cluster \"{cluster}\" in {source} has no server address"
+                ))
+            })?;
+        if let Some(warning) = check_server(&server, &context_name)? {
+            tracing::warn!("{warning}");
+            if options.warn_on_stderr {
+                eprintln!("kube-rescue: {warning}");
+            }
         }
         if let Some(user) = context.user.as_deref()
             && !kubeconfig.auth_infos.iter().any(|a| a.name == user)
@@ -527,6 +652,16 @@ impl Cluster {
                 "context \"{context_name}\" uses the user \"{user}\", which is not in {source}"
             )));
         }
+        let credential = describe_credential(
+            context.user.as_deref().unwrap_or(""),
+            context.user.as_deref().and_then(|user| {
+                kubeconfig
+                    .auth_infos
+                    .iter()
+                    .find(|a| a.name == user)
+                    .and_then(|a| a.auth_info.as_ref())
+            }),
+        );
         // Exec plugins run here, under our deadline, instead of inside the client builder.
         let stop = CancellationToken::new();
         let mut plugin_token = None;
@@ -562,6 +697,10 @@ impl Cluster {
                 ))
             })?;
         config.default_retry = false;
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        ));
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         // Per-call deadlines are applied by `Cluster::call`; a read timeout here would also
         // cut the write probe, which must wait for a webhook's own timeout.
@@ -574,6 +713,8 @@ impl Cluster {
             .to_string();
         let namespace = config.default_namespace.clone();
         let gate = Gate::new(options.read_only);
+        let transport = Transport::default();
+        let retry_after = transport.retry_after.clone();
         let client = kube::client::ClientBuilder::try_from(config)
             .map_err(|e| {
                 config_error(format!(
@@ -585,10 +726,13 @@ impl Cluster {
                 tower::util::option_layer(plugin_token),
                 gate.clone(),
             ))
+            .with_layer(&transport)
             .build();
         Ok(Cluster {
             client,
             gate,
+            credential,
+            retry_after,
             _renewal: Arc::new(stop.drop_guard()),
             user: context.user.clone().unwrap_or_default(),
             context: context_name,
@@ -609,6 +753,8 @@ impl Cluster {
     ) -> Cluster {
         Cluster {
             _renewal: Arc::new(CancellationToken::new().drop_guard()),
+            credential: Credential::default(),
+            retry_after: RetryAfter::default(),
             namespace: client.default_namespace().to_string(),
             client,
             gate,
@@ -634,6 +780,16 @@ impl Cluster {
 
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// The credential presented, described without revealing it.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// The longest Retry-After of the 429 answers since the last call.
+    pub fn take_retry_after(&self) -> Option<Duration> {
+        self.retry_after.take()
     }
 
     pub fn namespace(&self) -> &str {

@@ -32,8 +32,11 @@ pub enum ErrorKind {
     TooManyRequests,
     /// 5xx.
     ServerError,
-    /// An answer that could not be understood.
+    /// An answer that could not be understood: not Kubernetes (an HTML page, a proxy's
+    /// error), or cut short.
     BadResponse,
+    /// An answer larger than kube-rescue reads (the cap on a response body).
+    TooLarge,
     /// The exec auth plugin failed or did not answer.
     AuthPlugin,
     /// Read-only mode refused a write before it left the process.
@@ -131,7 +134,7 @@ impl AccessError {
         match error {
             kube::Error::SerdeError(e) => Self::new(
                 ErrorKind::BadResponse,
-                format!("{what}: the answer could not be decoded ({e})"),
+                format!("{what}: not the Kubernetes answer expected ({e})"),
             ),
             kube::Error::Auth(e) => Self::new(
                 ErrorKind::AuthPlugin,
@@ -165,6 +168,16 @@ impl AccessError {
             _ => "",
         };
         let message = if message.is_empty() { reason } else { message };
+        // A proxy's page or a long text in place of a Status: a few words say what it was.
+        let message = if message.contains('\n') || message.trim_start().starts_with('<') {
+            super::read::excerpt(message)
+        } else if message.chars().count() > 300 {
+            let mut short: String = message.chars().take(300).collect();
+            short.push('…');
+            short
+        } else {
+            message.to_string()
+        };
         AccessError {
             kind,
             message: format!("{what}: {code} {message}{hint}"),
@@ -178,6 +191,15 @@ fn find_in_chain(error: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut texts = Vec::new();
     while let Some(e) = current {
+        if let Some(large) = e.downcast_ref::<super::transport::TooLarge>() {
+            return Some((ErrorKind::TooLarge, large.to_string()));
+        }
+        if let Some(many) = e.downcast_ref::<super::read::TooManyItems>() {
+            return Some((ErrorKind::TooLarge, many.to_string()));
+        }
+        if let Some(odd) = e.downcast_ref::<super::read::NotKubernetes>() {
+            return Some((ErrorKind::BadResponse, odd.to_string()));
+        }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as Io;
             match io.kind() {

@@ -8,7 +8,9 @@ pub mod error;
 pub mod gate;
 pub mod objects;
 pub mod probe;
+pub mod read;
 pub mod snapshot;
+pub mod transport;
 
 pub use collect::refresh;
 pub use connect::{Cluster, ConnectOptions, KubeconfigEnv};

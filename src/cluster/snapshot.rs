@@ -288,6 +288,10 @@ pub struct ApiserverMetrics {
     pub webhooks: BTreeMap<String, WebhookMetrics>,
     /// Per request verb (get, list, create, ...).
     pub requests: BTreeMap<String, RequestMetrics>,
+    /// `apiserver_flowcontrol_rejected_requests_total` (API Priority and Fairness), per
+    /// `priority_level` and `reason` joined by a space: `workload-low queue-full`.
+    #[serde(default)]
+    pub flowcontrol_rejected: BTreeMap<String, f64>,
 }
 
 impl ApiserverMetrics {
@@ -296,13 +300,23 @@ impl ApiserverMetrics {
     pub fn parse(text: &str) -> ApiserverMetrics {
         let mut out = ApiserverMetrics::default();
         for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((name, labels, value)) = parse_sample(line) else {
-                continue;
-            };
+            out.feed_line(line);
+        }
+        out
+    }
+
+    /// Takes in one line of the Prometheus text format; returns whether it was a sample
+    /// (of any metric), so that a caller can tell metrics from something else.
+    pub fn feed_line(&mut self, line: &str) -> bool {
+        let out = self;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return false;
+        }
+        let Some((name, labels, value)) = parse_sample(line) else {
+            return false;
+        };
+        {
             let label = |key: &str| {
                 labels
                     .iter()
@@ -340,6 +354,10 @@ impl ApiserverMetrics {
                         r.server_errors += value;
                     }
                 }
+                "apiserver_flowcontrol_rejected_requests_total" => {
+                    let key = format!("{} {}", label("priority_level"), label("reason"));
+                    *out.flowcontrol_rejected.entry(key).or_default() += value;
+                }
                 "apiserver_request_duration_seconds_count" => {
                     out.requests
                         .entry(label("verb").to_string())
@@ -355,7 +373,7 @@ impl ApiserverMetrics {
                 _ => {}
             }
         }
-        out
+        true
     }
 
     fn webhook(&mut self, name: &str) -> &mut WebhookMetrics {
@@ -560,54 +578,116 @@ pub struct Snapshot {
     pub latency: LatencyHistory,
     /// The latest write-path probe, when one ran beside the refreshes.
     pub write_probe: Option<ProbeReport>,
+    /// The credential presented, as far as it can be described without revealing it.
+    #[serde(default)]
+    pub credential: Credential,
+    /// The longest Retry-After of the 429 answers of this refresh.
+    #[serde(default, rename = "retryAfterMs", with = "millis::option")]
+    pub retry_after: Option<Duration>,
+    /// Webhook Services not read this refresh wait for a later one (the screen's refreshes
+    /// take turns); false when this refresh meant to read them all (`check`), so an unread
+    /// one is a blind spot.
+    #[serde(default)]
+    pub backends_take_turns: bool,
 }
 
 /// The current format version of [`Snapshot`].
 pub const SNAPSHOT_VERSION: u32 = 1;
 
+/// How one source of a refresh fared, without its value: for counting failures and naming
+/// blind spots.
+#[derive(Clone, Debug)]
+pub struct SourceState<'a> {
+    /// The source's name: `nodes`, `events`, `service NS/NAME`, ...
+    pub name: String,
+    /// The latest attempt's error, if it failed.
+    pub error: Option<&'a AccessError>,
+    /// Whether a value from an earlier refresh is still shown.
+    pub has_value: bool,
+    /// For a webhook backend's source: the Service's namespace and name.
+    pub backend: Option<(&'a str, &'a str)>,
+    /// A webhook backend not read yet (its turn has not come).
+    pub unread: bool,
+}
+
 impl Snapshot {
     /// All sources of this snapshot as (name, error) pairs, for counting failures.
     pub fn source_errors(&self) -> Vec<(String, Option<&AccessError>)> {
-        let mut out: Vec<(String, Option<&AccessError>)> = vec![
-            ("version".into(), self.apiserver_version.error.as_ref()),
-            ("livez".into(), self.livez.error.as_ref()),
-            ("readyz".into(), self.readyz.error.as_ref()),
-            ("metrics".into(), self.metrics.error.as_ref()),
-            (
-                "validatingwebhookconfigurations".into(),
-                self.validating_webhooks.error.as_ref(),
-            ),
-            (
-                "mutatingwebhookconfigurations".into(),
-                self.mutating_webhooks.error.as_ref(),
-            ),
-            ("namespaces".into(), self.namespaces.error.as_ref()),
-            ("nodes".into(), self.nodes.error.as_ref()),
-            ("leases".into(), self.node_leases.error.as_ref()),
-            ("events".into(), self.warning_events.error.as_ref()),
-            ("node events".into(), self.node_events.error.as_ref()),
-            ("apiservices".into(), self.api_services.error.as_ref()),
-            (
-                "endpoints/kubernetes".into(),
-                self.control_plane_endpoints.error.as_ref(),
-            ),
-            (
-                "endpointslices/kubernetes".into(),
-                self.control_plane_endpoint_slices.error.as_ref(),
+        self.source_states()
+            .into_iter()
+            .map(|s| (s.name, s.error))
+            .collect()
+    }
+
+    /// Every source of this snapshot: the [`FIXED_SOURCES`] cluster-wide ones first, in that
+    /// order, then four per webhook backend.
+    pub fn source_states(&self) -> Vec<SourceState<'_>> {
+        fn state<'a, T>(name: &str, source: &'a Source<T>) -> SourceState<'a> {
+            SourceState {
+                name: name.to_string(),
+                error: source.error.as_ref(),
+                has_value: source.value.is_some(),
+                backend: None,
+                unread: false,
+            }
+        }
+        let mut out = vec![
+            state("version", &self.apiserver_version),
+            state("livez", &self.livez),
+            state("readyz", &self.readyz),
+            state("metrics", &self.metrics),
+            state("validatingwebhookconfigurations", &self.validating_webhooks),
+            state("mutatingwebhookconfigurations", &self.mutating_webhooks),
+            state("namespaces", &self.namespaces),
+            state("nodes", &self.nodes),
+            state("leases", &self.node_leases),
+            state("events", &self.warning_events),
+            state("node events", &self.node_events),
+            state("apiservices", &self.api_services),
+            state("endpoints/kubernetes", &self.control_plane_endpoints),
+            state(
+                "endpointslices/kubernetes",
+                &self.control_plane_endpoint_slices,
             ),
         ];
         for b in &self.webhook_backends {
             let id = format!("{}/{}", b.namespace, b.name);
-            out.push((format!("service {id}"), b.service.error.as_ref()));
-            out.push((
-                format!("endpointslices {id}"),
-                b.endpoint_slices.error.as_ref(),
-            ));
-            out.push((format!("pods {id}"), b.pods.error.as_ref()));
-            out.push((format!("deployments {id}"), b.deployments.error.as_ref()));
+            let unread = b.read_at.is_none();
+            for (what, mut s) in [
+                ("service", state("", &b.service)),
+                ("endpointslices", state("", &b.endpoint_slices)),
+                ("pods", state("", &b.pods)),
+                ("deployments", state("", &b.deployments)),
+            ] {
+                s.name = format!("{what} {id}");
+                s.backend = Some((&b.namespace, &b.name));
+                s.unread = unread;
+                out.push(s);
+            }
         }
         out
     }
+}
+
+/// How many cluster-wide sources every refresh reads (webhook backends come after them in
+/// [`Snapshot::source_states`]).
+pub const FIXED_SOURCES: usize = super::collect::FIXED_REQUESTS;
+
+/// The credential the kubeconfig's user presents: what kind, and what can be said of it
+/// without revealing it (never the token or key).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    /// The kubeconfig user's name.
+    pub user: String,
+    /// `token`, `token-file`, `client-certificate`, `exec`, `auth-provider`, `basic`, `none`.
+    pub kind: String,
+    /// The exec plugin's command (its file name) or the auth provider's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// When the client certificate expires (notAfter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_expires: Option<Timestamp>,
 }
 
 #[cfg(test)]
@@ -642,6 +722,8 @@ apiserver_request_total{code="429",component="apiserver",verb="LIST"} 4
 apiserver_request_total{code="200",component="apiserver",verb="LIST"} 6
 apiserver_request_duration_seconds_sum{verb="LIST"} 1.5
 apiserver_request_duration_seconds_count{verb="LIST"} 10
+apiserver_flowcontrol_rejected_requests_total{flow_schema="service-accounts",priority_level="workload-low",reason="queue-full"} 12
+apiserver_flowcontrol_rejected_requests_total{flow_schema="global-default",priority_level="workload-low",reason="queue-full"} 3
 other_metric 7
 "#;
         let m = ApiserverMetrics::parse(text);
@@ -653,6 +735,7 @@ other_metric 7
         let list = &m.requests["LIST"];
         assert_eq!((list.total, list.throttled), (10.0, 4.0));
         assert_eq!(list.mean_seconds(), Some(0.15));
+        assert_eq!(m.flowcontrol_rejected["workload-low queue-full"], 15.0);
     }
 
     #[test]

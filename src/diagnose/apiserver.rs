@@ -41,7 +41,7 @@ pub fn findings(context: &Context<'_>) -> Vec<Finding> {
 }
 
 /// The subject of apiserver findings: the server URL, else the context.
-fn apiserver_subject(snapshot: &Snapshot) -> Subject {
+pub(crate) fn apiserver_subject(snapshot: &Snapshot) -> Subject {
     let name = if snapshot.server.is_empty() {
         snapshot.context.as_str()
     } else {
@@ -50,9 +50,10 @@ fn apiserver_subject(snapshot: &Snapshot) -> Subject {
     Subject::new("Apiserver", name)
 }
 
-/// Whether an error means the apiserver could not be reached or would not let us in.
+/// Whether an error means the apiserver could not be reached. A 401 is an answer: rejected
+/// credentials are apiserver-credentials-rejected.
 fn blocks_access(kind: ErrorKind) -> bool {
-    kind.is_unreachable() || matches!(kind, ErrorKind::Unauthorized | ErrorKind::AuthPlugin)
+    kind.is_unreachable()
 }
 
 fn kind_words(kind: ErrorKind, deadline: Duration) -> String {
@@ -62,8 +63,6 @@ fn kind_words(kind: ErrorKind, deadline: Duration) -> String {
         ErrorKind::Dns => "the server name does not resolve".into(),
         ErrorKind::Tls => "TLS failure".into(),
         ErrorKind::Disconnected => "connection closed before an answer".into(),
-        ErrorKind::Unauthorized => "credentials not accepted (401)".into(),
-        ErrorKind::AuthPlugin => "the exec auth plugin failed".into(),
         other => format!("{other:?}"),
     }
 }
@@ -78,8 +77,6 @@ fn title_for(kind: ErrorKind, deadline: Duration) -> String {
         ErrorKind::Dns => "The apiserver's name does not resolve".into(),
         ErrorKind::Tls => "TLS to the apiserver fails".into(),
         ErrorKind::Disconnected => "The apiserver closes connections before answering".into(),
-        ErrorKind::Unauthorized => "The apiserver does not accept the credentials".into(),
-        ErrorKind::AuthPlugin => "The credentials could not be obtained (exec plugin)".into(),
         _ => "The apiserver cannot be reached".into(),
     }
 }
@@ -451,14 +448,13 @@ mod tests {
         );
         let f = run(&s);
         assert!(f[0].evidence[0].contains("connection refused"));
+        // A 401 is an answer: apiserver-credentials-rejected, not unreachable.
         let mut s = Snapshot::default();
         fail_all(
             &mut s,
             &AccessError::from_status("get /version", 401, "Unauthorized", ""),
         );
-        let f = run(&s);
-        assert_eq!(f[0].id, "apiserver-unreachable");
-        assert!(f[0].title.contains("credentials"));
+        assert!(run(&s).iter().all(|f| f.id != "apiserver-unreachable"));
     }
 
     #[test]

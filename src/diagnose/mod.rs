@@ -6,6 +6,7 @@ pub mod apiserver;
 pub mod effective;
 pub mod inventory;
 pub mod nodes;
+pub mod observation;
 pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
@@ -97,7 +98,10 @@ pub struct Context<'a> {
 pub fn diagnose(context: &Context<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     findings.extend(webhooks::findings(context));
-    findings.extend(apiserver::findings(context));
+    let apiserver = apiserver::findings(context);
+    let unreachable = apiserver.iter().any(|f| f.id == "apiserver-unreachable");
+    findings.extend(apiserver);
+    findings.extend(observation::findings(context, unreachable));
     findings.extend(nodes::findings(context));
     nodes::correlate(&mut findings);
     rank(&mut findings);
@@ -108,20 +112,23 @@ pub fn diagnose(context: &Context<'_>) -> Vec<Finding> {
 /// writes, their backends) before what they cause (apiserver, nodes).
 pub fn cause_rank(id: &str) -> u8 {
     match id {
-        "apiserver-unreachable" => 0,
-        "webhook-blocking-writes" => 1,
-        "webhook-backend-unavailable" => 2,
-        "apiserver-not-ready" => 3,
-        "nodes-repair-loop" => 4,
-        "node-heartbeats-stale" => 5,
-        "nodes-not-ready" => 6,
-        "aggregated-api-unavailable" => 7,
-        "apiserver-slow" => 8,
-        "webhook-intercepts-control-plane" => 9,
-        "webhook-self-deadlock" => 10,
-        "webhook-long-timeout" => 11,
-        "webhook-backend-single-replica" => 12,
-        "webhook-backend-no-liveness" => 13,
+        "apiserver-credentials-rejected" => 0,
+        "apiserver-unreachable" => 1,
+        "apiserver-overloaded" => 2,
+        "observation-incomplete" => 3,
+        "webhook-blocking-writes" => 4,
+        "webhook-backend-unavailable" => 5,
+        "apiserver-not-ready" => 6,
+        "nodes-repair-loop" => 7,
+        "node-heartbeats-stale" => 8,
+        "nodes-not-ready" => 9,
+        "aggregated-api-unavailable" => 10,
+        "apiserver-slow" => 11,
+        "webhook-intercepts-control-plane" => 12,
+        "webhook-self-deadlock" => 13,
+        "webhook-long-timeout" => 14,
+        "webhook-backend-single-replica" => 15,
+        "webhook-backend-no-liveness" => 16,
         _ => 20,
     }
 }

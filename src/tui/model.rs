@@ -224,6 +224,9 @@ pub struct Model {
     pub node_registrations: Vec<Timestamp>,
     /// The admission webhook metrics' increase since the previous refresh, per webhook.
     pub webhook_metric_deltas: std::collections::BTreeMap<String, WebhookMetrics>,
+    /// What the latest refresh could not see, for the header: `credentials rejected (401)`,
+    /// `blind: events, leases (403)`.
+    pub blind_note: Option<String>,
     /// When the apiserver stopped answering (None while it answers).
     pub unreachable_since: Option<Timestamp>,
     /// When it last answered anything.
@@ -288,6 +291,7 @@ impl Model {
             filter: String::new(),
             filtering: false,
             command: None,
+            blind_note: None,
             refresh_requested: None,
             requests: Vec::new(),
             dialog: None,
@@ -318,6 +322,11 @@ impl Model {
             now,
         };
         self.findings = diagnose::diagnose(&context);
+        let unreachable = self
+            .findings
+            .iter()
+            .any(|f| f.id == "apiserver-unreachable");
+        self.blind_note = diagnose::observation::Observation::of(&snapshot, unreachable).note();
         for f in &self.findings {
             if !self.seen.contains(&f.id) {
                 self.seen.insert(f.id.clone());

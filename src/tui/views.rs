@@ -260,6 +260,17 @@ fn apiserver_status(model: &Model) -> Vec<Span<'static>> {
             ),
         ];
     };
+    if let Some(note) = model
+        .blind_note
+        .as_ref()
+        .filter(|n| n.starts_with("credentials"))
+    {
+        // Nothing past the credentials can be trusted: say that first.
+        return vec![
+            label,
+            Span::styled(note.to_uppercase(), Style::new().fg(Color::Red).bold()),
+        ];
+    }
     if let Some(since) = model.unreachable_since {
         let cause = s
             .readyz
@@ -314,6 +325,12 @@ fn apiserver_status(model: &Model) -> Vec<Span<'static>> {
                 Style::new().fg(Color::Yellow),
             ));
         }
+    }
+    if let Some(note) = &model.blind_note {
+        out.push(Span::styled(
+            format!(" · {note}"),
+            Style::new().fg(Color::Red).bold(),
+        ));
     }
     if let Some(l) = &s.livez.value
         && !l.passed()

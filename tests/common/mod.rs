@@ -133,6 +133,7 @@ pub async fn connect(
         timeout,
         read_only,
         exec_timeout: Duration::from_secs(5),
+        warn_on_stderr: false,
     })
     .await
     .expect("the simulator's kubeconfig connects")

@@ -1,0 +1,475 @@
+//! What the refresh could not see: apiserver-credentials-rejected (reads answered 401, or the
+//! auth plugin failed), apiserver-overloaded (reads shed with 429), observation-incomplete
+//! (sources answered 403, something that is not Kubernetes, too much, or nothing). A source
+//! that could not be read is a finding, never silence: a verdict of "no findings" is only
+//! given on a complete observation. Pure: reads the Snapshot, nothing else.
+
+use std::collections::BTreeSet;
+
+use super::{Context, Finding, Severity, Subject};
+use crate::cluster::error::{AccessError, ErrorKind, secs};
+use crate::cluster::probe::{ProbeState, WriteFailure};
+use crate::cluster::snapshot::{Credential, FIXED_SOURCES, Snapshot, SourceState};
+
+/// Webhook findings: every one of them needs the webhook configurations.
+const WEBHOOK_FINDINGS: &[&str] = &[
+    "webhook-blocking-writes",
+    "webhook-backend-unavailable",
+    "webhook-intercepts-control-plane",
+    "webhook-long-timeout",
+    "webhook-backend-single-replica",
+    "webhook-backend-no-liveness",
+    "webhook-self-deadlock",
+];
+
+/// The findings that cannot be raised while the source named `source` (a name from
+/// [`Snapshot::source_states`]) is not read. Empty: no rule needs it (the screen shows it).
+pub fn hidden_by(source: &str) -> &'static [&'static str] {
+    let kind = source.split_once(' ').map_or(source, |(kind, _)| kind);
+    match (kind, source.contains(' ')) {
+        ("livez" | "readyz", false) => &["apiserver-not-ready"],
+        ("metrics", false) => &["webhook-blocking-writes", "apiserver-overloaded"],
+        ("validatingwebhookconfigurations" | "mutatingwebhookconfigurations", false) => {
+            WEBHOOK_FINDINGS
+        }
+        ("namespaces", false) => &["webhook-intercepts-control-plane", "webhook-self-deadlock"],
+        ("nodes", false) => &[
+            "nodes-not-ready",
+            "nodes-repair-loop",
+            "node-heartbeats-stale",
+        ],
+        ("leases", false) => &["node-heartbeats-stale"],
+        ("events", false) => &["webhook-blocking-writes"],
+        ("node", true) => &["nodes-repair-loop"],
+        ("apiservices", false) => &["aggregated-api-unavailable"],
+        ("service" | "endpointslices" | "pods", true) => &["webhook-backend-unavailable"],
+        ("deployments", true) => &[
+            "webhook-backend-single-replica",
+            "webhook-backend-no-liveness",
+        ],
+        _ => &[],
+    }
+}
+
+/// Whether an error is the credentials' fault.
+fn rejects_credentials(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Unauthorized | ErrorKind::AuthPlugin)
+}
+
+/// What one refresh could and could not observe.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observation {
+    /// Reads answered 401, or failed in the auth plugin: (source, error).
+    pub rejected: Vec<(String, AccessError)>,
+    /// Cluster-wide reads answered 429.
+    pub shed: Vec<(String, AccessError)>,
+    /// Sources a rule needs that could not be read, for a reason no other finding names.
+    pub blind: Vec<Blind>,
+    /// Cluster-wide reads in all.
+    pub fixed: usize,
+    /// Whether every cluster-wide source a rule needs is unobserved.
+    pub nothing_observed: bool,
+}
+
+/// A source that could not be read, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blind {
+    pub source: String,
+    /// None: a webhook backend that was never read.
+    pub error: Option<AccessError>,
+}
+
+impl Blind {
+    /// The reason in a few words: `403`, `not Kubernetes`, `too large`, `timeout`.
+    fn reason(&self) -> String {
+        let Some(e) = &self.error else {
+            return "not read".into();
+        };
+        match e.kind {
+            ErrorKind::Forbidden => "403".into(),
+            ErrorKind::BadResponse => "not a Kubernetes answer".into(),
+            ErrorKind::TooLarge => "answer too large".into(),
+            ErrorKind::Timeout => "no answer".into(),
+            ErrorKind::ServerError => e.code.map_or("5xx".into(), |c| c.to_string()),
+            ErrorKind::NotFound => "404".into(),
+            ErrorKind::Refused | ErrorKind::Disconnected => "connection lost".into(),
+            _ => e
+                .code
+                .map_or_else(|| format!("{:?}", e.kind), |c| c.to_string()),
+        }
+    }
+}
+
+/// Whether a failed source counts as blind: a failure no other finding explains, on a
+/// source a rule needs. A transient failure (timeout, dropped connection, 5xx) of a source
+/// whose earlier value still shows is staleness, which the screen marks, not blindness.
+fn is_blind(state: &SourceState<'_>, unreachable: bool) -> bool {
+    if hidden_by(&state.name).is_empty() {
+        return false;
+    }
+    let Some(error) = state.error else {
+        return false;
+    };
+    if rejects_credentials(error.kind) || error.kind == ErrorKind::TooManyRequests {
+        return false;
+    }
+    if error.kind.is_unreachable() || error.kind == ErrorKind::ServerError {
+        return !unreachable && !state.has_value;
+    }
+    // A webhook's Service or its pods missing is what webhook-backend-unavailable reports.
+    if error.kind == ErrorKind::NotFound && state.backend.is_some() {
+        return false;
+    }
+    true
+}
+
+impl Observation {
+    /// Reads the sources of a snapshot. `unreachable`: apiserver-unreachable is raised, so
+    /// what nothing answered is its business.
+    pub fn of(snapshot: &Snapshot, unreachable: bool) -> Observation {
+        let states = snapshot.source_states();
+        let mut out = Observation {
+            fixed: FIXED_SOURCES.min(states.len()),
+            ..Observation::default()
+        };
+        for (i, state) in states.iter().enumerate() {
+            if let Some(error) = state.error {
+                if rejects_credentials(error.kind) {
+                    out.rejected.push((state.name.clone(), error.clone()));
+                } else if error.kind == ErrorKind::TooManyRequests && i < FIXED_SOURCES {
+                    out.shed.push((state.name.clone(), error.clone()));
+                }
+            }
+            if is_blind(state, unreachable) {
+                out.blind.push(Blind {
+                    source: state.name.clone(),
+                    error: state.error.cloned(),
+                });
+            } else if state.unread
+                && state.error.is_none()
+                && !snapshot.backends_take_turns
+                && !hidden_by(&state.name).is_empty()
+            {
+                out.blind.push(Blind {
+                    source: state.name.clone(),
+                    error: None,
+                });
+            }
+        }
+        if let Some(probe) = &snapshot.write_probe {
+            for n in &probe.namespaces {
+                if let ProbeState::Failed {
+                    failure: WriteFailure::Access { error },
+                    ..
+                } = &n.state
+                    && rejects_credentials(error.kind)
+                {
+                    out.rejected
+                        .push((format!("write probe in {}", n.namespace), error.clone()));
+                }
+            }
+        }
+        let needed: Vec<&SourceState<'_>> = states[..out.fixed]
+            .iter()
+            .filter(|s| !hidden_by(&s.name).is_empty())
+            .collect();
+        out.nothing_observed = !needed.is_empty() && needed.iter().all(|s| s.error.is_some());
+        out
+    }
+
+    /// One short note for the screen's header: `credentials rejected (401)`, `shedding load
+    /// (429)`, `blind: events, leases (403)`.
+    pub fn note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some((_, e)) = self.rejected.first() {
+            parts.push(match e.kind {
+                ErrorKind::AuthPlugin => "credentials failed (auth plugin)".to_string(),
+                _ => "credentials rejected (401)".to_string(),
+            });
+        }
+        if !self.shed.is_empty() {
+            parts.push(format!(
+                "shedding load (429 on {} of {})",
+                self.shed.len(),
+                self.fixed
+            ));
+        }
+        if !self.blind.is_empty() {
+            // Grouped by reason, so that "events, leases (403)" reads as one.
+            let mut reasons: Vec<(String, Vec<String>)> = Vec::new();
+            for b in &self.blind {
+                let reason = b.reason();
+                let name = short_name(&b.source);
+                match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, names)) => {
+                        if !names.contains(&name) {
+                            names.push(name)
+                        }
+                    }
+                    None => reasons.push((reason, vec![name])),
+                }
+            }
+            let text = reasons
+                .iter()
+                .map(|(r, names)| format!("{} ({r})", names.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            parts.push(format!("blind: {text}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+}
+
+/// A source's name for a short note: a webhook backend's sources as `backend NS/NAME`.
+fn short_name(source: &str) -> String {
+    match source.split_once(' ') {
+        Some(("node", _)) => "node events".into(),
+        Some((_, id)) => format!("backend {id}"),
+        None => source.to_string(),
+    }
+}
+
+pub fn findings(context: &Context<'_>, unreachable: bool) -> Vec<Finding> {
+    let Some(snapshot) = context.live else {
+        return Vec::new();
+    };
+    let observation = Observation::of(snapshot, unreachable);
+    let subject = super::apiserver::apiserver_subject(snapshot);
+    let mut out = Vec::new();
+    out.extend(credentials_rejected(snapshot, &observation, &subject));
+    out.extend(overloaded(snapshot, &observation, &subject));
+    out.extend(incomplete(&observation, &subject));
+    out
+}
+
+fn credentials_rejected(
+    snapshot: &Snapshot,
+    observation: &Observation,
+    subject: &Subject,
+) -> Option<Finding> {
+    let (_, first) = observation.rejected.first()?;
+    let plugin_failed = observation
+        .rejected
+        .iter()
+        .any(|(_, e)| e.kind == ErrorKind::AuthPlugin);
+    let answered_401 = observation
+        .rejected
+        .iter()
+        .filter(|(_, e)| e.kind == ErrorKind::Unauthorized)
+        .count();
+    let mut evidence = Vec::new();
+    if answered_401 > 0 {
+        evidence.push(format!(
+            "{answered_401} of {} reads answered 401 Unauthorized",
+            snapshot.source_states().len()
+        ));
+    }
+    evidence.push(first.message.clone());
+    let credential = &snapshot.credential;
+    evidence.push(describe(credential, snapshot.taken_at));
+    evidence.push(renewal(credential));
+    let title = if plugin_failed {
+        "The credentials could not be obtained: the auth plugin fails".to_string()
+    } else {
+        "The apiserver rejects the credentials (401 Unauthorized)".to_string()
+    };
+    Some(Finding {
+        id: "apiserver-credentials-rejected".into(),
+        severity: Severity::Critical,
+        subject: subject.clone(),
+        title,
+        evidence,
+        runbook: "apiserver-credentials".into(),
+        actions: Vec::new(),
+        caused_by: None,
+    })
+}
+
+/// Which credential, in words that reveal nothing of it.
+fn describe(credential: &Credential, now: Option<jiff::Timestamp>) -> String {
+    let user = if credential.user.is_empty() {
+        "the kubeconfig's user".to_string()
+    } else {
+        format!("user \"{}\"", credential.user)
+    };
+    match credential.kind.as_str() {
+        "client-certificate" => match (credential.certificate_expires, now) {
+            (Some(at), Some(now)) if at < now => format!(
+                "credential: {user}'s client certificate, which EXPIRED at {}",
+                super::apiserver::time(at)
+            ),
+            (Some(at), _) => format!(
+                "credential: {user}'s client certificate (valid until {})",
+                super::apiserver::time(at)
+            ),
+            _ => format!("credential: {user}'s client certificate"),
+        },
+        "exec" => format!(
+            "credential: a token from the exec plugin {}",
+            credential.plugin.as_deref().unwrap_or("(unnamed)")
+        ),
+        "auth-provider" => format!(
+            "credential: a token from the auth provider {}",
+            credential.plugin.as_deref().unwrap_or("(unnamed)")
+        ),
+        "token" => format!("credential: {user}'s bearer token in the kubeconfig"),
+        "token-file" => format!("credential: {user}'s bearer token file"),
+        "basic" => format!("credential: {user}'s username and password"),
+        "none" => format!("credential: none ({user} has no credentials)"),
+        _ => format!("credential: {user}'s"),
+    }
+}
+
+/// What to do to get credentials the apiserver accepts.
+fn renewal(credential: &Credential) -> String {
+    let plugin = credential.plugin.as_deref().unwrap_or("");
+    let how = if plugin.contains("gke-gcloud-auth-plugin") || plugin == "gcp" {
+        "log in again (`gcloud auth login`) and refresh the kubeconfig: `gcloud container clusters get-credentials CLUSTER --region REGION`".to_string()
+    } else if plugin == "aws" || plugin.contains("aws-iam-authenticator") {
+        "check `aws sts get-caller-identity`, then `aws eks update-kubeconfig --name CLUSTER --region REGION`".to_string()
+    } else if plugin.contains("kubelogin") || plugin == "azure" {
+        "log in again (`az login`), then `az aks get-credentials --resource-group GROUP --name CLUSTER`".to_string()
+    } else {
+        match credential.kind.as_str() {
+            "client-certificate" => "renew the client certificate (`kubeadm certs renew admin.conf` on a kubeadm cluster, or ask for a new kubeconfig)".to_string(),
+            "exec" | "auth-provider" => {
+                format!("run {plugin} by hand to see why it fails, log in again, and refresh the kubeconfig")
+            }
+            "token" | "token-file" => "the token is expired or revoked: get a new one (e.g. `kubectl create token NAME -n NS` with working credentials) and update the kubeconfig".to_string(),
+            _ => "get credentials this cluster accepts and update the kubeconfig".to_string(),
+        }
+    };
+    format!("what to do: {how}; until then kube-rescue sees nothing of the cluster")
+}
+
+fn overloaded(
+    snapshot: &Snapshot,
+    observation: &Observation,
+    subject: &Subject,
+) -> Option<Finding> {
+    if observation.shed.is_empty() {
+        return None;
+    }
+    let shed = observation.shed.len();
+    let severity = if shed * 2 > observation.fixed {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let mut first = format!(
+        "{shed} of {} cluster-wide reads answered 429 Too Many Requests",
+        observation.fixed
+    );
+    if let Some(wait) = snapshot.retry_after {
+        first.push_str(&format!(" (Retry-After {})", secs(wait)));
+    }
+    let mut evidence = vec![first];
+    evidence.push(format!(
+        "shed: {}",
+        observation
+            .shed
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if let Some(metrics) = snapshot.metrics.value.as_ref() {
+        let mut rejected: Vec<(&String, &f64)> = metrics
+            .flowcontrol_rejected
+            .iter()
+            .filter(|(_, n)| **n > 0.0)
+            .collect();
+        rejected.sort_by(|a, b| b.1.total_cmp(a.1));
+        if !rejected.is_empty() {
+            evidence.push(format!(
+                "API Priority and Fairness rejections (apiserver_flowcontrol_rejected_requests_total, priority level and reason): {}",
+                rejected
+                    .iter()
+                    .take(5)
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    evidence.push(
+        "kube-rescue backs off while the apiserver sheds load; what it shows may be old".into(),
+    );
+    Some(Finding {
+        id: "apiserver-overloaded".into(),
+        severity,
+        subject: subject.clone(),
+        title: format!(
+            "The apiserver sheds load: {shed} of {} reads refused with 429",
+            observation.fixed
+        ),
+        evidence,
+        runbook: "apiserver-overloaded".into(),
+        actions: Vec::new(),
+        caused_by: None,
+    })
+}
+
+fn incomplete(observation: &Observation, subject: &Subject) -> Option<Finding> {
+    if observation.blind.is_empty() {
+        return None;
+    }
+    let severity = if observation.nothing_observed {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let mut hidden: BTreeSet<&str> = BTreeSet::new();
+    let mut evidence = Vec::new();
+    for blind in &observation.blind {
+        let hides = hidden_by(&blind.source);
+        hidden.extend(hides.iter().copied());
+        let why = match &blind.error {
+            Some(e) => e.message.clone(),
+            None => {
+                "not read: kube-rescue check reads a limited number of webhook Services".to_string()
+            }
+        };
+        let line = format!("{}: {why}; cannot raise {}", blind.source, hides.join(", "));
+        evidence.push(line);
+    }
+    if observation.blind.iter().any(|b| {
+        b.error
+            .as_ref()
+            .is_some_and(|e| e.kind == ErrorKind::Forbidden)
+    }) {
+        evidence.push(
+            "the read-only ClusterRole kube-rescue needs: `kube-rescue rbac` (apply it and bind it to your on-call group)"
+                .into(),
+        );
+    }
+    let names: Vec<String> = observation
+        .blind
+        .iter()
+        .map(|b| short_name(&b.source))
+        .fold(Vec::new(), |mut acc, n| {
+            if !acc.contains(&n) {
+                acc.push(n);
+            }
+            acc
+        });
+    let title = if observation.nothing_observed {
+        "Nothing could be observed: no finding can be trusted, including their absence".to_string()
+    } else {
+        format!(
+            "Blind spots: {} could not be read, so {} finding kinds cannot be raised",
+            names.join(", "),
+            hidden.len()
+        )
+    };
+    Some(Finding {
+        id: "observation-incomplete".into(),
+        severity,
+        subject: subject.clone(),
+        title,
+        evidence,
+        runbook: "observation-incomplete".into(),
+        actions: Vec::new(),
+        caused_by: None,
+    })
+}
