@@ -207,7 +207,9 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     } else {
         let cluster = Cluster::connect(&args.cluster.connect_options()).await?;
         let mut snapshot = collect::refresh_complete(&cluster).await;
-        if !cluster.is_read_only() && !unreachable(&snapshot) {
+        // Nothing answered as Kubernetes: a write probe would add nothing to that verdict.
+        let observed = !diagnose::observation::Observation::of(&snapshot, false).nothing_observed;
+        if !cluster.is_read_only() && !unreachable(&snapshot) && observed {
             snapshot.write_probe = Some(probe::write_probe(&cluster, &snapshot).await);
         }
         let inventory = Inventory::from_snapshot(&snapshot);

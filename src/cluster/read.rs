@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use kube::client::Body;
+
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -43,6 +44,23 @@ pub trait ReadBody: http_body::Body<Data = Bytes, Error = kube::Error> + Send + 
 
 impl<B: http_body::Body<Data = Bytes, Error = kube::Error> + Send + Unpin> ReadBody for B {}
 
+/// A failure while a body streams in, after the status and headers came: the server
+/// answered, then the answer stopped (a dropped connection mid-body is a body cut short,
+/// not an unreachable server). A cap passed keeps its own error.
+fn cut_short(error: kube::Error, received: usize) -> kube::Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = source {
+        if e.is::<super::transport::TooLarge>() || e.is::<NotKubernetes>() {
+            return error;
+        }
+        source = e.source();
+    }
+    kube::Error::Service(Box::new(NotKubernetes(format!(
+        "the answer was cut short after {received} bytes ({})",
+        super::error::one_line(&error)
+    ))))
+}
+
 /// At most `max` bytes of a body; the rest is not read.
 pub async fn prefix(mut body: impl ReadBody, max: usize) -> Result<Vec<u8>, kube::Error> {
     let mut out = Vec::new();
@@ -50,7 +68,8 @@ pub async fn prefix(mut body: impl ReadBody, max: usize) -> Result<Vec<u8>, kube
         let Some(frame) = body.frame().await else {
             break;
         };
-        if let Ok(data) = frame?.into_data() {
+        let frame = frame.map_err(|e| cut_short(e, out.len()))?;
+        if let Ok(data) = frame.into_data() {
             let room = max - out.len();
             out.extend_from_slice(&data[..data.len().min(room)]);
         }
@@ -59,8 +78,15 @@ pub async fn prefix(mut body: impl ReadBody, max: usize) -> Result<Vec<u8>, kube
 }
 
 /// The whole body, within the cap its request set.
-pub async fn all(body: Body) -> Result<Bytes, kube::Error> {
-    Ok(body.collect().await?.to_bytes())
+pub async fn all(mut body: impl ReadBody) -> Result<Bytes, kube::Error> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| cut_short(e, out.len()))?;
+        if let Ok(data) = frame.into_data() {
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.freeze())
 }
 
 /// An error answer as kube reports one: the apiserver's Status, or a Status made of the first
@@ -161,18 +187,20 @@ where
     };
     let decoder = tokio::task::spawn_blocking(move || decode(reader));
     let mut failed = None;
+    let mut received = 0;
     while let Some(frame) = body.frame().await {
         match frame {
             Ok(frame) => {
-                if let Ok(data) = frame.into_data()
-                    && tx.send(data).await.is_err()
-                {
-                    // The decoder stopped early: its error says why.
-                    break;
+                if let Ok(data) = frame.into_data() {
+                    received += data.len();
+                    if tx.send(data).await.is_err() {
+                        // The decoder stopped early: its error says why.
+                        break;
+                    }
                 }
             }
             Err(e) => {
-                failed = Some(e);
+                failed = Some(cut_short(e, received));
                 break;
             }
         }
@@ -328,10 +356,13 @@ pub async fn lines(
     mut line: impl FnMut(&str),
 ) -> Result<(), kube::Error> {
     let mut pending: Vec<u8> = Vec::new();
+    let mut received = 0;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
+        let frame = frame.map_err(|e| cut_short(e, received))?;
+        let Ok(data) = frame.into_data() else {
             continue;
         };
+        received += data.len();
         pending.extend_from_slice(&data);
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {

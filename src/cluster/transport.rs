@@ -17,7 +17,7 @@ pub const MIB: usize = 1024 * 1024;
 /// The most a response body may hold unless the request says otherwise: a Kubernetes object
 /// is at most 1.5 MiB (etcd's limit), so an answer about one object, a Status or a plan's
 /// read is far below this.
-pub const MAX_RESPONSE_BYTES: usize = 32 * MIB;
+pub const MAX_RESPONSE_BYTES: usize = 16 * MIB;
 
 /// How large a list one refresh reads may be. Lists are decoded as they stream in and only
 /// the fields triage reads are kept, so memory stays far below this: a list of 100,000 real

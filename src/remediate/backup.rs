@@ -42,9 +42,16 @@ pub fn private_file(path: &Path, append: bool) -> Result<File> {
     } else {
         options.create_new(true).write(true);
     }
-    options
-        .open(path)
-        .map_err(|e| file_error("could not open", path, e))
+    options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::File(format!(
+                "{} already exists: another change from this state folder started at the same moment",
+                path.display()
+            ))
+        } else {
+            file_error("could not open", path, e)
+        }
+    })
 }
 
 /// Writes all of `bytes` and flushes the file to disk.

@@ -18,6 +18,10 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../runbooks/aggregated-api.md"),
     ),
     (
+        "apiserver-credentials.md",
+        include_str!("../../runbooks/apiserver-credentials.md"),
+    ),
+    (
         "apiserver-down.md",
         include_str!("../../runbooks/apiserver-down.md"),
     ),
@@ -26,12 +30,20 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../runbooks/apiserver-not-ready.md"),
     ),
     (
+        "apiserver-overloaded.md",
+        include_str!("../../runbooks/apiserver-overloaded.md"),
+    ),
+    (
         "apiserver-slow.md",
         include_str!("../../runbooks/apiserver-slow.md"),
     ),
     (
         "node-repair-loop.md",
         include_str!("../../runbooks/node-repair-loop.md"),
+    ),
+    (
+        "observation-incomplete.md",
+        include_str!("../../runbooks/observation-incomplete.md"),
     ),
     (
         "webhook-hardening.md",

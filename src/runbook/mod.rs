@@ -53,6 +53,9 @@ pub const FINDING_IDS: &[&str] = &[
     "nodes-not-ready",
     "node-heartbeats-stale",
     "aggregated-api-unavailable",
+    "apiserver-credentials-rejected",
+    "apiserver-overloaded",
+    "observation-incomplete",
 ];
 
 /// The remediation actions of DESIGN.md whose target a finding names, which a step may carry.

@@ -498,7 +498,10 @@ async fn respond(
     pairs: &[(String, String)],
     info: Option<&RequestInfo>,
 ) -> Response {
-    if !is_public(path) && !authorized(api, request.headers()) {
+    // Health and version are public to anonymous requests only: credentials that are
+    // presented and invalid are refused everywhere, as the apiserver's authenticator does.
+    let presented = request.headers().contains_key(header::AUTHORIZATION);
+    if (presented || !is_public(path)) && !authorized(api, request.headers()) {
         return ApiError::unauthorized().into_response();
     }
     if let Some(response) = apply_faults(api, path, info).await {
