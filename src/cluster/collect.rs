@@ -201,6 +201,18 @@ impl<'a> Calls<'a> {
     }
 }
 
+/// The reason and message of an error answer to a text endpoint: those of its Status object
+/// when it is one (a 403 from the authorizer is), else the body itself.
+fn status_of(body: &str) -> (String, String) {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(status) if status["kind"] == "Status" => (
+            status["reason"].as_str().unwrap_or_default().to_string(),
+            status["message"].as_str().unwrap_or_default().to_string(),
+        ),
+        _ => (String::new(), body.trim().to_string()),
+    }
+}
+
 fn source<T: Clone>(
     (result, took): (Result<T, AccessError>, Duration),
     previous: Option<&Source<T>>,
@@ -604,7 +616,10 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
     let health = |(result, took): (Result<(u16, String), AccessError>, Duration), what: &str| {
         let result = result.and_then(|(code, body)| match code {
             200 | 500 => Ok(Health::parse(code, &body)),
-            other => Err(AccessError::from_status(what, other, "", body.trim())),
+            other => {
+                let (reason, message) = status_of(&body);
+                Err(AccessError::from_status(what, other, &reason, &message))
+            }
         });
         (result, took)
     };
@@ -614,11 +629,12 @@ pub async fn refresh(cluster: &Cluster, previous: Option<&Snapshot>) -> Snapshot
             if code == 200 {
                 Ok(ApiserverMetrics::parse(&body))
             } else {
+                let (reason, message) = status_of(&body);
                 Err(AccessError::from_status(
                     "get /metrics",
                     code,
-                    "",
-                    body.trim(),
+                    &reason,
+                    &message,
                 ))
             }
         });
