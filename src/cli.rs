@@ -63,6 +63,17 @@ pub enum Command {
     Sim(SimArgs),
     /// The runbooks: list them, show one, or lint a folder of them.
     Runbooks(RunbooksArgs),
+    /// Print the ClusterRole a team grants its on-call people for kube-rescue (read-only: what
+    /// a refresh and a plan read), with a binding to a group; with --responder, the role of
+    /// what kube-rescue's changes write. `kube-rescue rbac | kubectl apply -f -`.
+    Rbac(RbacArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RbacArgs {
+    /// The responder role instead: what each change writes (on top of the read-only role).
+    #[arg(long)]
+    pub responder: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -375,6 +386,24 @@ mod tests {
             panic!("tui expected");
         };
         assert_eq!(tui.cluster.timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn rbac_parses_with_and_without_responder() {
+        let Some(Command::Rbac(args)) = Cli::try_parse_from(["kube-rescue", "rbac"])
+            .unwrap()
+            .command
+        else {
+            panic!("rbac expected");
+        };
+        assert!(!args.responder);
+        let Some(Command::Rbac(args)) = Cli::try_parse_from(["kube-rescue", "rbac", "--responder"])
+            .unwrap()
+            .command
+        else {
+            panic!("rbac expected");
+        };
+        assert!(args.responder);
     }
 
     #[test]

@@ -9,8 +9,9 @@ use clap::Parser as _;
 use std::io::IsTerminal;
 
 use kube_rescue::cli::{
-    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, ReportArgs, ReportFormat,
-    RestoreArgs, RunbooksArgs, RunbooksCommand, SimArgs, SnapshotArgs, SnapshotFormat,
+    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, RbacArgs, ReportArgs,
+    ReportFormat, RestoreArgs, RunbooksArgs, RunbooksCommand, SimArgs, SnapshotArgs,
+    SnapshotFormat,
 };
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot, collect, probe};
 use kube_rescue::diagnose::{self, Inventory};
@@ -494,6 +495,19 @@ async fn run_demo(args: DemoArgs, state: &Path, runbooks: &[PathBuf]) -> anyhow:
     result
 }
 
+/// `rbac [--responder]`: the shipped ClusterRole(s) and binding(s), as YAML.
+fn run_rbac(args: &RbacArgs) -> u8 {
+    use std::io::Write;
+    let yaml = if args.responder {
+        kube_rescue::cluster::rbac::RESPONDER_YAML
+    } else {
+        kube_rescue::cluster::rbac::READ_ONLY_YAML
+    };
+    // A closed stdout (`| head`) is not a failure.
+    let _ = std::io::stdout().write_all(yaml.as_bytes());
+    0
+}
+
 /// `runbooks list | show ID | lint DIR`. Returns the exit code.
 fn run_runbooks(args: RunbooksArgs, dirs: &[PathBuf]) -> u8 {
     match args.command {
@@ -625,6 +639,7 @@ fn main() -> ExitCode {
             Some(Command::Restore(args)) => run_restore(args, &state).await,
             Some(Command::Report(args)) => run_report(args, &state),
             Some(Command::Runbooks(args)) => Ok(run_runbooks(args, &runbook_dirs)),
+            Some(Command::Rbac(args)) => Ok(run_rbac(&args)),
         }
     });
     match result {

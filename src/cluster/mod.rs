@@ -8,6 +8,7 @@ pub mod error;
 pub mod gate;
 pub mod objects;
 pub mod probe;
+pub mod rbac;
 pub mod read;
 pub mod snapshot;
 pub mod transport;

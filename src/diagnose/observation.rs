@@ -430,7 +430,19 @@ fn incomplete(observation: &Observation, subject: &Subject) -> Option<Finding> {
                 "not read: kube-rescue check reads a limited number of webhook Services".to_string()
             }
         };
-        let line = format!("{}: {why}; cannot raise {}", blind.source, hides.join(", "));
+        let mut line = format!("{}: {why}; cannot raise {}", blind.source, hides.join(", "));
+        if let Some(rule) = blind
+            .error
+            .as_ref()
+            .filter(|e| e.kind == ErrorKind::Forbidden)
+            .and_then(|_| crate::cluster::rbac::rule_for_source(&blind.source))
+        {
+            line.push_str(&format!(
+                "; missing RBAC rule ({}): {}",
+                rule.scope(),
+                rule.yaml()
+            ));
+        }
         evidence.push(line);
     }
     if observation.blind.iter().any(|b| {

@@ -39,6 +39,33 @@ impl User {
             groups: vec!["system:authenticated".into()],
         }
     }
+
+    /// A request without credentials (health and version only).
+    pub fn anonymous() -> Self {
+        User {
+            username: "system:anonymous".into(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    }
+
+    /// A scenario user: its groups and `system:authenticated`.
+    pub fn from_scenario(user: &super::scenario::ScenarioUser) -> Self {
+        let mut groups = user.groups.clone();
+        if !groups.iter().any(|g| g == super::rbac::AUTHENTICATED_GROUP) {
+            groups.push(super::rbac::AUTHENTICATED_GROUP.into());
+        }
+        User {
+            username: user.name.clone(),
+            groups,
+        }
+    }
+
+    /// Whether every authorizer lets this user through (system:masters).
+    pub fn is_superuser(&self) -> bool {
+        self.groups
+            .iter()
+            .any(|g| g == super::rbac::SUPERUSER_GROUP)
+    }
 }
 
 /// Options every write carries.
@@ -420,7 +447,7 @@ impl Apiserver {
             ));
         }
         if !kind.is_stored() {
-            return self.create_review(kind, object);
+            return self.create_review(kind, object, &options.user);
         }
         if let Some(api_version) = object["apiVersion"].as_str()
             && api_version != kind.api_version()
@@ -511,31 +538,84 @@ impl Apiserver {
         Ok(events::from_storage(kind, &stored))
     }
 
-    /// SelfSubjectAccessReview: the simulator's user may do everything the scenario's `deny`
-    /// does not name. A denial carries no reason, as RBAC gives none.
-    fn create_review(&self, kind: &'static Kind, mut review: Value) -> ApiResult<Value> {
+    /// SelfSubjectAccessReview, answered by the same evaluation as requests: the simulator's
+    /// admin may do everything the scenario's `deny` does not name; a scenario user what RBAC
+    /// grants. A denial carries no reason, as RBAC gives none.
+    fn create_review(
+        &self,
+        kind: &'static Kind,
+        mut review: Value,
+        user: &User,
+    ) -> ApiResult<Value> {
         review["apiVersion"] = json!(kind.api_version());
         review["kind"] = json!(kind.kind);
         if !review["metadata"].is_object() {
             review["metadata"] = json!({});
         }
         review["metadata"]["creationTimestamp"] = Value::Null;
-        let attributes = &review["spec"]["resourceAttributes"];
-        let text = |key: &str| attributes[key].as_str().unwrap_or_default().to_string();
-        let (verb, resource, subresource) = (text("verb"), text("resource"), text("subresource"));
-        let (namespace, name) = (text("namespace"), text("name"));
-        let request = super::scenario::FaultRequest {
-            verb: &verb,
-            resource: &resource,
-            subresource: &subresource,
-            namespace: Some(namespace.as_str()).filter(|n| !n.is_empty()),
-            name: Some(name.as_str()).filter(|n| !n.is_empty()),
-            path: "",
+        let spec = &review["spec"];
+        let resource_attributes = &spec["resourceAttributes"];
+        let non_resource_attributes = &spec["nonResourceAttributes"];
+        let text = |attributes: &Value, key: &str| {
+            attributes[key].as_str().unwrap_or_default().to_string()
         };
-        review["status"] = if attributes.is_object() && self.denies(&request) {
-            json!({"allowed": false})
+        let (verb, group, resource, subresource) = (
+            text(resource_attributes, "verb"),
+            text(resource_attributes, "group"),
+            text(resource_attributes, "resource"),
+            text(resource_attributes, "subresource"),
+        );
+        let (mut namespace, name) = (
+            text(resource_attributes, "namespace"),
+            text(resource_attributes, "name"),
+        );
+        if resource == "namespaces" && namespace.is_empty() {
+            namespace = name.clone();
+        }
+        let (path, path_verb) = (
+            text(non_resource_attributes, "path"),
+            text(non_resource_attributes, "verb"),
+        );
+        let request = if resource_attributes.is_object() {
+            super::rbac::Request::Resource {
+                verb: &verb,
+                group: &group,
+                resource: &resource,
+                subresource: &subresource,
+                namespace: &namespace,
+                name: &name,
+            }
+        } else if non_resource_attributes.is_object() {
+            super::rbac::Request::NonResource {
+                verb: &path_verb,
+                path: &path,
+            }
         } else {
-            json!({"allowed": true, "reason": "the simulated cluster's admin may do everything"})
+            return Err(ApiError::invalid(
+                kind,
+                "",
+                "spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            ));
+        };
+        let denied_by_scenario = user.is_superuser()
+            && matches!(request, super::rbac::Request::Resource { .. })
+            && self.denies(&super::scenario::FaultRequest {
+                verb: &verb,
+                resource: &resource,
+                subresource: &subresource,
+                namespace: Some(namespace.as_str()).filter(|n| !n.is_empty()),
+                name: Some(name.as_str()).filter(|n| !n.is_empty()),
+                path: "",
+            });
+        let decision = if denied_by_scenario {
+            super::rbac::Decision::Denied
+        } else {
+            super::rbac::authorize(&self.store(), user, &request)
+        };
+        review["status"] = match decision {
+            super::rbac::Decision::Allowed(reason) if reason.is_empty() => json!({"allowed": true}),
+            super::rbac::Decision::Allowed(reason) => json!({"allowed": true, "reason": reason}),
+            super::rbac::Decision::Denied => json!({"allowed": false}),
         };
         Ok(review)
     }

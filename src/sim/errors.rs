@@ -79,29 +79,68 @@ impl ApiError {
 
     /// RBAC refused the request, worded as the apiserver's authorization filter words it.
     pub fn forbidden_by_rbac(kind: &Kind, access: &Access<'_>) -> Self {
-        let mut resource = kind.plural.to_string();
-        if !access.subresource.is_empty() {
-            resource = format!("{resource}/{}", access.subresource);
-        }
-        let scope = if access.namespace.is_empty() {
-            "at the cluster scope".to_string()
-        } else {
-            format!("in the namespace \"{}\"", access.namespace)
-        };
-        let why = format!(
-            "User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}",
-            access.user, access.verb, kind.group
-        );
-        let message = if access.name.is_empty() {
-            format!("{} is forbidden: {why}", qualified(kind))
-        } else {
-            format!(
-                "{} \"{}\" is forbidden: {why}",
-                qualified(kind),
-                access.name
+        Self::forbidden(
+            access.user,
+            &super::rbac::Request::Resource {
+                verb: access.verb,
+                group: kind.group,
+                resource: kind.plural,
+                subresource: access.subresource,
+                namespace: access.namespace,
+                name: access.name,
+            },
+        )
+    }
+
+    /// The authorizer refused `request` to `user`, in the apiserver's words:
+    /// `nodes is forbidden: User "alice" cannot list resource "nodes" in API group "" at the
+    /// cluster scope`, or `forbidden: User "alice" cannot get path "/metrics"`.
+    pub fn forbidden(user: &str, request: &super::rbac::Request<'_>) -> Self {
+        use super::rbac::Request;
+        match request {
+            Request::NonResource { verb, path } => Self::new(
+                403,
+                "Forbidden",
+                format!("forbidden: User \"{user}\" cannot {verb} path \"{path}\""),
             )
-        };
-        Self::new(403, "Forbidden", message).with_details(details(kind, access.name))
+            .with_details(json!({})),
+            Request::Resource {
+                verb,
+                group,
+                resource,
+                subresource,
+                namespace,
+                name,
+            } => {
+                let mut shown = resource.to_string();
+                if !subresource.is_empty() {
+                    shown = format!("{shown}/{subresource}");
+                }
+                let scope = if namespace.is_empty() {
+                    "at the cluster scope".to_string()
+                } else {
+                    format!("in the namespace \"{namespace}\"")
+                };
+                let why = format!(
+                    "User \"{user}\" cannot {verb} resource \"{shown}\" in API group \"{group}\" {scope}"
+                );
+                let qualified = if group.is_empty() {
+                    resource.to_string()
+                } else {
+                    format!("{resource}.{group}")
+                };
+                let message = if name.is_empty() {
+                    format!("{qualified} is forbidden: {why}")
+                } else {
+                    format!("{qualified} \"{name}\" is forbidden: {why}")
+                };
+                let mut details = json!({"name": name, "kind": resource});
+                if !group.is_empty() {
+                    details["group"] = json!(group);
+                }
+                Self::new(403, "Forbidden", message).with_details(details)
+            }
+        }
     }
 
     pub fn already_exists(kind: &Kind, name: &str) -> Self {

@@ -13,6 +13,7 @@ pub mod events;
 pub mod health;
 pub mod kinds;
 pub mod metrics;
+pub mod rbac;
 pub mod reconcile;
 pub mod requestlog;
 pub mod scenario;
@@ -96,6 +97,7 @@ impl Simulator {
         seed(&api, &mut scenario)?;
         *api.faults() = scenario.faults.clone();
         *api.deny() = scenario.deny.clone();
+        *api.users() = scenario.users.clone();
 
         let listener = server::listen(listen).map_err(|source| Error::Listen {
             addr: listen,
@@ -164,6 +166,24 @@ impl Simulator {
         tls::kubeconfig_yaml(&self.context, self.address, &self.ca_pem, self.api.token())
     }
 
+    /// A kubeconfig that authenticates as the scenario user `name` (None: no such user). Its
+    /// context is named after the simulator's with `-<name>` appended.
+    pub fn user_kubeconfig(&self, name: &str) -> Option<String> {
+        let token = self
+            .api
+            .users()
+            .iter()
+            .find(|u| u.name == name)
+            .map(|u| u.token.clone())?;
+        let context = format!("{}-{}", self.context, dns_safe(name));
+        Some(tls::kubeconfig_yaml(
+            &context,
+            self.address,
+            &self.ca_pem,
+            &token,
+        ))
+    }
+
     /// Writes the kubeconfig atomically, mode 0600.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<()> {
         tls::write_atomically(path, &self.kubeconfig()).map_err(|source| Error::Write {
@@ -179,6 +199,19 @@ impl Simulator {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
         }
     }
+}
+
+/// A user name as a kubeconfig name part: `alice@example.com` -> `alice-example-com`.
+fn dns_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// Namespaces first, then everything else in the scenario's order, straight into the store
@@ -219,6 +252,26 @@ fn seed(api: &Apiserver, scenario: &mut Scenario) -> Result<()> {
             index,
             kind,
             name,
+            reason,
+        })?;
+    }
+    // The bootstrap RBAC policy, unless the scenario describes those objects itself.
+    for object in rbac::bootstrap_policy() {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let storage = if kind == "ClusterRole" {
+            "clusterroles"
+        } else {
+            "clusterrolebindings"
+        };
+        if api.store().get(storage, "", name).is_some() {
+            continue;
+        }
+        api.seed(object.clone()).map_err(|reason| Error::Object {
+            scenario: scenario.name.clone(),
+            index: 0,
+            kind: kind.into(),
+            name: name.into(),
             reason,
         })?;
     }

@@ -648,6 +648,22 @@ pub struct Scenario {
     /// Objects a controller keeps as the scenario describes them (as Gatekeeper keeps its
     /// webhook configuration): deleted, it comes back with a new uid; changed, it is put back.
     pub reconcile: Vec<Reconciled>,
+    /// Users besides the simulator's admin, each with a bearer token of its own. Their requests
+    /// are authorized by RBAC from the Roles, ClusterRoles and bindings the simulator stores.
+    pub users: Vec<ScenarioUser>,
+}
+
+/// A user the simulated apiserver authenticates by bearer token and authorizes by RBAC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScenarioUser {
+    /// The user name RBAC subjects of kind User name (e.g. `alice@example.com`).
+    pub name: String,
+    /// The bearer token that authenticates this user.
+    pub token: String,
+    /// Groups (`system:authenticated` is added for every user).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// An object a simulated controller keeps in its described state.
@@ -696,6 +712,8 @@ struct RawScenario {
     deny: Vec<Spanned<FaultMatch>>,
     #[serde(default)]
     reconcile: Vec<Spanned<Reconciled>>,
+    #[serde(default)]
+    users: Vec<Spanned<ScenarioUser>>,
 }
 
 #[derive(Deserialize)]
@@ -775,6 +793,7 @@ const SPANNED_LISTS: &[&str] = &[
     "apply",
     "deny",
     "reconcile",
+    "users",
 ];
 /// Keys whose value is `Spanned` directly.
 const SPANNED_FIELDS: &[&str] = &["apiserver", "cluster", "setBackend", "addFault"];
@@ -1028,6 +1047,37 @@ impl Scenario {
             }
             reconcile.push(spanned.value);
         }
+        let mut users: Vec<ScenarioUser> = Vec::with_capacity(raw.users.len());
+        for (i, spanned) in raw.users.into_iter().enumerate() {
+            let u = &spanned.value;
+            let problem = if u.name.trim().is_empty() {
+                Some(("name", "a user needs a name".to_owned()))
+            } else if u.token.trim().is_empty() || u.token.contains(char::is_whitespace) {
+                Some((
+                    "token",
+                    "a bearer token cannot be empty or contain spaces".to_owned(),
+                ))
+            } else {
+                users
+                    .iter()
+                    .find(|o| o.token == u.token || o.name == u.name)
+                    .map(|other| {
+                        (
+                            "",
+                            format!(
+                                "{} has the name or the token of {} already: each user needs its own",
+                                u.name, other.name
+                            ),
+                        )
+                    })
+            };
+            if let Some((field, message)) = problem {
+                return Err(
+                    Place::of(origin, &spanned).error(join(&format!("users[{i}]"), field), message)
+                );
+            }
+            users.push(spanned.value);
+        }
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -1039,6 +1089,7 @@ impl Scenario {
             timeline,
             deny,
             reconcile,
+            users,
         })
     }
 }
@@ -1537,6 +1588,36 @@ mod tests {
             "2020-01-01T00:00:00Z"
         );
         assert_eq!(s.objects[1]["lastTimestamp"], "2025-03-04T05:06:07Z");
+    }
+
+    #[test]
+    fn users_parse_and_need_their_own_token() {
+        let yaml = "name: t
+users:
+  - {name: alice@example.com, token: t-alice, groups: [oncall]}
+  - {name: bob, token: t-bob}
+";
+        let scenario = Scenario::from_yaml(yaml, "t.yaml").expect("valid");
+        assert_eq!(scenario.users.len(), 2);
+        assert_eq!(scenario.users[0].groups, ["oncall"]);
+        assert!(scenario.users[1].groups.is_empty());
+        let twice = "name: t
+users:
+  - {name: alice, token: same}
+  - {name: bob, token: same}
+";
+        let e = Scenario::from_yaml(twice, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.yaml:4:") && e.contains("users[1]") && e.contains("its own"),
+            "{e}"
+        );
+        let blank = "name: t\nusers:\n  - {name: carol, token: ''}\n";
+        let e = Scenario::from_yaml(blank, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("users[0].token"), "{e}");
     }
 
     #[test]

@@ -28,8 +28,9 @@ use super::errors::{ApiError, json_response};
 use super::health::{Endpoint, HealthChecks};
 use super::kinds::{self, KINDS, Kind};
 use super::metrics::{self, Metrics};
+use super::rbac;
 use super::requestlog::{RequestLog, RequestRecord};
-use super::scenario::{Fault, FaultMatch, FaultRequest};
+use super::scenario::{Fault, FaultMatch, FaultRequest, ScenarioUser};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::Store;
 use super::table::partial_metadata;
@@ -48,6 +49,8 @@ pub struct Apiserver {
     pub(crate) faults: Mutex<Vec<Fault>>,
     /// What RBAC refuses the simulator's user (the scenario's `deny`).
     pub(crate) deny: Mutex<Vec<FaultMatch>>,
+    /// Scenario users, authenticated by their own bearer tokens and authorized by RBAC.
+    users: Mutex<Vec<ScenarioUser>>,
     pub(crate) backends: BackendServers,
     git_version: String,
     address: OnceLock<SocketAddr>,
@@ -78,6 +81,7 @@ impl Apiserver {
             health: Mutex::new(HealthChecks::new()),
             faults: Mutex::new(Vec::new()),
             deny: Mutex::new(Vec::new()),
+            users: Mutex::new(Vec::new()),
             backends,
             git_version,
             address: OnceLock::new(),
@@ -110,6 +114,22 @@ impl Apiserver {
 
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The scenario users (a test may add some while the simulator runs).
+    pub fn users(&self) -> MutexGuard<'_, Vec<ScenarioUser>> {
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Who a bearer token belongs to: the admin, a scenario user, or nobody.
+    pub fn authenticate(&self, token: &str) -> Option<User> {
+        if token == self.token {
+            return Some(User::admin());
+        }
+        self.users()
+            .iter()
+            .find(|u| u.token == token)
+            .map(User::from_scenario)
     }
 
     pub fn address(&self) -> Option<SocketAddr> {
@@ -398,7 +418,7 @@ async fn handle(State(api): State<Arc<Apiserver>>, request: Request) -> Response
     let info = request_info(&method, &path, &pairs);
 
     if path == "/sim/requests" || path.starts_with("/sim/") {
-        if !authorized(&api, request.headers()) {
+        if authenticated(&api, request.headers()).is_none() {
             return ApiError::unauthorized().into_response();
         }
         let since = param(&pairs, "since")
@@ -472,12 +492,13 @@ fn record_request_metric(
     });
 }
 
-fn authorized(api: &Apiserver, headers: &HeaderMap) -> bool {
+/// The user the request's bearer token belongs to, if any.
+fn authenticated(api: &Apiserver, headers: &HeaderMap) -> Option<User> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == api.token)
+        .and_then(|t| api.authenticate(t.trim()))
 }
 
 /// Health and version are readable without credentials, as on a real cluster
@@ -500,19 +521,20 @@ async fn respond(
 ) -> Response {
     // Health and version are public to anonymous requests only: credentials that are
     // presented and invalid are refused everywhere, as the apiserver's authenticator does.
+    let user = authenticated(api, request.headers());
+    let public = is_public(path);
     let presented = request.headers().contains_key(header::AUTHORIZATION);
-    if (presented || !is_public(path)) && !authorized(api, request.headers()) {
+    if (presented || !public) && user.is_none() {
         return ApiError::unauthorized().into_response();
     }
+    let user = user.unwrap_or_else(User::anonymous);
     if let Some(response) = apply_faults(api, path, info).await {
         return response;
     }
-    if let Some(info) = info
-        && let Some(response) = refuse_by_rbac(api, path, info)
-    {
+    if !public && let Some(response) = refuse(api, &user, method, path, info) {
         return response;
     }
-    match dispatch(api, request, method, path, query, pairs, info).await {
+    match dispatch(api, request, method, path, query, pairs, info, &user).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -571,6 +593,41 @@ async fn apply_faults(api: &Apiserver, path: &str, info: Option<&RequestInfo>) -
     Some(error.into_response())
 }
 
+/// The 403 the authorizer gives: for the admin, what the scenario's `deny` names; for a
+/// scenario user, whatever RBAC does not grant.
+fn refuse(
+    api: &Apiserver,
+    user: &User,
+    method: &Method,
+    path: &str,
+    info: Option<&RequestInfo>,
+) -> Option<Response> {
+    if user.is_superuser() {
+        return info.and_then(|i| refuse_by_rbac(api, path, i));
+    }
+    let verb = method.as_str().to_lowercase();
+    let request = match info {
+        Some(i) => rbac::Request::Resource {
+            verb: &i.verb,
+            group: &i.group,
+            resource: &i.resource,
+            subresource: &i.subresource,
+            // The apiserver's RequestInfo puts a Namespace's own name in its namespace.
+            namespace: if i.resource == "namespaces" && i.namespace.is_empty() {
+                &i.name
+            } else {
+                &i.namespace
+            },
+            name: &i.name,
+        },
+        None => rbac::Request::NonResource { verb: &verb, path },
+    };
+    if rbac::authorize(&api.store(), user, &request).is_allowed() {
+        return None;
+    }
+    Some(ApiError::forbidden(&user.username, &request).into_response())
+}
+
 /// The 403 that RBAC gives a request the scenario's `deny` names.
 fn refuse_by_rbac(api: &Apiserver, path: &str, info: &RequestInfo) -> Option<Response> {
     let request = FaultRequest {
@@ -623,6 +680,7 @@ fn dry_run(pairs: &[(String, String)]) -> Result<bool, ApiError> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     api: &Arc<Apiserver>,
     request: Request,
@@ -631,6 +689,7 @@ async fn dispatch(
     query: &str,
     pairs: &[(String, String)],
     info: Option<&RequestInfo>,
+    user: &User,
 ) -> Result<Response, ApiError> {
     if let Some(response) = non_resource(api, method, path, query) {
         return Ok(response);
@@ -656,7 +715,7 @@ async fn dispatch(
     let ns = info.namespace.as_str();
     let options = WriteOptions {
         dry_run: dry_run(pairs)?,
-        user: User::admin(),
+        user: user.clone(),
     };
     match info.verb.as_str() {
         "get" => {

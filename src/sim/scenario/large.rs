@@ -375,6 +375,7 @@ pub fn large(params: LargeParams) -> Scenario {
         backends,
         faults: Vec::new(),
         deny: Vec::new(),
+        users: Vec::new(),
         reconcile: Vec::new(),
         timeline: Vec::new(),
     }
