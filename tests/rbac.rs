@@ -133,6 +133,7 @@ async fn connect_as_user(kubeconfig: &Path) -> Cluster {
         timeout: Duration::from_secs(5),
         read_only: true,
         exec_timeout: Duration::from_secs(5),
+        warn_on_stderr: false,
     })
     .await
     .expect("the user's kubeconfig connects")
@@ -368,9 +369,12 @@ async fn the_read_only_role_is_all_a_refresh_and_a_plan_need_and_each_grant_is_n
                 .unwrap_or_else(|| panic!("without {grant:?}: no observation-incomplete"));
             let (what, verb) = (format!("\"{}\"", grant.1), format!("\"{}\"", grant.2));
             assert!(
-                blind.evidence.iter().any(|e| e.contains("missing RBAC rule")
-                    && e.contains(&what)
-                    && e.contains(&verb)),
+                blind
+                    .evidence
+                    .iter()
+                    .any(|e| e.contains("missing RBAC rule")
+                        && e.contains(&what)
+                        && e.contains(&verb)),
                 "without {grant:?}: {:#?}",
                 blind.evidence
             );

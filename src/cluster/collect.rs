@@ -247,13 +247,13 @@ const MAX_METRICS_LINE: usize = 64 * 1024;
 /// cannot exhaust memory.
 pub mod max_items {
     /// Nodes and their Leases (a list of 100,000 nodes fits).
-    pub const NODES: usize = 150_000;
+    pub const NODES: usize = 120_000;
     /// Namespaces (Kubernetes is tested to 10,000).
-    pub const NAMESPACES: usize = 50_000;
+    pub const NAMESPACES: usize = 20_000;
     /// Events: 500 are asked for.
-    pub const EVENTS: usize = 5_000;
+    pub const EVENTS: usize = 2_000;
     /// Webhook configurations, APIServices, and a namespace's Deployments, pods, slices.
-    pub const OTHER: usize = 20_000;
+    pub const OTHER: usize = 5_000;
 }
 
 /// A verbose health answer: 200 (ready) or 500 (not ready) with `[+]`/`[-]` lines; any other
@@ -574,10 +574,11 @@ const NODE_LABELS_KEPT: [&str; 4] = [
 #[derive(Clone, Debug, Deserialize)]
 struct TriageNode {
     metadata: TriageMeta,
+    // Boxed: an item without them costs a pointer, not the whole struct.
     #[serde(default)]
-    spec: Option<TriageSpec>,
+    spec: Option<Box<TriageSpec>>,
     #[serde(default)]
-    status: Option<TriageStatus>,
+    status: Option<Box<TriageStatus>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -629,6 +630,42 @@ impl From<TriageNode> for Node {
                 conditions: s.conditions,
                 ..Default::default()
             }),
+        }
+    }
+}
+
+/// A Lease as triage reads it: name, owner and spec, decoded as it streams in (see
+/// [`TriageNode`]).
+#[derive(Clone, Debug, Deserialize)]
+struct TriageLease {
+    metadata: TriageLeaseMeta,
+    #[serde(default)]
+    spec: Option<Box<k8s_openapi::api::coordination::v1::LeaseSpec>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TriageLeaseMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    #[serde(default)]
+    owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+}
+
+impl From<TriageLease> for Lease {
+    fn from(l: TriageLease) -> Lease {
+        Lease {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: l.metadata.name,
+                namespace: l.metadata.namespace,
+                uid: l.metadata.uid,
+                resource_version: l.metadata.resource_version,
+                owner_references: l.metadata.owner_references,
+                ..Default::default()
+            },
+            spec: l.spec.map(|s| *s),
         }
     }
 }
@@ -705,7 +742,7 @@ async fn refresh_reading(
             deadline,
             max_items::NODES
         ),
-        calls.list::<Lease>(
+        calls.list::<TriageLease>(
             "list leases in kube-node-lease",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
             &[],
@@ -802,7 +839,13 @@ async fn refresh_reading(
         webhook_services_skipped: webhooks.skipped,
         namespaces: source(namespaces, prev.map(|p| &p.namespaces)),
         nodes: source((nodes_result, nodes_took), prev.map(|p| &p.nodes)),
-        node_leases: source(leases, prev.map(|p| &p.node_leases)),
+        node_leases: source(
+            (
+                leases.0.map(|l| l.into_iter().map(Lease::from).collect()),
+                leases.1,
+            ),
+            prev.map(|p| &p.node_leases),
+        ),
         warning_events: source(events, prev.map(|p| &p.warning_events)),
         node_events: source(node_events, prev.map(|p| &p.node_events)),
         api_services: source(api_services, prev.map(|p| &p.api_services)),

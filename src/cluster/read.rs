@@ -55,9 +55,15 @@ fn cut_short(error: kube::Error, received: usize) -> kube::Error {
         }
         source = e.source();
     }
+    // The innermost cause says it best ("end of file before message length reached").
+    let mut cause = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(e) = source {
+        cause = e.to_string();
+        source = e.source();
+    }
     kube::Error::Service(Box::new(NotKubernetes(format!(
-        "the answer was cut short after {received} bytes ({})",
-        super::error::one_line(&error)
+        "the answer was cut short after {received} bytes ({cause})"
     ))))
 }
 
