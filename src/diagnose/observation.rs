@@ -485,3 +485,248 @@ fn incomplete(observation: &Observation, subject: &Subject) -> Option<Finding> {
         caused_by: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::cluster::snapshot::{Health, Source, WebhookBackend};
+    use crate::diagnose::Inventory;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    fn ok<T: Clone>(value: T) -> Source<T> {
+        Source::fresh(value, at(0), Duration::from_millis(3))
+    }
+
+    /// A snapshot where every cluster-wide source was read.
+    fn complete() -> Snapshot {
+        Snapshot {
+            server: "https://10.0.0.1".into(),
+            apiserver_version: ok(Default::default()),
+            livez: ok(Health::parse(200, "[+]ping ok\nlivez check passed\n")),
+            readyz: ok(Health::parse(200, "[+]ping ok\nreadyz check passed\n")),
+            metrics: ok(Default::default()),
+            validating_webhooks: ok(Vec::new()),
+            mutating_webhooks: ok(Vec::new()),
+            namespaces: ok(Vec::new()),
+            nodes: ok(Vec::new()),
+            node_leases: ok(Vec::new()),
+            warning_events: ok(Vec::new()),
+            node_events: ok(Vec::new()),
+            api_services: ok(Vec::new()),
+            control_plane_endpoints: ok(Default::default()),
+            control_plane_endpoint_slices: ok(Vec::new()),
+            ..Snapshot::default()
+        }
+    }
+
+    fn run(snapshot: &Snapshot) -> Vec<Finding> {
+        let inventory = Inventory::default();
+        findings(
+            &Context {
+                inventory: &inventory,
+                live: Some(snapshot),
+                now: at(0),
+            },
+            false,
+        )
+    }
+
+    fn forbidden(what: &str) -> AccessError {
+        AccessError::from_status(what, 403, "Forbidden", &format!("{what} is forbidden"))
+    }
+
+    #[test]
+    fn a_complete_observation_raises_nothing() {
+        assert_eq!(run(&complete()), []);
+        assert_eq!(Observation::of(&complete(), false).note(), None);
+    }
+
+    #[test]
+    fn a_forbidden_source_is_a_blind_spot_naming_what_it_hides() {
+        let mut s = complete();
+        s.warning_events = Source::failed(forbidden("list events"), Duration::ZERO, None, at(0));
+        s.node_leases = Source::failed(forbidden("list leases"), Duration::ZERO, None, at(0));
+        let f = run(&s);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].id, "observation-incomplete");
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[0].title.contains("leases, events"), "{}", f[0].title);
+        let events = f[0]
+            .evidence
+            .iter()
+            .find(|e| e.starts_with("events:"))
+            .expect("events named");
+        assert!(
+            events.contains("cannot raise webhook-blocking-writes"),
+            "{events}"
+        );
+        assert!(
+            events.contains(r#"missing RBAC rule (cluster-wide): {apiGroups: [""], resources: ["events"], verbs: ["list"]}"#),
+            "{events}"
+        );
+        assert_eq!(
+            Observation::of(&s, false).note().as_deref(),
+            Some("blind: leases, events (403)")
+        );
+    }
+
+    #[test]
+    fn sources_no_rule_needs_are_not_blind_spots() {
+        let mut s = complete();
+        s.apiserver_version =
+            Source::failed(forbidden("get /version"), Duration::ZERO, None, at(0));
+        assert_eq!(run(&s), []);
+    }
+
+    #[test]
+    fn a_stale_value_after_a_timeout_is_staleness_but_nothing_at_all_is_blind() {
+        let mut s = complete();
+        let timeout = AccessError::timeout("list nodes", Duration::from_secs(3));
+        s.nodes = Source::failed(
+            timeout.clone(),
+            Duration::from_secs(3),
+            Some(&ok(Vec::new())),
+            at(9),
+        );
+        assert_eq!(run(&s), []);
+        s.nodes = Source::failed(timeout, Duration::from_secs(3), None, at(9));
+        let f = run(&s);
+        assert_eq!(f[0].id, "observation-incomplete");
+        // While the apiserver is unreachable, that finding says it all.
+        let inventory = Inventory::default();
+        let context = Context {
+            inventory: &inventory,
+            live: Some(&s),
+            now: at(0),
+        };
+        assert_eq!(findings(&context, true), []);
+    }
+
+    #[test]
+    fn nothing_observed_is_critical() {
+        let mut s = Snapshot::default();
+        let e = AccessError::new(ErrorKind::BadResponse, "the answer is not JSON");
+        s.apiserver_version.error = Some(e.clone());
+        s.livez.error = Some(e.clone());
+        s.readyz.error = Some(e.clone());
+        s.metrics.error = Some(e.clone());
+        s.validating_webhooks.error = Some(e.clone());
+        s.mutating_webhooks.error = Some(e.clone());
+        s.namespaces.error = Some(e.clone());
+        s.nodes.error = Some(e.clone());
+        s.node_leases.error = Some(e.clone());
+        s.warning_events.error = Some(e.clone());
+        s.node_events.error = Some(e.clone());
+        s.api_services.error = Some(e.clone());
+        s.control_plane_endpoints.error = Some(e.clone());
+        s.control_plane_endpoint_slices.error = Some(e);
+        let f = run(&s);
+        assert_eq!(f[0].id, "observation-incomplete");
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(
+            f[0].title.starts_with("Nothing could be observed"),
+            "{}",
+            f[0].title
+        );
+    }
+
+    #[test]
+    fn a_missing_webhook_service_is_a_finding_elsewhere_but_an_unread_one_is_blind() {
+        let missing = AccessError::from_status("get service opa/opa", 404, "NotFound", "not found");
+        let mut s = complete();
+        s.webhook_backends.push(WebhookBackend {
+            namespace: "opa".into(),
+            name: "opa".into(),
+            service: Source::failed(missing, Duration::ZERO, None, at(0)),
+            endpoint_slices: ok(Vec::new()),
+            pods: ok(Vec::new()),
+            deployments: ok(Vec::new()),
+            read_at: Some(at(0)),
+            ..WebhookBackend::default()
+        });
+        assert_eq!(run(&s), []);
+        s.webhook_backends[0] = WebhookBackend {
+            namespace: "opa".into(),
+            name: "opa".into(),
+            ..WebhookBackend::default()
+        };
+        // The screen's refreshes take turns: not read yet is not blind.
+        s.backends_take_turns = true;
+        assert_eq!(run(&s), []);
+        // A one-shot check meant to read it.
+        s.backends_take_turns = false;
+        let f = run(&s);
+        assert_eq!(f[0].id, "observation-incomplete");
+        assert!(
+            f[0].evidence[0].starts_with("service opa/opa: not read"),
+            "{:?}",
+            f[0].evidence
+        );
+    }
+
+    #[test]
+    fn rejected_credentials_and_shed_reads_are_their_own_findings() {
+        let mut s = complete();
+        s.credential = Credential {
+            user: "admin".into(),
+            kind: "client-certificate".into(),
+            plugin: None,
+            certificate_expires: Some(at(-86_400)),
+        };
+        s.taken_at = Some(at(0));
+        s.nodes = Source::failed(
+            AccessError::from_status("list nodes", 401, "Unauthorized", ""),
+            Duration::ZERO,
+            None,
+            at(0),
+        );
+        for i in 0..8 {
+            let e = AccessError::from_status("x", 429, "TooManyRequests", "");
+            match i {
+                0 => s.livez.error = Some(e),
+                1 => s.readyz.error = Some(e),
+                2 => s.metrics.error = Some(e),
+                3 => s.namespaces.error = Some(e),
+                4 => s.node_leases.error = Some(e),
+                5 => s.warning_events.error = Some(e),
+                6 => s.node_events.error = Some(e),
+                _ => s.api_services.error = Some(e),
+            }
+        }
+        s.retry_after = Some(Duration::from_secs(4));
+        let f = run(&s);
+        let ids: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["apiserver-credentials-rejected", "apiserver-overloaded"],
+            "{f:#?}"
+        );
+        assert!(
+            f[0].evidence.iter().any(|e| e.contains("EXPIRED")),
+            "{:?}",
+            f[0].evidence
+        );
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|e| e.contains("kubeadm certs renew"))
+        );
+        assert_eq!(f[1].severity, Severity::Critical, "8 of 14 shed");
+        assert!(
+            f[1].evidence[0].contains("(Retry-After 4 s)"),
+            "{:?}",
+            f[1].evidence
+        );
+        assert_eq!(
+            Observation::of(&s, false).note().as_deref(),
+            Some("credentials rejected (401) · shedding load (429 on 8 of 14)")
+        );
+    }
+}
