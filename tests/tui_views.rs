@@ -935,3 +935,68 @@ fn a_broken_runbook_is_shown_with_its_problems() {
         "{screen}"
     );
 }
+
+/// The healthy fixture as if `fail` had failed its sources in that refresh.
+fn healthy_with(fail: impl Fn(&mut Snapshot)) -> Model {
+    let mut snapshot = (*load("healthy")).clone();
+    fail(&mut snapshot);
+    let taken = snapshot.taken_at.expect("fixture has taken_at");
+    let mut model = Model::new(
+        Connection {
+            context: String::new(),
+            server: String::new(),
+            read_only: false,
+        },
+        taken - SignedDuration::from_secs(20),
+    );
+    update(
+        &mut model,
+        Action::Update(Update::Snapshot(Arc::new(snapshot))),
+    );
+    update(
+        &mut model,
+        Action::Tick(taken + SignedDuration::from_secs(3)),
+    );
+    model
+}
+
+#[test]
+fn the_header_says_what_could_not_be_seen() {
+    use kube_rescue::cluster::AccessError;
+    let forbidden = |what: &str| {
+        Some(AccessError::from_status(
+            what,
+            403,
+            "Forbidden",
+            &format!("{what} is forbidden"),
+        ))
+    };
+    let model = healthy_with(|s| {
+        s.warning_events.value = None;
+        s.warning_events.error = forbidden("list events");
+        s.node_leases.value = None;
+        s.node_leases.error = forbidden("list leases");
+    });
+    let screen = draw(&model, 140, 30);
+    assert!(screen.contains("blind: leases, events (403)"), "{screen}");
+    assert!(screen.contains("Blind spots: leases, events"), "{screen}");
+
+    let model = healthy_with(|s| {
+        let e = Some(AccessError::from_status(
+            "get /readyz",
+            401,
+            "Unauthorized",
+            "Unauthorized",
+        ));
+        s.readyz.error = e.clone();
+        s.livez.error = e.clone();
+        s.nodes.error = e.clone();
+        s.apiserver_version.error = e;
+    });
+    let screen = draw(&model, 140, 30);
+    assert!(screen.contains("CREDENTIALS REJECTED (401)"), "{screen}");
+    assert!(
+        screen.contains("The apiserver rejects the credentials"),
+        "{screen}"
+    );
+}
