@@ -122,6 +122,7 @@ pub fn cause_rank(id: &str) -> u8 {
         "webhook-long-timeout" => 11,
         "webhook-backend-single-replica" => 12,
         "webhook-backend-no-liveness" => 13,
+        "webhook-ca-bundle-invalid" => 14,
         _ => 20,
     }
 }
