@@ -461,8 +461,14 @@ pub fn load_with(paths: &[PathBuf], limits: &Limits) -> Result<Manifests, Manife
             last = bytes;
         }
         if count == 0 {
-            let bytes = if path.is_dir() { Vec::new() } else { last };
-            return Err(no_objects(&given, &bytes));
+            return Err(if path.is_dir() {
+                ManifestsError::NoObjects {
+                    path: given,
+                    why: " (its .yaml, .yml and .json files hold none)",
+                }
+            } else {
+                no_objects(&given, &last)
+            });
         }
     }
     Ok(manifests)
