@@ -461,6 +461,17 @@ fn check_webhook_values(place: &Place, object: &Value) -> Result<(), ManifestErr
                 REINVOCATION_POLICIES,
             )?;
         }
+        if let Some(t) = webhook["timeoutSeconds"].as_i64()
+            && !(1..=30).contains(&t)
+        {
+            return Err(ManifestError {
+                place: place.clone(),
+                object: format!("{kind} {configuration}, webhook {name}"),
+                reason: format!(
+                    "webhooks[{i}].timeoutSeconds {t} is not between 1 and 30: the apiserver refuses this configuration"
+                ),
+            });
+        }
         for (j, rule) in webhook["rules"]
             .as_array()
             .into_iter()
@@ -669,6 +680,11 @@ mod tests {
                 "rules",
                 json!([{"operations": ["CREATE", "PATCH"]}]),
                 "webhooks[1].rules[0].operations[1] \"PATCH\"",
+            ),
+            (
+                "timeoutSeconds",
+                json!(60),
+                "webhooks[1].timeoutSeconds 60 is not between 1 and 30",
             ),
         ] {
             let mut webhook = json!({"name": "second", "clientConfig": {"url": "https://b"}, "sideEffects": "None", "admissionReviewVersions": ["v1"]});
