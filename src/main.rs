@@ -194,6 +194,10 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     let (origin, findings) = if !args.files.is_empty() {
         let manifests = kube_rescue::manifests::load(&args.files)?;
         let inventory = Inventory::from_manifests(manifests.objects)?;
+        // Notes on the input, not findings: stderr, so that stdout stays one report.
+        for duplicate in &inventory.duplicates {
+            eprintln!("kube-rescue: warning: {duplicate}");
+        }
         let context = diagnose::Context {
             inventory: &inventory,
             live: None,

@@ -129,6 +129,7 @@ pub fn cause_rank(id: &str) -> u8 {
         "webhook-long-timeout" => 14,
         "webhook-backend-single-replica" => 15,
         "webhook-backend-no-liveness" => 16,
+        "webhook-ca-bundle-invalid" => 17,
         _ => 20,
     }
 }

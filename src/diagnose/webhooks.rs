@@ -6,8 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, Event, Pod, Service};
+use k8s_openapi::api::core::v1::{Container, Event, Pod, PodTemplateSpec, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -25,6 +24,7 @@ pub const SELF_DEADLOCK: &str = "webhook-self-deadlock";
 pub const LONG_TIMEOUT: &str = "webhook-long-timeout";
 pub const SINGLE_REPLICA: &str = "webhook-backend-single-replica";
 pub const NO_LIVENESS: &str = "webhook-backend-no-liveness";
+pub const CA_BUNDLE_INVALID: &str = "webhook-ca-bundle-invalid";
 
 const OUTAGE_RUNBOOK: &str = "webhook-outage";
 const HARDENING_RUNBOOK: &str = "webhook-hardening";
@@ -80,8 +80,13 @@ pub fn findings(context: &Context<'_>) -> Vec<Finding> {
                 .and_then(|b| self_deadlock(context, &hook, b)),
         );
         out.extend(long_timeout(&hook));
-        out.extend(backend.as_ref().and_then(|b| single_replica(&hook, b)));
+        out.extend(
+            backend
+                .as_ref()
+                .and_then(|b| single_replica(context, &hook, b)),
+        );
         out.extend(backend.as_ref().and_then(|b| no_liveness(&hook, b)));
+        out.extend(ca_bundle_invalid(context, &hook));
     }
     out
 }
@@ -124,7 +129,8 @@ struct Backend<'a> {
     service: Option<&'a Service>,
     /// The Service's selector (empty when it has none or is unknown).
     selector: BTreeMap<String, String>,
-    deployments: Vec<&'a Deployment>,
+    /// The Deployments, StatefulSets and DaemonSets whose pods the Service selects.
+    workloads: Vec<Workload<'a>>,
     pods: Vec<&'a Pod>,
     slices: Vec<&'a EndpointSlice>,
     /// Live: the snapshot's record of this backend.
@@ -152,17 +158,11 @@ impl<'a> Backend<'a> {
             .and_then(|s| s.spec.as_ref())
             .and_then(|s| s.selector.clone())
             .unwrap_or_default();
-        let deployments = inventory
-            .deployments
-            .iter()
-            .filter(|d| in_ns(&d.metadata))
-            .filter(|d| {
-                let template = d
-                    .spec
-                    .template
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.labels.as_ref());
+        let workloads = Workload::all(inventory)
+            .into_iter()
+            .filter(|w| w.namespace == ns)
+            .filter(|w| {
+                let template = w.template.metadata.as_ref().and_then(|m| m.labels.as_ref());
                 contains_all(template, &selector)
             })
             .collect();
@@ -193,7 +193,7 @@ impl<'a> Backend<'a> {
             service_ref,
             service,
             selector,
-            deployments,
+            workloads,
             pods,
             slices,
             live,
@@ -204,40 +204,77 @@ impl<'a> Backend<'a> {
         format!("{}/{}", self.service_ref.namespace, self.service_ref.name)
     }
 
-    /// Labels the backend's pods carry, as far as known: a Deployment's template labels,
-    /// else the Service's selector.
+    /// Labels the backend's pods carry, as far as known: a workload's template labels, else
+    /// the Service's selector.
     fn pod_labels(&self) -> BTreeMap<String, String> {
-        self.deployments
+        self.workloads
             .iter()
-            .find_map(|d| {
-                d.spec
-                    .template
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.labels.clone())
-            })
+            .find_map(|w| w.template.metadata.as_ref().and_then(|m| m.labels.clone()))
             .unwrap_or_else(|| self.selector.clone())
     }
 
     /// "Service opa/opa selects app=opa: Deployment opa/opa".
-    fn describe_deployments(&self) -> String {
-        let names: Vec<String> = self
-            .deployments
-            .iter()
-            .map(|d| {
-                format!(
-                    "Deployment {}/{}",
-                    d.metadata.namespace.as_deref().unwrap_or_default(),
-                    d.metadata.name.as_deref().unwrap_or_default()
-                )
-            })
-            .collect();
+    fn describe_workloads(&self) -> String {
+        let names: Vec<String> = self.workloads.iter().map(Workload::describe).collect();
         format!(
             "Service {} selects {}: {}",
             self.name(),
             describe_labels(&self.selector),
             names.join(", ")
         )
+    }
+}
+
+/// A Deployment, StatefulSet or DaemonSet, as far as the backend rules need it.
+struct Workload<'a> {
+    kind: &'static str,
+    namespace: &'a str,
+    name: &'a str,
+    /// spec.replicas (unset: 1); None for a DaemonSet, which runs one pod per node.
+    replicas: Option<Option<i32>>,
+    ready: Option<i32>,
+    template: &'a PodTemplateSpec,
+}
+
+impl<'a> Workload<'a> {
+    fn all(inventory: &'a super::Inventory) -> Vec<Workload<'a>> {
+        let mut out = Vec::new();
+        for d in &inventory.deployments {
+            out.push(Workload {
+                kind: "Deployment",
+                namespace: d.metadata.namespace.as_deref().unwrap_or_default(),
+                name: d.metadata.name.as_deref().unwrap_or_default(),
+                replicas: Some(d.spec.replicas),
+                ready: d.status.as_ref().map(|s| s.ready_replicas.unwrap_or(0)),
+                template: &d.spec.template,
+            });
+        }
+        for s in &inventory.stateful_sets {
+            out.push(Workload {
+                kind: "StatefulSet",
+                namespace: s.metadata.namespace.as_deref().unwrap_or_default(),
+                name: s.metadata.name.as_deref().unwrap_or_default(),
+                replicas: Some(s.spec.replicas),
+                ready: s.status.as_ref().map(|s| s.ready_replicas.unwrap_or(0)),
+                template: &s.spec.template,
+            });
+        }
+        for d in &inventory.daemon_sets {
+            out.push(Workload {
+                kind: "DaemonSet",
+                namespace: d.metadata.namespace.as_deref().unwrap_or_default(),
+                name: d.metadata.name.as_deref().unwrap_or_default(),
+                replicas: None,
+                ready: d.status.as_ref().map(|s| s.number_ready),
+                template: &d.spec.template,
+            });
+        }
+        out
+    }
+
+    /// `Deployment opa/opa`
+    fn describe(&self) -> String {
+        format!("{} {}/{}", self.kind, self.namespace, self.name)
     }
 }
 
@@ -884,32 +921,69 @@ fn long_timeout(hook: &EffectiveWebhook<'_>) -> Option<Finding> {
 // ---------------------------------------------------------------------------------------------
 // webhook-backend-single-replica and webhook-backend-no-liveness
 
-fn single_replica(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<Finding> {
-    if !hook.fail_closed() || backend.deployments.is_empty() {
+/// How many pods a workload keeps at the least: an autoscaler's minReplicas (unset: 1) when
+/// one scales it, else spec.replicas (unset: 1). None for a DaemonSet (one per node).
+fn least_replicas(
+    workload: &Workload<'_>,
+    autoscaler: Option<&super::inventory::Autoscaler>,
+) -> Option<i32> {
+    let spec = workload.replicas?;
+    Some(match autoscaler {
+        Some(a) => a.min_replicas.unwrap_or(1),
+        None => spec.unwrap_or(1),
+    })
+}
+
+fn single_replica(
+    context: &Context<'_>,
+    hook: &EffectiveWebhook<'_>,
+    backend: &Backend<'_>,
+) -> Option<Finding> {
+    if !hook.fail_closed() || backend.workloads.is_empty() {
         return None;
     }
-    let replicas: i32 = backend
-        .deployments
-        .iter()
-        .map(|d| d.spec.replicas.unwrap_or(1))
-        .sum();
+    let autoscaler_of = |w: &Workload<'_>| {
+        context
+            .inventory
+            .autoscalers
+            .iter()
+            .find(|a| a.scales(w.kind, w.namespace, w.name))
+    };
+    let mut replicas: i32 = 0;
+    for w in &backend.workloads {
+        // A DaemonSet runs a pod on every node: how many is not in the manifests.
+        replicas += least_replicas(w, autoscaler_of(w))?;
+    }
     if replicas >= 2 {
         return None;
     }
-    let mut evidence = vec![backend.describe_deployments()];
-    for d in &backend.deployments {
-        let spec = d.spec.replicas;
+    let mut autoscaled = false;
+    let mut evidence = vec![backend.describe_workloads()];
+    for w in &backend.workloads {
         let mut line = format!(
-            "Deployment {}/{}: {}",
-            d.metadata.namespace.as_deref().unwrap_or_default(),
-            d.metadata.name.as_deref().unwrap_or_default(),
-            match spec {
+            "{}: {}",
+            w.describe(),
+            match w.replicas.flatten() {
                 Some(n) => format!("spec.replicas {n}"),
                 None => "spec.replicas unset (default 1)".into(),
             }
         );
-        if let Some(status) = &d.status {
-            line.push_str(&format!(", {} ready", status.ready_replicas.unwrap_or(0)));
+        if let Some(ready) = w.ready {
+            line.push_str(&format!(", {ready} ready"));
+        }
+        if let Some(a) = autoscaler_of(w) {
+            autoscaled = true;
+            line.push_str(&format!(
+                "; HorizontalPodAutoscaler {}/{} scales it between {} and {}",
+                a.namespace,
+                a.name,
+                match a.min_replicas {
+                    Some(n) => format!("minReplicas {n}"),
+                    None => "minReplicas unset (default 1)".into(),
+                },
+                a.max_replicas
+                    .map_or("maxReplicas unset".into(), |n| format!("maxReplicas {n}"))
+            ));
         }
         evidence.push(line);
     }
@@ -917,14 +991,22 @@ fn single_replica(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<
         "{}: while that one pod restarts or is rescheduled, matching writes fail",
         hook.describe_failure_policy()
     ));
+    let title = if autoscaled {
+        format!(
+            "Fail-closed webhook {} can be scaled down to {replicas} replica",
+            hook.name
+        )
+    } else {
+        format!(
+            "Fail-closed webhook {} is served by {replicas} replica",
+            hook.name
+        )
+    };
     Some(finding(
         SINGLE_REPLICA,
         Severity::Warning,
         hook,
-        format!(
-            "Fail-closed webhook {} is served by {replicas} replica",
-            hook.name
-        ),
+        title,
         evidence,
         HARDENING_RUNBOOK,
         &["fail-open"],
@@ -934,13 +1016,11 @@ fn single_replica(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<
 /// The containers that serve the webhook: those exposing the Service port's targetPort (by
 /// number or name); all containers when that cannot be told.
 fn serving_containers<'a>(
-    deployment: &'a Deployment,
+    template: &'a PodTemplateSpec,
     service: Option<&Service>,
     port: i32,
 ) -> Vec<&'a Container> {
-    let containers: Vec<&Container> = deployment
-        .spec
-        .template
+    let containers: Vec<&Container> = template
         .spec
         .as_ref()
         .map(|s| s.containers.iter().collect())
@@ -971,17 +1051,16 @@ fn serving_containers<'a>(
 }
 
 fn no_liveness(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<Finding> {
-    if !hook.fail_closed() || backend.deployments.is_empty() {
+    if !hook.fail_closed() || backend.workloads.is_empty() {
         return None;
     }
     let mut missing = Vec::new();
-    for d in &backend.deployments {
-        for c in serving_containers(d, backend.service, backend.service_ref.port) {
+    for w in &backend.workloads {
+        for c in serving_containers(w.template, backend.service, backend.service_ref.port) {
             if c.liveness_probe.is_none() {
                 missing.push(format!(
-                    "Deployment {}/{} container {}: no livenessProbe",
-                    d.metadata.namespace.as_deref().unwrap_or_default(),
-                    d.metadata.name.as_deref().unwrap_or_default(),
+                    "{} container {}: no livenessProbe",
+                    w.describe(),
                     c.name
                 ));
             }
@@ -990,7 +1069,7 @@ fn no_liveness(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<Fin
     if missing.is_empty() {
         return None;
     }
-    let mut evidence = vec![backend.describe_deployments()];
+    let mut evidence = vec![backend.describe_workloads()];
     evidence.extend(missing);
     evidence.push(format!(
         "{}: a hung backend is never restarted and matching writes keep failing",
@@ -1007,5 +1086,36 @@ fn no_liveness(hook: &EffectiveWebhook<'_>, backend: &Backend<'_>) -> Option<Fin
         evidence,
         HARDENING_RUNBOOK,
         &["restart-backend", "fail-open"],
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook-ca-bundle-invalid (offline)
+
+fn ca_bundle_invalid(context: &Context<'_>, hook: &EffectiveWebhook<'_>) -> Option<Finding> {
+    let invalid = context.inventory.invalid_ca_bundles.iter().find(|c| {
+        c.kind == hook.kind && c.configuration == hook.configuration && c.webhook == hook.name
+    })?;
+    Some(finding(
+        CA_BUNDLE_INVALID,
+        Severity::Warning,
+        hook,
+        format!(
+            "Webhook {}: caBundle is not valid base64, so the apiserver refuses this configuration",
+            hook.name
+        ),
+        vec![
+            format!(
+                "{}: {} {:?} is not valid base64: {}",
+                invalid.place, invalid.field, invalid.value, invalid.reason
+            ),
+            format!(
+                "kubectl apply of {} {} fails; whatever version the cluster has stays as it is",
+                hook.kind, hook.configuration
+            ),
+            "the rest of this webhook was checked as if caBundle were unset".into(),
+        ],
+        HARDENING_RUNBOOK,
+        &[],
     ))
 }

@@ -44,6 +44,7 @@ pub const FINDING_IDS: &[&str] = &[
     "webhook-backend-single-replica",
     "webhook-backend-no-liveness",
     "webhook-self-deadlock",
+    "webhook-ca-bundle-invalid",
     "webhook-backend-unavailable",
     "webhook-blocking-writes",
     "apiserver-unreachable",
