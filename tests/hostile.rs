@@ -190,6 +190,16 @@ async fn rejected_credentials_say_which_and_what_to_do() {
         "a 401 is an answer: {:?}",
         ids(&outcome.json)
     );
+    // kube-rescue names itself in the apiserver's audit log.
+    let heads = server.heads.lock().unwrap().clone();
+    let agent = format!("user-agent: kube-rescue/{}", env!("CARGO_PKG_VERSION"));
+    assert!(!heads.is_empty());
+    assert!(
+        heads
+            .iter()
+            .all(|h| h.to_ascii_lowercase().contains(&agent)),
+        "{heads:#?}"
+    );
 }
 
 #[tokio::test]
@@ -283,6 +293,25 @@ fn a_server_address_that_cannot_be_used_as_written_gets_no_credentials() {
         assert!(stderr.contains("nothing was sent"), "{server}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{server}: {stderr}");
     }
+    // Plain http works when the kubeconfig says so, with a warning.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let kubeconfig = kubeconfig_with_server(dir.path(), &format!("http://127.0.0.1:{port}"));
+    let output = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
+        .args(["--state-dir"])
+        .arg(dir.path())
+        .args(["check", "--timeout", "1s", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("over plain http"), "{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "refused: unreachable; {stderr}"
+    );
     if let Ok(listener) = fallback {
         listener.set_nonblocking(true).unwrap();
         assert!(

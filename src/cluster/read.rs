@@ -16,6 +16,9 @@ use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAcc
 
 use super::transport::BodyLimit;
 
+/// The decoder's read buffer.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// How much of an error answer is read: a Status is small; the rest of a page is not needed.
 const ERROR_BODY_BYTES: usize = 64 * 1024;
 
@@ -238,7 +241,8 @@ pub async fn json<T: DeserializeOwned + Send + 'static>(
     body: impl ReadBody,
 ) -> Result<T, kube::Error> {
     decode_with(body, |reader| {
-        serde_json::from_reader::<_, T>(reader).map_err(|e| not_kubernetes(&e))
+        serde_json::from_reader::<_, T>(std::io::BufReader::with_capacity(READ_BUFFER, reader))
+            .map_err(|e| not_kubernetes(&e))
     })
     .await
 }
@@ -252,7 +256,11 @@ pub async fn list<K: DeserializeOwned + Send + 'static>(
 ) -> Result<Vec<K>, kube::Error> {
     let path = path.to_string();
     decode_with(body, move |reader| {
-        let mut de = serde_json::Deserializer::from_reader(reader);
+        // Buffered: serde reads a byte at a time, which a BufReader answers from memory.
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+            READ_BUFFER,
+            reader,
+        ));
         let seed = ListSeed::<K> {
             max,
             marker: PhantomData,

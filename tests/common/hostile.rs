@@ -54,6 +54,8 @@ pub struct Hostile {
     pub kubeconfig: PathBuf,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// The head of every request received (request line and headers).
+    pub heads: Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -79,6 +81,8 @@ pub async fn serve(behaviour: Behaviour) -> Hostile {
     .expect("kubeconfig written");
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = connections.clone();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -86,6 +90,7 @@ pub async fn serve(behaviour: Behaviour) -> Hostile {
             };
             counter.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 match behaviour {
                     Behaviour::CloseOnAccept => drop(tcp),
@@ -96,7 +101,7 @@ pub async fn serve(behaviour: Behaviour) -> Hostile {
                     }
                     _ => {
                         if let Ok(tls) = acceptor.accept(tcp).await {
-                            answer(tls, behaviour).await;
+                            answer(tls, behaviour, seen).await;
                         }
                     }
                 }
@@ -107,6 +112,7 @@ pub async fn serve(behaviour: Behaviour) -> Hostile {
         addr,
         kubeconfig,
         connections,
+        heads,
         _dir: dir,
         task,
     }
@@ -146,8 +152,12 @@ fn status(code: u16, reason: &str, message: &str) -> String {
 async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut stream: S,
     behaviour: Behaviour,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
 ) {
     while let Some(head) = request_head(&mut stream).await {
+        if let Ok(mut heads) = seen.lock() {
+            heads.push(head.clone());
+        }
         let path = head
             .split_whitespace()
             .nth(1)
