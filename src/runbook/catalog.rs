@@ -122,6 +122,11 @@ fn stem(file: &Path) -> String {
 /// Every `.md` file directly in `dir`, by name, parsed; an id used by more than one file is a
 /// problem of each, naming the other.
 pub fn load_dir(dir: &Path) -> Result<Vec<Entry>> {
+    load_dir_while(dir, &|| true)
+}
+
+/// [`load_dir`], reading no more files once `go_on` says no (the screen was closed).
+fn load_dir_while(dir: &Path, go_on: &dyn Fn() -> bool) -> Result<Vec<Entry>> {
     let read_error = |source| Error::ReadDir {
         path: dir.to_path_buf(),
         source,
@@ -137,6 +142,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Entry>> {
     let source = Source::Folder(dir.to_path_buf());
     let mut entries: Vec<Entry> = files
         .into_iter()
+        .take_while(|_| go_on())
         .map(|file| match read_capped(&file) {
             Ok(Capped { text, cut_at: None }) => Entry::new(file, source.clone(), &text),
             Ok(Capped {
@@ -296,9 +302,14 @@ impl Catalog {
     /// The shipped runbooks, then each folder in order (`--runbooks DIR`...). Never fails: a
     /// folder that cannot be read is in [`Catalog::problems`], a broken runbook in its entry.
     pub fn load(dirs: &[PathBuf]) -> Catalog {
+        Catalog::load_while(dirs, &|| true)
+    }
+
+    /// [`Catalog::load`], reading no more files once `go_on` says no.
+    pub fn load_while(dirs: &[PathBuf], go_on: &dyn Fn() -> bool) -> Catalog {
         let mut catalog = Catalog::shipped();
         for dir in dirs {
-            match load_dir(dir) {
+            match load_dir_while(dir, go_on) {
                 Ok(entries) => catalog.add(entries),
                 Err(e) => catalog.problems.push(Problem::whole(dir, e.to_string())),
             }
