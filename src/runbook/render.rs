@@ -69,6 +69,8 @@ pub fn list_text(catalog: &Catalog) -> String {
         .map(|e| e.id.len())
         .max()
         .unwrap_or(0)
+        // An id is as long as its file lets it be: a broken one does not widen every line.
+        .min(40)
         + 2;
     let pad = " ".repeat(column);
     let mut out = String::new();
