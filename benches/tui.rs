@@ -6,9 +6,13 @@
 //!   naming the hung apiserver (target: the deadline + 0.5 s);
 //! - time to the first finding on opa-webhook-outage with `demo` (target 2 s);
 //! - CPU time to diagnose and draw one refresh of `large` (target 50 ms);
-//! - peak memory of the screen on `large`, the simulator in its own process (target 200 MB).
+//! - peak memory of the screen on `large`, the simulator in its own process (target 200 MB);
+//! - with a team runbook of 9 MB, and one with 10,000 levels of lists, for the outage's first
+//!   finding (`--runbooks DIR`): first frame, the runbook opened beside the finding, and key
+//!   presses answered meanwhile (target 50 ms).
 //!
-//! Prints figures; asserts nothing. Run: `cargo bench --bench tui`.
+//! Prints figures; asserts nothing. Run: `cargo bench --bench tui`; name sections to run only
+//! those: `cargo bench --bench tui -- runbooks` (hung, demo, large, runbooks).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -246,23 +250,7 @@ async fn hung(dir: &Path) {
     since_start("first frame", started, frame, 100, "");
     since_start("header says UNREACHABLE", started, unreachable, 3500, "");
     // Help on and off: each press must change the screen while every call hangs.
-    let mut answers = Vec::new();
-    for i in 0..40 {
-        let showing = i % 2 == 0;
-        let pressed = Instant::now();
-        screen.press("?");
-        let seen = screen.wait(Duration::from_secs(5), |t| {
-            t.contains("Reading the screen") == showing
-        });
-        match seen {
-            Some(at) => answers.push(at - pressed),
-            None => {
-                println!("  key press                  NOT ANSWERED within 5 s");
-                break;
-            }
-        }
-    }
-    answers.sort();
+    let answers = key_presses(&mut screen, 40);
     if let (Some(min), Some(max)) = (answers.first(), answers.last()) {
         let median = answers[answers.len() / 2];
         println!(
@@ -418,13 +406,127 @@ fn large_memory(dir: &Path) {
     let _ = sim.wait();
 }
 
+/// Presses `?` `n` times, each time waiting for the help to show or go; the times from press
+/// to screen, sorted.
+fn key_presses(screen: &mut Screen, n: usize) -> Vec<Duration> {
+    let mut answers = Vec::new();
+    for i in 0..n {
+        let showing = i % 2 == 0;
+        let pressed = Instant::now();
+        screen.press("?");
+        let seen = screen.wait(Duration::from_secs(5), |t| {
+            t.contains("Reading the screen") == showing
+        });
+        match seen {
+            Some(at) => answers.push(at - pressed),
+            None => {
+                println!("  key press                  NOT ANSWERED within 5 s");
+                break;
+            }
+        }
+    }
+    answers.sort();
+    answers
+}
+
+/// The outage's first finding answered by a team runbook past the limits: 9 MB, or 10,000
+/// levels of lists.
+fn team_runbooks(dir: &Path) {
+    let head = "---\nid: webhook-outage\ntitle: Team outage\nfindings: [webhook-blocking-writes]\nseverity: critical\n---\n## Fail open\n\n";
+    let mut huge = head.to_string();
+    while huge.len() < 9_000_000 {
+        huge.push_str("Page the platform team on #platform-oncall before you change anything.\n");
+    }
+    let nested = format!("{head}{}deep\n", "- ".repeat(10_000));
+    for (name, text) in [
+        ("a 9 MB team runbook", huge),
+        ("a team runbook 10,000 lists deep", nested),
+    ] {
+        let team = dir.join(format!("team-{}", text.len()));
+        std::fs::create_dir_all(&team).unwrap();
+        std::fs::write(team.join("webhook-outage.md"), &text).unwrap();
+        let state = dir.join(format!("state-team-{}", text.len()));
+        let (state, team) = (state.to_string_lossy(), team.to_string_lossy());
+        let mut screen = Screen::spawn(&["--state-dir", &state, "--runbooks", &team, "demo"]);
+        let started = screen.started;
+        let frame = screen.wait(Duration::from_secs(60), first_frame);
+        let finding = screen.wait(Duration::from_secs(60), |t| {
+            t.contains("Writes fail because of webhook validating-webhook.openpolicyagent.org")
+        });
+        println!(
+            "demo --runbooks DIR with {name} ({} bytes) for webhook-blocking-writes:",
+            text.len()
+        );
+        since_start("first frame", started, frame, 100, "");
+        since_start("first finding", started, finding, 2000, "");
+        let pressed = Instant::now();
+        screen.press("g");
+        screen.press("\r");
+        let opened = screen.wait(Duration::from_secs(60), |t| {
+            t.contains("Runbook webhook-outage is broken")
+        });
+        match opened {
+            Some(at) => println!(
+                "  Enter to its runbook shown {:>8.1} ms   target < 50 ms: {}",
+                ms(at - pressed),
+                verdict(at - pressed < Duration::from_millis(50))
+            ),
+            None => println!("  Enter: the runbook was not shown within 60 s"),
+        }
+        let answers = key_presses(&mut screen, 40);
+        if let (Some(min), Some(max)) = (answers.first(), answers.last()) {
+            println!(
+                "  key press to new screen    {:>8.1} ms median, {:.1} min, {:.1} max over {} presses   target < 50 ms: {}",
+                ms(answers[answers.len() / 2]),
+                ms(*min),
+                ms(*max),
+                answers.len(),
+                verdict(*max < Duration::from_millis(50))
+            );
+        }
+        let quit = Instant::now();
+        screen.press("q");
+        let mut ended = None;
+        while quit.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = screen.child.try_wait() {
+                ended = Some(quit.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match ended {
+            Some(d) => println!("  q to the process gone      {:>8.1} ms", ms(d)),
+            None => {
+                println!("  q: still running after 30 s");
+                let _ = screen.child.kill();
+                let _ = screen.child.wait();
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("kube-rescue-bench-tui-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    hung(&dir).await;
-    demo(&dir);
-    large_cpu().await;
-    large_memory(&dir);
+    let sections = ["hung", "demo", "large", "runbooks"];
+    let asked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| sections.contains(&a.as_str()))
+        .collect();
+    let run = |section: &str| asked.is_empty() || asked.iter().any(|a| a == section);
+    if run("hung") {
+        hung(&dir).await;
+    }
+    if run("demo") {
+        demo(&dir);
+    }
+    if run("large") {
+        large_cpu().await;
+        large_memory(&dir);
+    }
+    if run("runbooks") {
+        team_runbooks(&dir);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -140,6 +140,40 @@ pub fn spawn(
     })
 }
 
+/// Reads the `--runbooks` folders off the screen's loop (a thread of their own: files are read
+/// and parsed there) and hands the catalog to the screen. A broken runbook or an unreadable
+/// folder never stops anything: it goes to the log here, and to the screen with the catalog.
+/// Once `cancel` fires no more files are read, so that quitting never waits on them.
+pub fn load_runbooks(
+    dirs: Vec<PathBuf>,
+    updates: mpsc::Sender<tui::Update>,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let loaded = tokio::task::spawn_blocking(move || {
+            crate::runbook::Catalog::load_while(&dirs, &|| !cancel.is_cancelled())
+        })
+        .await;
+        let catalog = match loaded {
+            Ok(catalog) => catalog,
+            Err(e) => {
+                tracing::error!("reading the runbook folders failed: {e}");
+                return;
+            }
+        };
+        for problem in catalog
+            .problems
+            .iter()
+            .chain(catalog.entries().iter().flat_map(|e| e.problems.iter()))
+        {
+            tracing::warn!("runbook: {problem}");
+        }
+        let _ = updates
+            .send(tui::Update::Runbooks(std::sync::Arc::new(catalog)))
+            .await;
+    })
+}
+
 fn record(journal: &mut Option<Journal>, entry: &crate::journal::Entry) {
     if let Some(w) = journal
         && let Err(e) = w.append(entry)

@@ -442,19 +442,15 @@ async fn run_screen(
         },
         jiff::Timestamp::now(),
     );
-    // A broken runbook or an unreadable folder never stops the screen: the runbook pane and
-    // `runbooks list` show what is wrong.
-    let catalog = kube_rescue::runbook::Catalog::load(runbooks);
-    for problem in catalog
-        .problems
-        .iter()
-        .chain(catalog.entries().iter().flat_map(|e| e.problems.iter()))
-    {
-        tracing::warn!("runbook: {problem}");
-    }
-    model.runbooks = std::sync::Arc::new(catalog);
     let cancel = tokio_util::sync::CancellationToken::new();
     let (updates_tx, updates) = tokio::sync::mpsc::channel(64);
+    // The team's runbooks are read in the background: the screen opens with the shipped ones
+    // and takes the others when they are read. A broken runbook or an unreadable folder never
+    // stops the screen: the runbook pane and `runbooks list` show what is wrong.
+    if !runbooks.is_empty() {
+        model.runbooks_pending = true;
+        background::load_runbooks(runbooks.to_vec(), updates_tx.clone(), cancel.clone());
+    }
     let (requests, requests_rx) = tokio::sync::mpsc::unbounded_channel();
     let background = background::spawn(
         options,

@@ -345,3 +345,259 @@ fn the_readme_example_runbook_lints_clean_and_shows_as_the_readme_says() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), shown);
 }
+
+/// The most of one runbook file that is read, and the deepest lists and quotes may nest, as the
+/// README states them.
+const SIZE_CAP: usize = 1024 * 1024;
+const NESTING_CAP: usize = 16;
+const STEPS_CAP: usize = 100;
+
+/// Front matter and a first step: lines 1 to 8 (the step's heading is line 7).
+fn head(id: &str) -> String {
+    format!(
+        "---\nid: {id}\ntitle: Team {id}\nfindings: [webhook-blocking-writes]\nseverity: critical\n---\n## Fail open\n\n"
+    )
+}
+
+/// A 9 MB runbook: prose, a long code block and a long single line after its first step.
+fn huge_runbook(id: &str) -> String {
+    let mut text = head(id);
+    let line = "Page the platform team on #platform-oncall before you change anything at all.\n";
+    while text.len() < 3_000_000 {
+        text.push_str(line);
+    }
+    text.push_str("\n```sh\n");
+    while text.len() < 6_000_000 {
+        text.push_str("kubectl get validatingwebhookconfigurations -o yaml\n");
+    }
+    text.push_str("```\n\n");
+    while text.len() < 9_000_000 {
+        text.push_str("word ");
+    }
+    text.push('\n');
+    text
+}
+
+/// The 1-based line of the first byte past the size cap.
+fn line_at_size_cap(text: &str) -> usize {
+    text.as_bytes()[..SIZE_CAP]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Runs the binary like [`run`], failing the test if it has not ended within `limit` (a
+/// generous bound that catches a hang, not a timing). Keeps the first 4 MiB of each output and
+/// the total length of stdout.
+fn run_within(args: &[&str], limit: std::time::Duration) -> (Output, usize) {
+    use std::io::Read;
+    let logs = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .arg("--log-file")
+        .arg(logs.path().join("kube-rescue.log"))
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kube-rescue runs");
+    let keep = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let (mut kept, mut total, mut buf) = (Vec::new(), 0, vec![0u8; 64 * 1024]);
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+                let room = (4usize << 20).saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            (kept, total)
+        })
+    };
+    let out = keep(Box::new(child.stdout.take().unwrap()));
+    let err = keep(Box::new(child.stderr.take().unwrap()));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kube-rescue {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (stdout, total) = out.join().unwrap();
+    let (stderr, _) = err.join().unwrap();
+    (
+        Output {
+            status,
+            stdout,
+            stderr,
+        },
+        total,
+    )
+}
+
+const HANG: std::time::Duration = std::time::Duration::from_secs(20);
+
+fn size_reason() -> String {
+    "larger than 1 MiB: only its first 1 MiB is read, up to this line; keep a runbook short and link to longer material".into()
+}
+
+fn nesting_reason() -> String {
+    format!(
+        "lists and block quotes nested more than {NESTING_CAP} deep: the deeper levels are shown flattened; nest at most {NESTING_CAP}"
+    )
+}
+
+#[test]
+fn lint_names_a_huge_runbook_and_a_deeply_nested_one_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = huge_runbook("team-huge");
+    std::fs::write(dir.path().join("huge.md"), &huge).unwrap();
+    // 10,000 nested lists on line 9, and 10,000 nested block quotes on line 11.
+    let nested = format!(
+        "{}{}deep\n\n{}deeper\n",
+        head("team-nested"),
+        "- ".repeat(10_000),
+        "> ".repeat(10_000)
+    );
+    std::fs::write(dir.path().join("nested.md"), &nested).unwrap();
+    let folder = dir.path().to_string_lossy().into_owned();
+    let (out, _) = run_within(&["runbooks", "lint", &folder], HANG);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{folder}/huge.md:{}: {}",
+                line_at_size_cap(&huge),
+                size_reason()
+            ),
+            format!("{folder}/nested.md:9: {}", nesting_reason()),
+            format!("{folder}/nested.md:11: {}", nesting_reason()),
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(stderr(&out), "2 runbooks, 3 errors\n");
+}
+
+#[test]
+fn nesting_by_indentation_is_named_at_the_line_that_passes_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    // One list level per line from line 9: level 17 is on line 25.
+    let mut text = head("team-indented");
+    for level in 0..40 {
+        text.push_str(&format!("{}- level {}\n", "  ".repeat(level), level + 1));
+    }
+    std::fs::write(dir.path().join("indented.md"), &text).unwrap();
+    let folder = dir.path().to_string_lossy().into_owned();
+    let (out, _) = run_within(&["runbooks", "lint", &folder], HANG);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{folder}/indented.md:{}: {}\n",
+            9 + NESTING_CAP,
+            nesting_reason()
+        )
+    );
+}
+
+#[test]
+fn a_runbook_over_a_cap_is_listed_broken_and_shows_what_could_be_read_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = huge_runbook("webhook-outage");
+    std::fs::write(dir.path().join("huge.md"), &huge).unwrap();
+    let nested = dir.path().join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    std::fs::write(
+        nested.join("nested.md"),
+        format!("{}{}deep\n", head("webhook-outage"), "- ".repeat(10_000)),
+    )
+    .unwrap();
+    let folder = dir.path().to_string_lossy().into_owned();
+    let (out, _) = run_within(&["runbooks", "list", "--runbooks", &folder], HANG);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list = stdout(&out);
+    assert!(
+        list.contains("webhook-outage       Team webhook-outage  (broken)\n"),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!(
+            "error: {folder}/huge.md:{}: {}\n",
+            line_at_size_cap(&huge),
+            size_reason()
+        )),
+        "{list}"
+    );
+    // Show: the errors on stderr, what could be read on stdout, bounded, exit 1.
+    for runbooks in [folder.clone(), nested.to_string_lossy().into_owned()] {
+        let (out, printed) = run_within(
+            &[
+                "runbooks",
+                "show",
+                "webhook-outage",
+                "--runbooks",
+                &runbooks,
+            ],
+            HANG,
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(":9: lists") || stderr(&out).contains("larger than 1 MiB"));
+        let text = stdout(&out);
+        assert!(text.starts_with("Team webhook-outage\n"), "{text:.400}");
+        assert!(text.contains("\n1. Fail open\n"), "{text:.400}");
+        assert!(printed < 2 * SIZE_CAP, "{printed} bytes printed");
+    }
+}
+
+#[test]
+fn many_steps_are_cut_at_the_cap_and_badly_shaped_runbooks_within_the_caps_are_read_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50,000 steps: the one past the cap is named.
+    let mut steps = head("team-steps");
+    for i in 2..=50_000 {
+        steps.push_str(&format!("## Step {i}\n"));
+    }
+    std::fs::write(dir.path().join("steps.md"), &steps).unwrap();
+    // Within the caps: one 900 kB line, and a 900 kB code block.
+    let long_line = format!("{}{}\n", head("team-long-line"), "x".repeat(900_000));
+    std::fs::write(dir.path().join("long-line.md"), long_line).unwrap();
+    let code = format!(
+        "{}```sh\n{}```\n",
+        head("team-code"),
+        "kubectl get nodes\n".repeat(50_000)
+    );
+    std::fs::write(dir.path().join("code.md"), code).unwrap();
+    let folder = dir.path().to_string_lossy().into_owned();
+    let (out, _) = run_within(&["runbooks", "lint", &folder], HANG);
+    // The heading of step N (from 2 on) is line 7 + N.
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{folder}/steps.md:{}: more than {STEPS_CAP} steps: this one and those after it are left out; split the runbook\n",
+            8 + STEPS_CAP
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let (out, _) = run_within(
+        &["runbooks", "show", "team-steps", "--runbooks", &folder],
+        HANG,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("\n100. Step 100\n"));
+    assert!(!stdout(&out).contains("Step 101"));
+    for id in ["team-long-line", "team-code"] {
+        let (out, printed) = run_within(&["runbooks", "show", id, "--runbooks", &folder], HANG);
+        assert_eq!(out.status.code(), Some(0), "{id}: {}", stderr(&out));
+        assert!(printed < 2 * SIZE_CAP, "{id}: {printed} bytes printed");
+    }
+}

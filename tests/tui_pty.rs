@@ -412,3 +412,47 @@ fn a_team_runbook_shows_on_the_screen() {
         exit_code(s).is_some()
     });
 }
+
+/// A team folder for the outage's first finding: a 9 MB runbook, or one with 10,000 levels of
+/// lists; either way the screen opens at once, shows the runbook's error beside the finding,
+/// and answers keys.
+#[test]
+fn a_huge_or_deeply_nested_team_runbook_never_holds_up_the_screen() {
+    if !common::tmux::available("a_huge_or_deeply_nested_team_runbook_never_holds_up_the_screen") {
+        return;
+    }
+    let head = "---\nid: webhook-outage\ntitle: Team outage\nfindings: [webhook-blocking-writes]\nseverity: critical\n---\n## Fail open\n\n";
+    let huge = format!("{head}{}", "Page the platform team now.\n".repeat(330_000));
+    let nested = format!("{head}{}deep\n", "- ".repeat(10_000));
+    for (name, text, error) in [
+        ("huge", huge, "larger than"),
+        ("nested", nested, "nested more than"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let team = dir.path().join("team");
+        std::fs::create_dir(&team).unwrap();
+        std::fs::write(team.join("webhook-outage.md"), text).unwrap();
+        let tmux = open_demo_with(
+            name,
+            &dir.path().join("state"),
+            120,
+            40,
+            &format!("--runbooks '{}'", team.display()),
+        );
+        tmux.wait_for("the finding", Duration::from_secs(20), |s| {
+            s.contains(FINDING)
+        });
+        tmux.keys(&["g", "Enter"]);
+        tmux.wait_for("the runbook's error", Duration::from_secs(20), |s| {
+            s.contains("Runbook webhook-outage is broken") && s.contains(error)
+        });
+        tmux.keys(&["?"]);
+        tmux.wait_for("the help", Duration::from_secs(20), |s| {
+            s.contains("Reading the screen")
+        });
+        tmux.keys(&["q"]);
+        tmux.wait_for("the shell after quitting", Duration::from_secs(20), |s| {
+            exit_code(s).is_some()
+        });
+    }
+}

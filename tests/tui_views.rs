@@ -1000,3 +1000,111 @@ fn the_header_says_what_could_not_be_seen() {
         "{screen}"
     );
 }
+
+/// A team's runbook for the outage's first finding, its first step's text as given.
+fn team_runbook(dir: &std::path::Path, body: &str) -> Arc<kube_rescue::runbook::Catalog> {
+    std::fs::write(
+        dir.join("webhook-outage.md"),
+        format!(
+            "---\nid: webhook-outage\ntitle: Team outage\nfindings: [webhook-blocking-writes]\nseverity: critical\n---\n## Fail open\n\n{body}\n## Delete it\n"
+        ),
+    )
+    .unwrap();
+    Arc::new(kube_rescue::runbook::Catalog::load(&[dir.to_path_buf()]))
+}
+
+/// Draws `model` `n` times; panics when that takes longer than a bound that only a hang
+/// (work per frame that grows with the runbook) can reach.
+fn draw_often(model: &Model, n: usize) -> String {
+    let started = Instant::now();
+    let mut screen = String::new();
+    for _ in 0..n {
+        screen = draw(model, 120, 40);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{n} frames took {:?}",
+        started.elapsed()
+    );
+    screen
+}
+
+#[test]
+fn the_team_runbooks_arrive_after_the_screen_opened_and_replace_the_open_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = team_runbook(dir.path(), "Page the team.\n");
+    let mut model = model_with("opa-webhook-outage", false);
+    model.runbooks_pending = true;
+    send(&mut model, [Action::Detail, Action::Down]);
+    let screen = draw(&model, 120, 40);
+    assert!(
+        screen.contains("Runbook: An admission webhook is blocking writes"),
+        "{screen}"
+    );
+    send(&mut model, [Action::Update(Update::Runbooks(catalog))]);
+    assert!(!model.runbooks_pending);
+    assert_eq!(model.pinned.as_ref().unwrap().step, 0, "its own first step");
+    let screen = draw(&model, 120, 40);
+    assert!(
+        screen.contains("Runbook: Team outage · 0/2 done"),
+        "{screen}"
+    );
+    assert!(screen.contains("Page the team."), "{screen}");
+}
+
+#[test]
+fn a_long_step_costs_a_frame_only_what_it_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Within the limits: a 900 kB paragraph, a word as long, a long code block.
+    let body = format!(
+        "{}\n\n{}\n\n```sh\n{}```\n",
+        "word ".repeat(150_000),
+        "x".repeat(100_000),
+        "kubectl get nodes\n".repeat(5_000)
+    );
+    let catalog = team_runbook(dir.path(), &body);
+    assert!(!catalog.get("webhook-outage").unwrap().is_broken());
+    let mut model = model_with("opa-webhook-outage", false);
+    send(&mut model, [Action::Update(Update::Runbooks(catalog))]);
+    send(&mut model, [Action::Detail]);
+    let screen = draw_often(&model, 200);
+    assert!(screen.contains("word word word"), "{screen}");
+}
+
+#[test]
+fn a_runbook_past_the_limits_shows_its_errors_and_draws_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    // 9 MB: read up to 1 MiB.
+    let catalog = team_runbook(dir.path(), &"Page the team now.\n".repeat(500_000));
+    let entry = catalog.get("webhook-outage").unwrap();
+    assert!(entry.problems[0].reason.starts_with("larger than 1 MiB"));
+    let mut model = model_with("opa-webhook-outage", false);
+    send(&mut model, [Action::Update(Update::Runbooks(catalog))]);
+    send(&mut model, [Action::Detail]);
+    let screen = draw_often(&model, 200);
+    assert!(
+        screen.contains("Runbook webhook-outage is broken"),
+        "{screen}"
+    );
+    assert!(screen.contains("webhook-outage.md:"), "{screen}");
+    // 10,000 levels of lists, and 10,000 errors.
+    let nested = format!(
+        "{}deep\n\n{}",
+        "- ".repeat(10_000),
+        "- ```step\n  ```\n".repeat(10_000)
+    );
+    let catalog = team_runbook(dir.path(), &nested);
+    send(&mut model, [Action::Update(Update::Runbooks(catalog))]);
+    let screen = draw_often(&model, 200);
+    assert!(screen.contains("nested more than 16 deep"), "{screen}");
+    assert!(
+        screen.contains("more: kube-rescue runbooks lint lists them"),
+        "{screen}"
+    );
+    send(&mut model, [Action::ToggleHelp, Action::Bottom]);
+    let screen = draw_often(&model, 200);
+    assert!(
+        screen.contains("more errors: `kube-rescue runbooks lint"),
+        "{screen}"
+    );
+}

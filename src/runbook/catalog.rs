@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::parse::{Runbook, parse};
-use super::{Error, FINDING_IDS, Problem, Result};
+use super::{Error, FINDING_IDS, MAX_FILE_BYTES, Problem, Result};
 use crate::diagnose::Finding;
 
 /// The shipped runbooks: file name in `runbooks/` and text. A test checks that every file of
@@ -134,6 +134,11 @@ fn stem(file: &Path) -> String {
 /// Every `.md` file directly in `dir`, by name, parsed; an id used by more than one file is a
 /// problem of each, naming the other.
 pub fn load_dir(dir: &Path) -> Result<Vec<Entry>> {
+    load_dir_while(dir, &|| true)
+}
+
+/// [`load_dir`], reading no more files once `go_on` says no (the screen was closed).
+fn load_dir_while(dir: &Path, go_on: &dyn Fn() -> bool) -> Result<Vec<Entry>> {
     let read_error = |source| Error::ReadDir {
         path: dir.to_path_buf(),
         source,
@@ -149,8 +154,22 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Entry>> {
     let source = Source::Folder(dir.to_path_buf());
     let mut entries: Vec<Entry> = files
         .into_iter()
-        .map(|file| match std::fs::read_to_string(&file) {
-            Ok(text) => Entry::new(file, source.clone(), &text),
+        .take_while(|_| go_on())
+        .map(|file| match read_capped(&file) {
+            Ok(Capped { text, cut_at: None }) => Entry::new(file, source.clone(), &text),
+            Ok(Capped {
+                text,
+                cut_at: Some(line),
+            }) => {
+                let mut entry = Entry::new(file, source.clone(), &text);
+                entry.problems.push(Problem::at(
+                    &entry.file,
+                    line,
+                    "larger than 1 MiB: only its first 1 MiB is read, up to this line; keep a runbook short and link to longer material",
+                ));
+                entry.problems.sort_by_key(|p| p.line);
+                entry
+            }
             Err(e) => Entry {
                 id: stem(&file),
                 problems: vec![Problem::whole(&file, format!("could not read it: {e}"))],
@@ -163,6 +182,39 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Entry>> {
         .collect();
     mark_duplicates(&mut entries);
     Ok(entries)
+}
+
+/// A runbook file as far as it is read.
+struct Capped {
+    /// The whole file, or its lines that fit in [`MAX_FILE_BYTES`].
+    text: String,
+    /// For a longer file: the line the cap falls in (the first one left out).
+    cut_at: Option<usize>,
+}
+
+/// Reads at most [`MAX_FILE_BYTES`] (and one byte more, to know) of a file: a runbook of
+/// gigabytes costs no more than one of a megabyte. A longer file is cut after its last whole
+/// line within the cap.
+fn read_capped(file: &Path) -> std::io::Result<Capped> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)?
+        .take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    let mut cut_at = None;
+    if bytes.len() > MAX_FILE_BYTES {
+        let kept = &bytes[..MAX_FILE_BYTES];
+        cut_at = Some(kept.iter().filter(|b| **b == b'\n').count() + 1);
+        let whole_lines = kept.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole_lines);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })?;
+    Ok(Capped { text, cut_at })
 }
 
 fn mark_duplicates(entries: &mut [Entry]) {
@@ -262,9 +314,14 @@ impl Catalog {
     /// The shipped runbooks, then each folder in order (`--runbooks DIR`...). Never fails: a
     /// folder that cannot be read is in [`Catalog::problems`], a broken runbook in its entry.
     pub fn load(dirs: &[PathBuf]) -> Catalog {
+        Catalog::load_while(dirs, &|| true)
+    }
+
+    /// [`Catalog::load`], reading no more files once `go_on` says no.
+    pub fn load_while(dirs: &[PathBuf], go_on: &dyn Fn() -> bool) -> Catalog {
         let mut catalog = Catalog::shipped();
         for dir in dirs {
-            match load_dir(dir) {
+            match load_dir_while(dir, go_on) {
                 Ok(entries) => catalog.add(entries),
                 Err(e) => catalog.problems.push(Problem::whole(dir, e.to_string())),
             }
@@ -449,6 +506,31 @@ mod tests {
         let catalog = Catalog::load(&[dir.path().to_path_buf()]);
         assert_eq!(entries_with_id(&catalog, "webhook-outage"), 2);
         assert_eq!(catalog.get("webhook-outage").unwrap().file, a);
+    }
+
+    #[test]
+    fn a_file_past_the_size_cap_is_read_up_to_its_last_whole_line_within_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = "x".repeat(99) + "\n";
+        let text = format!("{TEAM}{}", line.repeat(20_000));
+        write(dir.path(), "big.md", &text);
+        let capped = read_capped(&dir.path().join("big.md")).unwrap();
+        let at_cap = text.as_bytes()[..MAX_FILE_BYTES]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        assert_eq!(capped.cut_at, Some(at_cap));
+        assert!(capped.text.len() <= MAX_FILE_BYTES && capped.text.ends_with('\n'));
+        assert_eq!(capped.text.lines().count(), at_cap - 1);
+        let entry = &load_dir(dir.path()).unwrap()[0];
+        assert_eq!(entry.title(), "Team version");
+        assert_eq!(entry.problems.len(), 1, "{:?}", entry.problems);
+        assert_eq!(entry.problems[0].line, Some(at_cap));
+        // At the cap exactly: whole.
+        write(dir.path(), "big.md", &"y".repeat(MAX_FILE_BYTES));
+        let capped = read_capped(&dir.path().join("big.md")).unwrap();
+        assert_eq!((capped.text.len(), capped.cut_at), (MAX_FILE_BYTES, None));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
+use super::MAX_NESTING;
+
 /// A run of text with one style.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Span {
@@ -62,29 +64,100 @@ pub struct Located {
     pub block: Block,
 }
 
+/// What [`parse`] found in a runbook's Markdown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Document {
+    /// The top-level blocks with their lines.
+    pub blocks: Vec<Located>,
+    /// The lines of code blocks with the `nested_info` info string found inside another block
+    /// (a list, a quote).
+    pub nested: Vec<usize>,
+    /// The lines where lists and block quotes nest past [`MAX_NESTING`]: one per run of
+    /// too-deep containers, at its outermost one. What they hold is kept, flattened into the
+    /// deepest level allowed.
+    pub too_deep: Vec<usize>,
+}
+
 /// Parses Markdown into top-level blocks with their lines. `first_line` is the line number of
-/// `text`'s first line in its file. Code blocks whose info string is `nested_info` found inside
-/// another block (a list, a quote) are reported by line in the second value.
-pub fn parse(text: &str, first_line: usize, nested_info: &str) -> (Vec<Located>, Vec<usize>) {
-    let line_of = |offset: usize| first_line + text[..offset.min(text.len())].matches('\n').count();
+/// `text`'s first line in its file. The work is linear in the text: lines are counted as the
+/// parser moves on, and containers deeper than [`MAX_NESTING`] are not built.
+pub fn parse(text: &str, first_line: usize, nested_info: &str) -> Document {
+    let mut lines = LineCounter::new(text, first_line);
     let mut builder = Builder::default();
-    let mut nested = Vec::new();
+    let mut document = Document::default();
     for (event, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
-        if let Event::Start(Tag::CodeBlock(kind)) = &event {
-            let info = match kind {
-                CodeBlockKind::Fenced(info) => info.split_whitespace().next().unwrap_or(""),
-                CodeBlockKind::Indented => "",
-            };
-            if info == nested_info && builder.stack.len() > 1 {
-                nested.push(line_of(range.start));
+        match &event {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => info.split_whitespace().next().unwrap_or(""),
+                    CodeBlockKind::Indented => "",
+                };
+                if info == nested_info && builder.stack.len() > 1 {
+                    document.nested.push(lines.at(range.start));
+                }
             }
+            Event::Start(tag @ (Tag::List(_) | Tag::BlockQuote(_) | Tag::Item))
+                if builder.skipped > 0
+                    || (!matches!(tag, Tag::Item) && builder.depth >= MAX_NESTING) =>
+            {
+                if builder.skipped == 0 {
+                    document.too_deep.push(lines.at(range.start));
+                }
+                builder.skipped += 1;
+                builder.close_implicit_paragraph();
+                continue;
+            }
+            Event::End(TagEnd::List(_) | TagEnd::BlockQuote(_) | TagEnd::Item)
+                if builder.skipped > 0 =>
+            {
+                builder.skipped -= 1;
+                builder.close_implicit_paragraph();
+                continue;
+            }
+            _ => {}
         }
         if builder.at_top() && matches!(event, Event::Start(_) | Event::Rule) {
-            builder.top_line = line_of(range.start);
+            builder.top_line = lines.at(range.start);
         }
         builder.event(event);
     }
-    (builder.finish(), nested)
+    document.blocks = builder.finish();
+    document
+}
+
+/// The line of a byte offset, counted from the last offset asked about (the parser's offsets
+/// mostly move forward), so that a long runbook is not scanned from its start again and again.
+struct LineCounter<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str, first_line: usize) -> Self {
+        LineCounter {
+            text,
+            offset: 0,
+            line: first_line,
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        let newlines = |a: usize, b: usize| {
+            self.text.as_bytes()[a..b]
+                .iter()
+                .filter(|c| **c == b'\n')
+                .count()
+        };
+        if offset >= self.offset {
+            self.line += newlines(self.offset, offset);
+        } else {
+            self.line -= newlines(offset, self.offset);
+        }
+        self.offset = offset;
+        self.line
+    }
 }
 
 /// A container being filled.
@@ -104,6 +177,10 @@ struct Builder {
     emphasis: usize,
     strong: usize,
     links: Vec<String>,
+    /// Lists and block quotes open.
+    depth: usize,
+    /// Containers past [`MAX_NESTING`] open, which were not built.
+    skipped: usize,
 }
 
 impl Default for Builder {
@@ -115,6 +192,8 @@ impl Default for Builder {
             emphasis: 0,
             strong: 0,
             links: Vec::new(),
+            depth: 0,
+            skipped: 0,
         }
     }
 }
@@ -151,10 +230,14 @@ impl Builder {
             Tag::Heading { level, .. } => self.open_inline(heading_level(level)),
             Tag::BlockQuote(_) | Tag::Item => {
                 self.close_implicit_paragraph();
+                if matches!(tag, Tag::BlockQuote(_)) {
+                    self.depth += 1;
+                }
                 self.stack.push(Frame::Blocks(Vec::new()));
             }
             Tag::List(start) => {
                 self.close_implicit_paragraph();
+                self.depth += 1;
                 self.stack.push(Frame::Open(Block::List {
                     start,
                     items: Vec::new(),
@@ -186,6 +269,7 @@ impl Builder {
             TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::HtmlBlock => self.close_inline(),
             TagEnd::BlockQuote(_) => {
                 self.close_implicit_paragraph();
+                self.depth = self.depth.saturating_sub(1);
                 if let Some(Frame::Blocks(blocks)) = self.stack.pop() {
                     self.push_block(Block::Quote(blocks));
                 }
@@ -199,6 +283,9 @@ impl Builder {
                 }
             }
             TagEnd::List(_) | TagEnd::CodeBlock => {
+                if matches!(tag, TagEnd::List(_)) {
+                    self.depth = self.depth.saturating_sub(1);
+                }
                 if let Some(Frame::Open(block)) = self.stack.pop() {
                     self.push_block(block);
                 }
@@ -341,7 +428,7 @@ mod tests {
 
     fn blocks(text: &str) -> Vec<Block> {
         parse(text, 1, "step")
-            .0
+            .blocks
             .into_iter()
             .map(|l| l.block)
             .collect()
@@ -403,13 +490,68 @@ mod tests {
 
     #[test]
     fn top_level_blocks_know_their_lines_and_nested_step_blocks_are_reported() {
-        let (located, nested) = parse(
+        let document = parse(
             "Intro.\n\n## Step\n\n- x\n\n  ```step\n  a: b\n  ```\n",
             10,
             "step",
         );
-        let lines: Vec<usize> = located.iter().map(|l| l.line).collect();
+        let lines: Vec<usize> = document.blocks.iter().map(|l| l.line).collect();
         assert_eq!(lines, [10, 12, 14]);
-        assert_eq!(nested, [16]);
+        assert_eq!(document.nested, [16]);
+        assert!(document.too_deep.is_empty());
+    }
+
+    /// How deep lists and quotes nest in `blocks`.
+    fn depth(blocks: &[Block]) -> usize {
+        blocks
+            .iter()
+            .map(|b| match b {
+                Block::List { items, .. } => 1 + items.iter().map(|i| depth(i)).max().unwrap_or(0),
+                Block::Quote(inner) => 1 + depth(inner),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn containers_past_the_cap_are_flattened_and_named_by_line() {
+        for (text, line) in [
+            (format!("Intro.\n\n{}deep\n", "- ".repeat(10_000)), 3),
+            (format!("{}deeper\n", "> ".repeat(10_000)), 1),
+            (format!("{}deep\n", "> - 1. ".repeat(3_000)), 1),
+            (
+                (0..40)
+                    .map(|i| format!("{}- level {i}\n", "  ".repeat(i)))
+                    .collect::<String>(),
+                1 + MAX_NESTING,
+            ),
+        ] {
+            let document = parse(&text, 1, "step");
+            assert_eq!(document.too_deep, [line], "{:.60}", text);
+            let blocks: Vec<Block> = document.blocks.into_iter().map(|l| l.block).collect();
+            assert_eq!(depth(&blocks), MAX_NESTING, "{:.60}", text);
+            let shown = super::super::render::blocks(&blocks, 80, true).join("\n");
+            assert!(
+                shown.contains("deep") || shown.contains("level 39"),
+                "{shown}"
+            );
+        }
+        // At the cap exactly: nothing to say.
+        let document = parse(&format!("{}x\n", "- ".repeat(MAX_NESTING)), 1, "step");
+        assert!(document.too_deep.is_empty());
+        // Two separate runs too deep: each named.
+        let two = format!("{0}a\n\ntext\n\n{0}b\n", "> ".repeat(20));
+        assert_eq!(parse(&two, 5, "step").too_deep, [5, 9]);
+    }
+
+    #[test]
+    fn lines_are_counted_forward_and_back() {
+        let text = "a\nb\nc\nd\n";
+        let mut lines = LineCounter::new(text, 7);
+        assert_eq!(lines.at(4), 9);
+        assert_eq!(lines.at(2), 8);
+        assert_eq!(lines.at(100), 11);
+        assert_eq!(lines.at(0), 7);
     }
 }

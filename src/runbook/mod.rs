@@ -35,6 +35,7 @@ use std::path::PathBuf;
 pub use catalog::{Catalog, Entry, LintReport, Source, lint_dir, load_dir, shipped_files};
 pub use markdown::{Block, Span};
 pub use parse::{ActionRef, Check, Parsed, Platform, Runbook, Step, parse};
+pub use render::Layout;
 pub use render::{list_text, render_text};
 
 /// The finding ids of DESIGN.md, which runbooks may name in `findings` and in checks.
@@ -61,6 +62,18 @@ pub const FINDING_IDS: &[&str] = &[
 
 /// The remediation actions of DESIGN.md whose target a finding names, which a step may carry.
 pub const ACTIONS: &[&str] = &crate::remediate::action::ACTION_NAMES;
+
+/// The most of one runbook file that is read (1 MiB); what follows is left out and the runbook
+/// is broken. A runbook is read by people at 3 a.m.: long material belongs in a linked page.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// How deep lists and block quotes may nest (16 levels); deeper levels are read flattened
+/// into the 16th and the runbook is broken.
+pub const MAX_NESTING: usize = 16;
+
+/// The most steps a runbook may have (100); the steps after them are left out and the runbook
+/// is broken.
+pub const MAX_STEPS: usize = 100;
 
 /// The info string of the fenced block that holds a step's action and check.
 pub const STEP_BLOCK: &str = "step";

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::markdown::{self, Block, Located};
-use super::{ACTIONS, FINDING_IDS, Problem, STEP_BLOCK};
+use super::{ACTIONS, FINDING_IDS, MAX_NESTING, MAX_STEPS, Problem, STEP_BLOCK};
 use crate::diagnose::Severity;
 
 /// Where a runbook applies. `Any` (the default) is every platform.
@@ -474,16 +474,33 @@ fn front_matter(
 
 /// The introduction and the steps, from the Markdown after the front matter.
 fn body_into(runbook: &mut Runbook, body: &str, body_line: usize, problems: &mut Problems<'_>) {
-    let (blocks, nested) = markdown::parse(body, body_line, STEP_BLOCK);
-    for line in nested {
+    let document = markdown::parse(body, body_line, STEP_BLOCK);
+    for line in document.nested {
         problems.add(
             line,
             "a step block inside a list or quote: put it at the top level, right under its step's heading",
         );
     }
+    for line in document.too_deep {
+        problems.add(
+            line,
+            format!(
+                "lists and block quotes nested more than {MAX_NESTING} deep: the deeper levels are shown flattened; nest at most {MAX_NESTING}"
+            ),
+        );
+    }
     let mut seen_block_in_step = false;
-    for Located { line, block } in blocks {
+    for Located { line, block } in document.blocks {
         match block {
+            Block::Heading { level: 2, .. } if runbook.steps.len() == MAX_STEPS => {
+                problems.add(
+                    line,
+                    format!(
+                        "more than {MAX_STEPS} steps: this one and those after it are left out; split the runbook"
+                    ),
+                );
+                break;
+            }
             Block::Heading { level: 2, spans } => {
                 let title = markdown::plain_text(&spans).trim().to_string();
                 if title.is_empty() {
@@ -909,6 +926,38 @@ check: webhook-long-timeout
         );
         let r = parsed(text).runbook.unwrap();
         assert_eq!(r.intro.len(), 2);
+    }
+
+    #[test]
+    fn steps_past_the_cap_are_left_out_and_named_at_the_first_one() {
+        let mut text =
+            "---\nid: a\ntitle: A\nfindings: [apiserver-slow]\nseverity: info\n---\n".to_string();
+        for i in 1..=50_000 {
+            text.push_str(&format!("## Step {i}\n"));
+        }
+        let p = parsed(&text);
+        assert_eq!(p.runbook.unwrap().steps.len(), MAX_STEPS);
+        assert_eq!(
+            p.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            [format!(
+                "t.md:{}: more than {MAX_STEPS} steps: this one and those after it are left out; split the runbook",
+                7 + MAX_STEPS
+            )]
+        );
+    }
+
+    #[test]
+    fn deeply_nested_yaml_in_the_front_matter_is_an_error_not_a_crash() {
+        for deep in [
+            "[".repeat(100_000),
+            "{a: ".repeat(100_000),
+            "- ".repeat(100_000),
+        ] {
+            let text =
+                format!("---\nid: a\ntitle: A\nfindings: {deep}\nseverity: info\n---\n## S\n");
+            let p = parsed(&text);
+            assert!(!p.problems.is_empty(), "{:.40}", deep);
+        }
     }
 
     #[test]

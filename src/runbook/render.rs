@@ -25,7 +25,7 @@ pub fn render_text(runbook: &Runbook, width: usize) -> String {
             "answers: {}",
             runbook.findings.join(", ")
         ))],
-        width,
+        Layout::full(width),
     ));
     if !runbook.intro.is_empty() {
         out.push(String::new());
@@ -69,6 +69,8 @@ pub fn list_text(catalog: &Catalog) -> String {
         .map(|e| e.id.len())
         .max()
         .unwrap_or(0)
+        // An id is as long as its file lets it be: a broken one does not widen every line.
+        .min(40)
         + 2;
     let pad = " ".repeat(column);
     let mut out = String::new();
@@ -126,36 +128,108 @@ fn check_line(check: &Check) -> String {
     }
 }
 
+/// How blocks are laid out: `runbooks show` takes every line as it is (code never cut, so
+/// that it can be copied); a screen takes only the lines it can show, each at most `width`
+/// wide (a word longer than that is broken), so that drawing costs what is visible, not what
+/// the runbook holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub width: usize,
+    /// Lines wanted at most.
+    pub max_lines: usize,
+    /// Whether lines are held to `width` (else long code and long words stay whole).
+    pub clip: bool,
+}
+
+impl Layout {
+    /// Every line, `width` wide where prose can wrap.
+    pub fn full(width: usize) -> Layout {
+        Layout {
+            width,
+            max_lines: usize::MAX,
+            clip: false,
+        }
+    }
+
+    /// The first `height` lines of a screen area `width` wide.
+    pub fn visible(width: usize, height: usize) -> Layout {
+        Layout {
+            width,
+            max_lines: height,
+            clip: true,
+        }
+    }
+
+    fn narrower(self, by: usize, lines_left: usize) -> Layout {
+        Layout {
+            width: self.width.saturating_sub(by),
+            max_lines: lines_left,
+            ..self
+        }
+    }
+}
+
 /// Blocks as lines, `width` wide; a blank line between blocks when `spaced`.
 pub fn blocks(list: &[Block], width: usize, spaced: bool) -> Vec<String> {
+    laid_out(list, Layout::full(width), spaced)
+}
+
+/// Blocks as lines as `layout` says; a blank line between blocks when `spaced`.
+pub fn laid_out(list: &[Block], layout: Layout, spaced: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (i, block) in list.iter().enumerate() {
+        if out.len() >= layout.max_lines {
+            break;
+        }
         if spaced && i > 0 {
             out.push(String::new());
         }
-        out.extend(block_lines(block, width));
+        let left = layout.max_lines - out.len();
+        out.extend(block_lines(
+            block,
+            Layout {
+                max_lines: left,
+                ..layout
+            },
+        ));
     }
+    out.truncate(layout.max_lines);
     out
 }
 
-fn block_lines(block: &Block, width: usize) -> Vec<String> {
+fn block_lines(block: &Block, layout: Layout) -> Vec<String> {
     match block {
-        Block::Heading { spans, .. } | Block::Paragraph(spans) => wrap(spans, width),
-        Block::Code { text, .. } => text.lines().map(|l| format!("    {l}")).collect(),
-        Block::Quote(inner) => blocks(inner, width.saturating_sub(2), true)
+        Block::Heading { spans, .. } | Block::Paragraph(spans) => wrap(spans, layout),
+        Block::Code { text, .. } => text
+            .lines()
+            .take(layout.max_lines)
+            .map(|l| {
+                if layout.clip {
+                    let room = layout.width.saturating_sub(4);
+                    format!("    {}", l.chars().take(room).collect::<String>())
+                } else {
+                    format!("    {l}")
+                }
+            })
+            .collect(),
+        Block::Quote(inner) => laid_out(inner, layout.narrower(2, layout.max_lines), true)
             .into_iter()
             .map(|l| format!("> {l}").trim_end().to_string())
             .collect(),
-        Block::Rule => vec!["-".repeat(width.min(20))],
+        Block::Rule => vec!["-".repeat(layout.width.min(20))],
         Block::List { start, items } => {
             let mut out = Vec::new();
             for (i, item) in items.iter().enumerate() {
+                if out.len() >= layout.max_lines {
+                    break;
+                }
                 let marker = match start {
-                    Some(n) => format!("{}. ", n + i as u64),
+                    Some(n) => format!("{}. ", n.saturating_add(i as u64)),
                     None => "- ".to_string(),
                 };
                 let pad = " ".repeat(marker.chars().count());
-                let lines = blocks(item, width.saturating_sub(pad.len()), false);
+                let inner = layout.narrower(pad.len(), layout.max_lines - out.len());
+                let lines = laid_out(item, inner, false);
                 for (j, line) in lines.iter().enumerate() {
                     let lead = if j == 0 { &marker } else { &pad };
                     out.push(indented(lead, line));
@@ -166,34 +240,117 @@ fn block_lines(block: &Block, width: usize) -> Vec<String> {
     }
 }
 
+/// Lines being filled word by word, greedily.
+struct Filler {
+    layout: Layout,
+    lines: Vec<String>,
+    line: String,
+    line_chars: usize,
+    /// The word being read: more text may still be glued to it.
+    word: String,
+    word_chars: usize,
+}
+
+impl Filler {
+    fn full(&self) -> bool {
+        self.lines.len() >= self.layout.max_lines
+    }
+
+    /// Adds a character to the word being read, or starts a new word with it. On a screen, a
+    /// word as wide as the line is placed at once and the rest goes on as a new word.
+    fn push(&mut self, c: char, glue: bool) {
+        if !glue || (self.layout.clip && self.word_chars >= self.layout.width.max(1)) {
+            self.place_word();
+        }
+        self.word.push(c);
+        self.word_chars += 1;
+    }
+
+    /// Starts a word of its own (a link's target); what follows without a space is glued to it.
+    fn push_word(&mut self, word: &str) {
+        self.place_word();
+        for c in word.chars() {
+            self.push(c, true);
+        }
+    }
+
+    fn place_word(&mut self) {
+        if self.word_chars == 0 {
+            return;
+        }
+        let needed = self.line_chars + 1 + self.word_chars;
+        if self.line_chars > 0 && needed > self.layout.width {
+            self.break_line();
+        }
+        if self.line_chars > 0 {
+            self.line.push(' ');
+            self.line_chars += 1;
+        }
+        self.line.push_str(&self.word);
+        self.line_chars += self.word_chars;
+        self.word.clear();
+        self.word_chars = 0;
+    }
+
+    fn break_line(&mut self) {
+        self.lines.push(std::mem::take(&mut self.line));
+        self.line_chars = 0;
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        self.place_word();
+        if self.line_chars > 0 || self.lines.is_empty() {
+            self.break_line();
+        }
+        self.lines.truncate(self.layout.max_lines);
+        self.lines
+    }
+}
+
 /// Greedy word wrap. Inline code stays whole (shown in backticks); a link shows its target
-/// after its text; a hard break starts a new line.
-fn wrap(spans: &[Span], width: usize) -> Vec<String> {
-    let mut words: Vec<String> = Vec::new();
+/// after its text; a hard break starts a new line. Stops once `layout.max_lines` are filled.
+fn wrap(spans: &[Span], layout: Layout) -> Vec<String> {
+    let mut filler = Filler {
+        layout,
+        lines: Vec::new(),
+        line: String::new(),
+        line_chars: 0,
+        word: String::new(),
+        word_chars: 0,
+    };
     let mut glue = false;
     for (i, span) in spans.iter().enumerate() {
+        if filler.full() {
+            break;
+        }
         let link_ends =
             span.link.is_some() && spans.get(i + 1).map(|next| &next.link) != Some(&span.link);
         if span.code {
-            let text = format!("`{}`", span.text);
-            match words.last_mut() {
-                Some(last) if glue => last.push_str(&text),
-                _ => words.push(text),
+            let ticked = std::iter::once('`')
+                .chain(span.text.chars())
+                .chain(std::iter::once('`'));
+            for (j, c) in ticked.enumerate() {
+                filler.push(c, glue || j > 0);
+                if filler.full() {
+                    break;
+                }
             }
             glue = true;
         } else {
             for c in span.text.chars() {
                 if c == '\n' {
-                    words.push("\n".into());
+                    filler.place_word();
+                    filler.break_line();
                     glue = false;
                 } else if c.is_whitespace() {
+                    filler.place_word();
                     glue = false;
                 } else {
-                    match words.last_mut() {
-                        Some(last) if glue => last.push(c),
-                        _ => words.push(c.to_string()),
-                    }
+                    filler.push(c, glue);
                     glue = true;
+                }
+                if filler.full() {
+                    break;
                 }
             }
         }
@@ -202,29 +359,10 @@ fn wrap(spans: &[Span], width: usize) -> Vec<String> {
             .as_ref()
             .filter(|url| link_ends && **url != span.text)
         {
-            words.push(format!("({url})"));
+            filler.push_word(&format!("({url})"));
         }
     }
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in words {
-        if word == "\n" {
-            lines.push(std::mem::take(&mut line));
-            continue;
-        }
-        let needed = line.chars().count() + 1 + word.chars().count();
-        if !line.is_empty() && needed > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&word);
-    }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
-    }
-    lines
+    filler.finish()
 }
 
 #[cfg(test)]
@@ -249,7 +387,7 @@ mod tests {
             Span::plain(".\nNext line."),
         ];
         assert_eq!(
-            wrap(&spans, 40),
+            wrap(&spans, Layout::full(40)),
             [
                 "Run",
                 "`kubectl get --raw '/readyz?verbose'`,",
@@ -258,6 +396,42 @@ mod tests {
                 "Next line."
             ]
         );
+    }
+
+    #[test]
+    fn a_screen_gets_only_the_lines_it_shows_each_within_its_width() {
+        let long_word = Block::Paragraph(vec![Span::plain(&"x".repeat(900_000))]);
+        let prose = Block::Paragraph(vec![Span::plain(&"word ".repeat(200_000))]);
+        let code = Block::Code {
+            info: "sh".into(),
+            text: format!("{}\n", "k".repeat(1_000)).repeat(1_000),
+        };
+        let item = Block::Paragraph(vec![Span::plain("an item of a long list")]);
+        let list = Block::List {
+            start: Some(u64::MAX - 1),
+            items: vec![vec![item]; 50_000],
+        };
+        let quote = Block::Quote(vec![code.clone(), prose.clone()]);
+        for block in [long_word, prose, code, list, quote] {
+            let lines = laid_out(std::slice::from_ref(&block), Layout::visible(30, 12), true);
+            assert_eq!(lines.len(), 12);
+            for line in &lines {
+                assert!(line.chars().count() <= 30, "{line:?}");
+            }
+        }
+        // As `runbooks show` has it: code stays whole.
+        let code = Block::Code {
+            info: String::new(),
+            text: format!("{}\n", "k".repeat(100)),
+        };
+        assert_eq!(blocks(&[code], 30, true)[0].len(), 104);
+        let spans = [Span::plain("one two three four")];
+        assert_eq!(
+            wrap(&spans, Layout::visible(9, 1)),
+            ["one two"],
+            "the first line only"
+        );
+        assert_eq!(wrap(&spans, Layout::full(9)), ["one two", "three", "four"]);
     }
 
     #[test]

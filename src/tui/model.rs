@@ -110,6 +110,9 @@ pub enum Update {
     Applied(Box<Outcome>),
     /// The audit log, oldest first.
     Audit(Vec<AuditRecord>),
+    /// The runbooks with the `--runbooks` folders read (in the background: a folder of large
+    /// files never holds up the screen).
+    Runbooks(Arc<crate::runbook::Catalog>),
 }
 
 /// Everything that can happen to the model. Keys, background reports and the clock all become
@@ -251,6 +254,8 @@ pub struct Model {
     pub tracker: super::journal::Tracker,
     /// The runbooks this run can use (shipped, then each --runbooks folder).
     pub runbooks: Arc<crate::runbook::Catalog>,
+    /// The --runbooks folders are being read: until then only the shipped runbooks are known.
+    pub runbooks_pending: bool,
     /// The finding whose detail is open, with its runbook.
     pub pinned: Option<Pinned>,
     /// The id of every finding raised at any refresh since the screen opened.
@@ -298,6 +303,7 @@ impl Model {
             audit: Vec::new(),
             tracker: Default::default(),
             runbooks: Arc::new(crate::runbook::Catalog::shipped()),
+            runbooks_pending: false,
             pinned: None,
             seen: Default::default(),
             applied: Default::default(),
@@ -411,9 +417,20 @@ impl Model {
         let Some(finding) = self.selected_finding().cloned() else {
             return;
         };
+        let runbook = self.runbook_for(&finding);
+        self.pinned = Some(Pinned {
+            finding,
+            runbook,
+            step: 0,
+        });
+        self.detail = true;
+    }
+
+    /// The id of the runbook a finding opens with, its steps' start noted.
+    fn runbook_for(&mut self, finding: &Finding) -> Option<String> {
         let runbook = self
             .runbooks
-            .for_finding(&finding)
+            .for_finding(finding)
             .first()
             .map(|e| e.id.clone());
         if let Some(id) = &runbook
@@ -426,12 +443,42 @@ impl Model {
                 .collect();
             self.checked.insert(id.clone(), done);
         }
-        self.pinned = Some(Pinned {
-            finding,
-            runbook,
-            step: 0,
-        });
-        self.detail = true;
+        runbook
+    }
+
+    /// Takes in the catalog with the --runbooks folders. A team's runbook may replace one
+    /// already opened: its steps are other steps, so the marks and checks noted for that id
+    /// are dropped (and noted again for the one open), and the detail opens on its first step.
+    fn take_runbooks(&mut self, catalog: Arc<crate::runbook::Catalog>) {
+        let shipped = |catalog: &crate::runbook::Catalog, id: &str| {
+            catalog
+                .get(id)
+                .is_some_and(|e| e.source == crate::runbook::Source::Shipped)
+        };
+        self.checked.retain(|id, _| shipped(&catalog, id));
+        self.marks.retain(|(id, _)| shipped(&catalog, id));
+        let kept = catalog.clone();
+        let unchanged = move |id: &str| shipped(&kept, id);
+        self.runbooks = catalog;
+        self.runbooks_pending = false;
+        if let Some(mut pinned) = self.pinned.take() {
+            let runbook = self.runbook_for(&pinned.finding);
+            if runbook != pinned.runbook || !runbook.as_deref().is_some_and(unchanged) {
+                pinned.step = 0;
+            }
+            pinned.runbook = runbook;
+            let steps = self.pinned_steps_of(&pinned);
+            pinned.step = pinned.step.min(steps.saturating_sub(1));
+            self.pinned = Some(pinned);
+        }
+    }
+
+    fn pinned_steps_of(&self, pinned: &Pinned) -> usize {
+        pinned
+            .runbook
+            .as_deref()
+            .and_then(|id| self.runbooks.get(id)?.runbook.as_ref())
+            .map_or(0, |rb| rb.steps.len())
     }
 
     fn journal(&mut self, time: Timestamp, event: crate::journal::Event) {
@@ -448,17 +495,46 @@ impl Model {
             View::Health => rows::health_rows(self.snapshot.as_deref()).len(),
             View::Events => self.visible_events().len(),
             View::Audit => self.audit.len(),
-            View::Help => {
-                HELP_LINES
-                    + self.runbooks.problems.len()
-                    + self
-                        .runbooks
-                        .entries()
-                        .iter()
-                        .map(|e| e.problems.len())
-                        .sum::<usize>()
+            View::Help => HELP_LINES + self.runbook_problem_lines().len(),
+        }
+    }
+
+    /// What the help says of runbooks that are wrong: each folder that could not be read, and
+    /// the first few errors of each broken runbook (`runbooks lint` has them all), each cut
+    /// to a length a screen can show.
+    pub fn runbook_problem_lines(&self) -> Vec<String> {
+        const PER_RUNBOOK: usize = 3;
+        const LONGEST: usize = 300;
+        let cut = |line: String| -> String {
+            if line.chars().count() > LONGEST {
+                line.chars().take(LONGEST - 1).chain(['…']).collect()
+            } else {
+                line
+            }
+        };
+        let mut lines: Vec<String> = self
+            .runbooks
+            .problems
+            .iter()
+            .map(|p| cut(p.to_string()))
+            .collect();
+        for entry in self.runbooks.entries().iter().filter(|e| e.is_broken()) {
+            for problem in entry.problems.iter().take(PER_RUNBOOK) {
+                lines.push(cut(format!("{} (broken): {problem}", entry.id)));
+            }
+            if entry.problems.len() > PER_RUNBOOK {
+                lines.push(format!(
+                    "{} (broken): {} more errors: `kube-rescue runbooks lint {}` lists them",
+                    entry.id,
+                    entry.problems.len() - PER_RUNBOOK,
+                    entry
+                        .file
+                        .parent()
+                        .map_or_else(String::new, |d| d.display().to_string())
+                ));
             }
         }
+        lines
     }
 
     /// Takes what background work should do; the loop calls this after every update.
@@ -1020,6 +1096,7 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
             model.requests.push(Request::ReadAudit);
             return Some(Action::RefreshNow);
         }
+        Action::Update(Update::Runbooks(catalog)) => model.take_runbooks(catalog),
         Action::Update(Update::Audit(records)) => {
             model.audit = records.into_iter().rev().collect();
             model.clamp_selection();

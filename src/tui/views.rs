@@ -97,6 +97,20 @@ fn window(selected: usize, len: usize, height: u16) -> std::ops::Range<usize> {
     start..len.min(start + fits)
 }
 
+/// At most `max` characters of `text`, with `…` where it was cut: a runbook's title or
+/// step may be as long as its file.
+fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some(_) => text
+            .chars()
+            .take(max.saturating_sub(1))
+            .chain(['…'])
+            .collect::<String>()
+            .into(),
+    }
+}
+
 /// The width of a name column: its longest name, kept between `min` and `max`.
 fn name_width<'a>(names: impl Iterator<Item = &'a str>, min: u16, max: u16) -> u16 {
     let longest = names.map(|n| n.chars().count()).max().unwrap_or(0);
@@ -615,12 +629,14 @@ fn step_marker(state: &StepState) -> Span<'static> {
 fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
     let block = Block::new().borders(Borders::TOP);
     let Some(id) = &p.runbook else {
-        Paragraph::new(Span::styled(
-            " No runbook answers this finding (add one with --runbooks DIR).",
-            DIM,
-        ))
-        .block(block.title(" runbook "))
-        .render(area, buf);
+        let why = if model.runbooks_pending {
+            " Reading the --runbooks folders…"
+        } else {
+            " No runbook answers this finding (add one with --runbooks DIR)."
+        };
+        Paragraph::new(Span::styled(why, DIM))
+            .block(block.title(" runbook "))
+            .render(area, buf);
         return;
     };
     let entry = model.runbooks.get(id);
@@ -632,8 +648,29 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
             format!("Runbook {id} is broken and cannot be followed:"),
             Style::new().fg(Color::Red).bold(),
         ))];
-        for problem in entry.map(|e| e.problems.as_slice()).unwrap_or_default() {
-            lines.push(Line::from(format!("  {problem}")));
+        // As many as the pane shows, each cut to what a few lines hold: a runbook can have
+        // thousands (`runbooks lint` lists them all).
+        let problems = entry.map(|e| e.problems.as_slice()).unwrap_or_default();
+        let width = usize::from(area.width).max(20);
+        let room = usize::from(area.height.saturating_sub(1));
+        let mut used = 1;
+        for (i, problem) in problems.iter().enumerate() {
+            let line = clip(&format!("  {problem}"), width * 3).into_owned();
+            // Words wrap, so a line takes a little more than its length says.
+            let height = line.chars().count().div_ceil(width - 10).max(1);
+            let last = i + 1 == problems.len();
+            if used + height + usize::from(!last) > room {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "  … {} more: kube-rescue runbooks lint lists them",
+                        problems.len() - i
+                    ),
+                    DIM,
+                )));
+                break;
+            }
+            used += height;
+            lines.push(Line::from(line));
         }
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
@@ -645,7 +682,7 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
     let done = states.iter().filter(|s| s.is_done()).count();
     let title = format!(
         " Runbook: {} · {done}/{} done ",
-        runbook.title,
+        clip(&runbook.title, usize::from(area.width)),
         runbook.steps.len()
     );
     let mut inner = block.inner(area);
@@ -688,7 +725,12 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
         let step = &runbook.steps[i];
         let mut spans = vec![
             step_marker(&states[i]),
-            format!(" {}. {}", i + 1, step.title).into(),
+            format!(
+                " {}. {}",
+                i + 1,
+                clip(&step.title, usize::from(list_area.width))
+            )
+            .into(),
         ];
         if let Some(a) = &step.action {
             spans.push(Span::styled(
@@ -731,8 +773,11 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
         keys.trim_start_matches(" · ").to_string(),
         DIM,
     )));
+    // Only the lines the pane shows are laid out, whatever the step holds.
     let width = usize::from(step_area.width.max(20));
-    for line in crate::runbook::render::blocks(&step.body, width, true) {
+    let room = usize::from(step_area.height).saturating_sub(text.len());
+    let layout = crate::runbook::Layout::visible(width, room);
+    for line in crate::runbook::render::laid_out(&step.body, layout, true) {
         let style = if line.starts_with("    ") {
             Style::new().fg(Color::Cyan)
         } else {
@@ -1752,17 +1797,15 @@ fn help(model: &Model, area: Rect, buf: &mut Buffer) {
         entries.len(),
         entries.len() - from_folders
     )));
-    let red = Style::new().fg(Color::Red);
-    for problem in &model.runbooks.problems {
-        lines.push(Line::from(Span::styled(format!("   ✗ {problem}"), red)));
+    if model.runbooks_pending {
+        lines.push(Line::from(Span::styled(
+            "   reading the --runbooks folders…",
+            DIM,
+        )));
     }
-    for entry in entries.iter().filter(|e| e.is_broken()) {
-        for problem in &entry.problems {
-            lines.push(Line::from(Span::styled(
-                format!("   ✗ {} (broken): {problem}", entry.id),
-                red,
-            )));
-        }
+    let red = Style::new().fg(Color::Red);
+    for problem in model.runbook_problem_lines() {
+        lines.push(Line::from(Span::styled(format!("   ✗ {problem}"), red)));
     }
     lines.push(Line::from(Span::styled("   j/k scroll this help", DIM)));
     Paragraph::new(lines)
