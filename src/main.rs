@@ -33,6 +33,16 @@ macro_rules! outln {
     ($($t:tt)*) => { emit(format_args!("{}\n", format_args!($($t)*))) };
 }
 
+/// Writes a line to standard error; a closed one is not a crash either.
+macro_rules! errln {
+    ($($t:tt)*) => { emit_err(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+fn emit_err(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(text);
+}
+
 fn emit(text: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_fmt(text);
@@ -196,7 +206,7 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
         let inventory = Inventory::from_manifests(manifests.objects)?;
         // Notes on the input, not findings: stderr, so that stdout stays one report.
         for duplicate in &inventory.duplicates {
-            eprintln!("kube-rescue: warning: {duplicate}");
+            errln!("kube-rescue: warning: {duplicate}");
         }
         let context = diagnose::Context {
             inventory: &inventory,
@@ -314,10 +324,10 @@ async fn run_change(
                 if let Err(audit) =
                     remediate::apply::audit_unplanned(&cluster, state, &action, &target, &verdict)
                 {
-                    eprintln!("kube-rescue: warning: could not write the audit log: {audit}");
+                    errln!("kube-rescue: warning: could not write the audit log: {audit}");
                 }
             }
-            eprintln!("kube-rescue: {e}");
+            errln!("kube-rescue: {e}");
             return Ok(fix_exit::COULD_NOT_RUN);
         }
     };
@@ -343,7 +353,7 @@ async fn run_change(
     .await;
     match &outcome.audit {
         Ok(path) => outln!("- audit: {}", path.display()),
-        Err(e) => eprintln!("kube-rescue: warning: could not write the audit log: {e}"),
+        Err(e) => errln!("kube-rescue: warning: could not write the audit log: {e}"),
     }
     match &outcome.verdict {
         Verdict::Done => {
@@ -373,11 +383,11 @@ async fn run_change(
             Ok(fix_exit::DONE)
         }
         Verdict::Refused(_) => {
-            eprintln!("kube-rescue: {}", outcome.verdict.describe());
+            errln!("kube-rescue: {}", outcome.verdict.describe());
             Ok(fix_exit::REFUSED)
         }
         Verdict::Failed(_) => {
-            eprintln!("kube-rescue: {}", outcome.verdict.describe());
+            errln!("kube-rescue: {}", outcome.verdict.describe());
             Ok(fix_exit::FAILED)
         }
     }
@@ -525,7 +535,7 @@ fn run_runbooks(args: RunbooksArgs, dirs: &[PathBuf]) -> u8 {
 fn runbook_catalog(dirs: &[PathBuf]) -> runbook::Catalog {
     let catalog = runbook::Catalog::load(dirs);
     for problem in &catalog.problems {
-        eprintln!("kube-rescue: warning: {problem}; going on without it");
+        errln!("kube-rescue: warning: {problem}; going on without it");
     }
     catalog
 }
@@ -533,14 +543,14 @@ fn runbook_catalog(dirs: &[PathBuf]) -> runbook::Catalog {
 /// Prints the runbook as text; a broken one's errors go to stderr first (exit 1).
 fn show_runbook(catalog: &runbook::Catalog, id: &str) -> u8 {
     let Some(entry) = catalog.get(id) else {
-        eprintln!(
+        errln!(
             "kube-rescue: no runbook {id:?}; known: {}",
             catalog.ids().join(", ")
         );
         return 3;
     };
     for problem in &entry.problems {
-        eprintln!("{problem}");
+        errln!("{problem}");
     }
     if let Some(runbook) = &entry.runbook {
         let width = if std::io::stdout().is_terminal() {
@@ -573,7 +583,7 @@ fn lint_runbooks(dir: &Path, complete: bool) -> u8 {
             for problem in &report.problems {
                 outln!("{problem}");
             }
-            eprintln!(
+            errln!(
                 "{}, {}",
                 plural(report.runbooks, "runbook"),
                 plural(report.problems.len(), "error")
@@ -581,7 +591,7 @@ fn lint_runbooks(dir: &Path, complete: bool) -> u8 {
             1
         }
         Err(e) => {
-            eprintln!("kube-rescue: {e}");
+            errln!("kube-rescue: {e}");
             3
         }
     }
@@ -602,7 +612,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.command.is_some() && cli.cluster.any_given() {
-        eprintln!(
+        errln!(
             "kube-rescue: cluster flags go after the command, e.g. `kube-rescue check --context C`"
         );
         return ExitCode::from(3);
@@ -615,14 +625,14 @@ fn main() -> ExitCode {
     let _guard = match init_tracing(&log_file) {
         Ok(g) => Some(g),
         Err(e) => {
-            eprintln!("kube-rescue: warning: {e:#}; logging is off");
+            errln!("kube-rescue: warning: {e:#}; logging is off");
             None
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("kube-rescue: could not start the async runtime: {e}");
+            errln!("kube-rescue: could not start the async runtime: {e}");
             return ExitCode::from(3);
         }
     };
@@ -645,7 +655,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("kube-rescue: {e:#}");
+            errln!("kube-rescue: {e:#}");
             ExitCode::from(3)
         }
     }

@@ -147,6 +147,17 @@ async fn connect_error(options: &ConnectOptions, env: &KubeconfigEnv) -> AccessE
     }
 }
 
+/// Connects with a kubeconfig whose auth plugin fails: the connection opens (a plugin that
+/// fails is a finding, not a stop) and a request answers with the plugin's failure.
+async fn plugin_error(options: &ConnectOptions) -> AccessError {
+    let cluster = connect(options, &no_env())
+        .await
+        .expect("a failing plugin does not stop the connection");
+    list_nodes(&cluster)
+        .await
+        .expect_err("without a credential no request succeeds")
+}
+
 async fn list_nodes(cluster: &Cluster) -> Result<Vec<String>, AccessError> {
     let nodes: Api<Node> = Api::all(cluster.client());
     let list = cluster
@@ -620,7 +631,7 @@ async fn hung_exec_plugin_is_stopped_at_its_deadline() {
         ..options(Some(&path))
     };
     let started = Instant::now();
-    let e = connect_error(&opts, &no_env()).await;
+    let e = plugin_error(&opts).await;
     let took = started.elapsed();
     assert_eq!(e.kind, ErrorKind::AuthPlugin, "{}", e.message);
     assert!(
@@ -659,7 +670,7 @@ async fn failing_exec_plugin_keeps_its_own_words() {
         "echo 'starting' >&2\necho 'error: gcloud login required' >&2\nexit 1\n",
     );
     let path = plugin_kubeconfig(&running, dir.path(), &plugin, "unused");
-    let e = connect_error(&options(Some(&path)), &no_env()).await;
+    let e = plugin_error(&options(Some(&path))).await;
     assert_eq!(e.kind, ErrorKind::AuthPlugin, "{}", e.message);
     assert!(
         e.message.contains("gke-gcloud-auth-plugin")
@@ -672,7 +683,7 @@ async fn failing_exec_plugin_keeps_its_own_words() {
     // A plugin that answers with something else than a credential.
     let plugin = script(dir.path(), "chatty-plugin", "echo 'Welcome!'\n");
     let path = plugin_kubeconfig(&running, dir.path(), &plugin, "unused");
-    let e = connect_error(&options(Some(&path)), &no_env()).await;
+    let e = plugin_error(&options(Some(&path))).await;
     assert_eq!(e.kind, ErrorKind::AuthPlugin, "{}", e.message);
     assert!(e.message.contains("chatty-plugin"), "{}", e.message);
     assert_one_line(&e);
@@ -690,7 +701,7 @@ async fn missing_exec_plugin_gives_the_install_hint() {
         Path::new("kube-rescue-no-such-auth-plugin"),
         hint,
     );
-    let e = connect_error(&options(Some(&path)), &no_env()).await;
+    let e = plugin_error(&options(Some(&path))).await;
     assert_eq!(e.kind, ErrorKind::AuthPlugin, "{}", e.message);
     assert!(
         e.message.contains("kube-rescue-no-such-auth-plugin") && e.message.contains(hint),

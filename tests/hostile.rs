@@ -363,3 +363,48 @@ async fn the_outage_with_an_expired_token_says_so_first() {
         outcome.json
     );
 }
+
+#[tokio::test]
+async fn an_auth_plugin_that_fails_is_rejected_credentials_and_sends_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = serve(Behaviour::Unauthorized).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("gke-gcloud-auth-plugin");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho 'ERROR: gcloud crashed: there was a problem refreshing your current auth tokens' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = std::fs::read_to_string(&server.kubeconfig).unwrap();
+    let exec = format!(
+        "exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never",
+        plugin.display()
+    );
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, text.replace("token: expired-token", &exec)).unwrap();
+    let outcome = tokio::task::spawn_blocking(move || check(&kubeconfig))
+        .await
+        .unwrap();
+    assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
+    let first = &outcome.json["findings"][0];
+    assert_eq!(
+        first["id"], "apiserver-credentials-rejected",
+        "{:#}",
+        outcome.json
+    );
+    let evidence = first["evidence"].to_string();
+    assert!(
+        evidence.contains("problem refreshing your current auth tokens"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("gcloud container clusters get-credentials"),
+        "{evidence}"
+    );
+    assert_eq!(
+        server.connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a request went out without a credential"
+    );
+}

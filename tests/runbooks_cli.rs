@@ -40,7 +40,7 @@ fn the_shipped_runbooks_lint_clean_and_answer_every_finding() {
         stdout(&out),
         stderr(&out)
     );
-    assert_eq!(stdout(&out), "7 runbooks, no errors\n");
+    assert_eq!(stdout(&out), "10 runbooks, no errors\n");
     let catalog = Catalog::shipped();
     for id in FINDING_IDS {
         assert!(
@@ -173,8 +173,9 @@ fn show_of_an_unknown_id_names_the_known_ones() {
     assert!(stdout(&out).is_empty());
     assert_eq!(
         stderr(&out),
-        "kube-rescue: no runbook \"webhook-panic\"; known: aggregated-api, apiserver-down, \
-         apiserver-not-ready, apiserver-slow, node-repair-loop, webhook-hardening, webhook-outage\n"
+        "kube-rescue: no runbook \"webhook-panic\"; known: aggregated-api, apiserver-credentials, \
+         apiserver-down, apiserver-not-ready, apiserver-overloaded, apiserver-slow, node-repair-loop, \
+         observation-incomplete, webhook-hardening, webhook-outage\n"
     );
 }
 
@@ -195,14 +196,14 @@ fn a_team_runbook_overrides_the_shipped_one_with_the_same_id() {
     let list = stdout(&out);
     assert!(
         list.contains(&format!(
-            "webhook-outage       Webhook outage (platform team edition)\n\
-             \x20                    findings: webhook-blocking-writes, webhook-backend-unavailable\n\
-             \x20                    source: {TEAM}/webhook-outage.md (overrides shipped)\n"
+            "webhook-outage          Webhook outage (platform team edition)\n\
+             \x20                       findings: webhook-blocking-writes, webhook-backend-unavailable\n\
+             \x20                       source: {TEAM}/webhook-outage.md (overrides shipped)\n"
         )),
         "{list}"
     );
     assert!(
-        list.contains("node-repair-loop     Nodes are NotReady"),
+        list.contains("node-repair-loop        Nodes are NotReady"),
         "{list}"
     );
     assert_eq!(list.matches("webhook-outage ").count(), 1, "{list}");
@@ -526,7 +527,7 @@ fn a_runbook_over_a_cap_is_listed_broken_and_shows_what_could_be_read_quickly() 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let list = stdout(&out);
     assert!(
-        list.contains("webhook-outage       Team webhook-outage  (broken)\n"),
+        list.contains("webhook-outage          Team webhook-outage  (broken)\n"),
         "{list}"
     );
     assert!(

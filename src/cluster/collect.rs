@@ -431,9 +431,9 @@ async fn read_backend(
         }
         Some(_) => Source::fresh(Vec::new(), Timestamp::now(), Duration::ZERO),
         None => {
-            let kind = svc.error_kind().unwrap_or(ErrorKind::NotFound);
+            // Not sent: the Service's own error says why (its 403 or 401 is not this read's).
             let error = AccessError::new(
-                kind,
+                ErrorKind::NotFound,
                 format!("{pods_what}: not read, the Service could not be read"),
             );
             Source::failed(

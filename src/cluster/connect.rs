@@ -519,6 +519,52 @@ impl PluginToken {
     }
 }
 
+/// The auth plugin's failure, given as the answer to every request: without a credential
+/// nothing is sent.
+#[derive(Clone)]
+struct PluginFailed(AccessError);
+
+/// A request not sent because the auth plugin failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PluginFailure(pub AccessError);
+
+impl<S> tower::Layer<S> for PluginFailed {
+    type Service = PluginFailedService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PluginFailedService {
+            _inner: inner,
+            failure: self.0.clone(),
+        }
+    }
+}
+
+pub struct PluginFailedService<S> {
+    _inner: S,
+    failure: AccessError,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for PluginFailedService<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = tower::BoxError;
+    type Future = std::future::Ready<Result<S::Response, tower::BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: http::Request<B>) -> Self::Future {
+        std::future::ready(Err(Box::new(PluginFailure(self.failure.clone()))))
+    }
+}
+
 /// How long before its expiry a plugin's token is renewed.
 const RENEW_EARLY: Duration = Duration::from_secs(60);
 /// How long to wait after a failed renewal before trying again.
@@ -642,7 +688,9 @@ impl Cluster {
         if let Some(warning) = check_server(&server, &context_name)? {
             tracing::warn!("{warning}");
             if options.warn_on_stderr {
-                eprintln!("kube-rescue: {warning}");
+                use std::io::Write;
+                // A closed stderr is not a reason to stop.
+                let _ = writeln!(std::io::stderr(), "kube-rescue: {warning}");
             }
         }
         if let Some(user) = context.user.as_deref()
@@ -665,12 +713,23 @@ impl Cluster {
         // Exec plugins run here, under our deadline, instead of inside the client builder.
         let stop = CancellationToken::new();
         let mut plugin_token = None;
+        let mut plugin_failed = None;
         if let Some(user) = context.user.as_deref()
             && let Some(named) = kubeconfig.auth_infos.iter_mut().find(|a| a.name == user)
             && let Some(auth) = named.auth_info.as_mut()
             && let Some(exec) = auth.exec.take()
         {
-            let (credential, expires) = run_exec_plugin_until(&exec, options.exec_timeout).await?;
+            let (credential, expires) =
+                match run_exec_plugin_until(&exec, options.exec_timeout).await {
+                    Ok(ran) => ran,
+                    // A plugin that fails is a finding (apiserver-credentials-rejected), not a
+                    // reason not to open: every request answers with its failure, none is sent.
+                    Err(e) if e.kind == ErrorKind::AuthPlugin => {
+                        plugin_failed = Some(PluginFailed(e));
+                        (AuthInfo::default(), None)
+                    }
+                    Err(e) => return Err(e),
+                };
             if let Some(token) = credential.token {
                 // Sent by our own layer, so that it can be renewed.
                 let layer = PluginToken::new(token.expose_secret())?;
@@ -724,7 +783,10 @@ impl Cluster {
             })?
             .with_layer(&tower::layer::util::Stack::new(
                 tower::util::option_layer(plugin_token),
-                gate.clone(),
+                tower::layer::util::Stack::new(
+                    gate.clone(),
+                    tower::util::option_layer(plugin_failed),
+                ),
             ))
             .with_layer(&transport)
             .build();

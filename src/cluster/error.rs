@@ -191,6 +191,9 @@ fn find_in_chain(error: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut texts = Vec::new();
     while let Some(e) = current {
+        if let Some(failed) = e.downcast_ref::<super::connect::PluginFailure>() {
+            return Some((ErrorKind::AuthPlugin, failed.0.message.clone()));
+        }
         if let Some(large) = e.downcast_ref::<super::transport::TooLarge>() {
             return Some((ErrorKind::TooLarge, large.to_string()));
         }

@@ -19,6 +19,9 @@ use super::transport::BodyLimit;
 /// The decoder's read buffer.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// How long the body of an error answer is waited for.
+const ERROR_BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How much of an error answer is read: a Status is small; the rest of a page is not needed.
 const ERROR_BODY_BYTES: usize = 64 * 1024;
 
@@ -36,7 +39,16 @@ pub async fn get(
     let response = client.send(request).await?;
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
-        let text = prefix(response.into_body(), ERROR_BODY_BYTES).await?;
+        // The status is the answer: a body that fails, drips or runs over only shortens what
+        // is quoted of it.
+        let text = tokio::time::timeout(
+            ERROR_BODY_WAIT,
+            prefix(response.into_body(), ERROR_BODY_BYTES),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
         return Err(status_error(status.as_u16(), &text));
     }
     Ok(response)

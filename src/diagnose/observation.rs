@@ -47,8 +47,21 @@ pub fn hidden_by(source: &str) -> &'static [&'static str] {
             "webhook-backend-single-replica",
             "webhook-backend-no-liveness",
         ],
+        ("write", true) => &["webhook-blocking-writes", "apiserver-slow"],
         _ => &[],
     }
+}
+
+/// Sources no finding needs that the screen shows (the apiserver's own endpoints): a 403 on
+/// them is still named, so that the read-only role is seen to be complete.
+fn shown_only(source: &str) -> bool {
+    matches!(source, "endpoints/kubernetes" | "endpointslices/kubernetes")
+}
+
+/// The health endpoints: every apiserver serves them to anyone, so they say nothing about
+/// whether the rest could be observed.
+fn public(source: &str) -> bool {
+    matches!(source, "version" | "livez" | "readyz")
 }
 
 /// Whether an error is the credentials' fault.
@@ -103,14 +116,16 @@ impl Blind {
 /// Whether a failed source counts as blind: a failure no other finding explains, on a
 /// source a rule needs. A transient failure (timeout, dropped connection, 5xx) of a source
 /// whose earlier value still shows is staleness, which the screen marks, not blindness.
-fn is_blind(state: &SourceState<'_>, unreachable: bool) -> bool {
-    if hidden_by(&state.name).is_empty() {
+fn is_blind(state: &SourceState<'_>, fixed: bool, unreachable: bool) -> bool {
+    if hidden_by(&state.name).is_empty() && !shown_only(&state.name) {
         return false;
     }
     let Some(error) = state.error else {
         return false;
     };
-    if rejects_credentials(error.kind) || error.kind == ErrorKind::TooManyRequests {
+    // Rejected credentials are their own finding; so are cluster-wide reads shed with 429
+    // (a webhook backend's read shed is a blind spot of its own).
+    if rejects_credentials(error.kind) || (error.kind == ErrorKind::TooManyRequests && fixed) {
         return false;
     }
     if error.kind.is_unreachable() || error.kind == ErrorKind::ServerError {
@@ -140,7 +155,7 @@ impl Observation {
                     out.shed.push((state.name.clone(), error.clone()));
                 }
             }
-            if is_blind(state, unreachable) {
+            if is_blind(state, i < FIXED_SOURCES, unreachable) {
                 out.blind.push(Blind {
                     source: state.name.clone(),
                     error: state.error.cloned(),
@@ -158,20 +173,31 @@ impl Observation {
         }
         if let Some(probe) = &snapshot.write_probe {
             for n in &probe.namespaces {
-                if let ProbeState::Failed {
+                let ProbeState::Failed {
                     failure: WriteFailure::Access { error },
                     ..
                 } = &n.state
-                    && rejects_credentials(error.kind)
-                {
-                    out.rejected
-                        .push((format!("write probe in {}", n.namespace), error.clone()));
+                else {
+                    continue;
+                };
+                let source = format!("write probe in {}", n.namespace);
+                if rejects_credentials(error.kind) {
+                    out.rejected.push((source, error.clone()));
+                } else if !error.kind.is_unreachable() {
+                    // Refused, shed or not understood: whether writes pass is not known. (A
+                    // probe with no answer is the webhook rules' and the apiserver's business.)
+                    out.blind.push(Blind {
+                        source,
+                        error: Some(error.clone()),
+                    });
                 }
             }
         }
+        // "No rule could run": every source a rule needs is unobserved, the health endpoints
+        // aside (any apiserver answers them, even to a user RBAC allows nothing).
         let needed: Vec<&SourceState<'_>> = states[..out.fixed]
             .iter()
-            .filter(|s| !hidden_by(&s.name).is_empty())
+            .filter(|s| !hidden_by(&s.name).is_empty() && !public(&s.name))
             .collect();
         out.nothing_observed = !needed.is_empty() && needed.iter().all(|s| s.error.is_some());
         out
@@ -222,6 +248,9 @@ impl Observation {
 
 /// A source's name for a short note: a webhook backend's sources as `backend NS/NAME`.
 fn short_name(source: &str) -> String {
+    if source.starts_with("write probe") {
+        return "write probe".into();
+    }
     match source.split_once(' ') {
         Some(("node", _)) => "node events".into(),
         Some((_, id)) => format!("backend {id}"),
@@ -392,9 +421,11 @@ fn overloaded(
             ));
         }
     }
-    evidence.push(
-        "kube-rescue backs off while the apiserver sheds load; what it shows may be old".into(),
-    );
+    evidence.push(if severity == Severity::Critical {
+        "the screen backs off while most reads are shed (what it shows may be old)".into()
+    } else {
+        "what could not be read is shown as it was last read".into()
+    });
     Some(Finding {
         id: "apiserver-overloaded".into(),
         severity,
@@ -430,12 +461,23 @@ fn incomplete(observation: &Observation, subject: &Subject) -> Option<Finding> {
                 "not read: kube-rescue check reads a limited number of webhook Services".to_string()
             }
         };
-        let mut line = format!("{}: {why}; cannot raise {}", blind.source, hides.join(", "));
-        if let Some(rule) = blind
+        let what = if hides.is_empty() {
+            "no finding needs it (the screen shows it)".to_string()
+        } else {
+            format!("cannot raise {}", hides.join(", "))
+        };
+        let mut line = format!("{}: {why}; {what}", blind.source);
+        let forbidden = blind
             .error
             .as_ref()
-            .filter(|e| e.kind == ErrorKind::Forbidden)
-            .and_then(|_| crate::cluster::rbac::rule_for_source(&blind.source))
+            .is_some_and(|e| e.kind == ErrorKind::Forbidden);
+        if forbidden && let Some(namespace) = blind.source.strip_prefix("write probe in ") {
+            line.push_str(&format!(
+                "; missing RBAC rule (in namespace {namespace}): {{apiGroups: [\"\"], resources: [\"configmaps\"], verbs: [\"create\"]}} (in `kube-rescue rbac --responder`; or run with --read-only, which sends no probe)"
+            ));
+        } else if let Some(rule) = forbidden
+            .then(|| crate::cluster::rbac::rule_for_source(&blind.source))
+            .flatten()
         {
             line.push_str(&format!(
                 "; missing RBAC rule ({}): {}",

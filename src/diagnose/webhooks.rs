@@ -952,7 +952,7 @@ fn single_replica(
     let mut replicas: i32 = 0;
     for w in &backend.workloads {
         // A DaemonSet runs a pod on every node: how many is not in the manifests.
-        replicas += least_replicas(w, autoscaler_of(w))?;
+        replicas = replicas.saturating_add(least_replicas(w, autoscaler_of(w))?);
     }
     if replicas >= 2 {
         return None;
