@@ -96,6 +96,7 @@ fn expected(behaviour: Behaviour) -> (&'static str, &'static str) {
         | Behaviour::Html
         | Behaviour::Truncated
         | Behaviour::EndlessChunked
+        | Behaviour::EndlessString
         | Behaviour::HugeSlow => ("observation-incomplete", "critical"),
         Behaviour::TlsHang | Behaviour::CloseOnAccept => ("apiserver-unreachable", "critical"),
     }

@@ -174,10 +174,70 @@ pub struct TooManyItems {
     pub max: usize,
 }
 
-/// Feeds the chunks of a body to a blocking reader.
+/// The longest JSON string kept: Kubernetes stores objects of at most 1.5 MiB, so a longer
+/// string is not from an apiserver (and serde would hold all of it in memory).
+pub const MAX_JSON_STRING: usize = 4 * 1024 * 1024;
+/// The longest run of bytes outside strings between two separators (a number, a literal).
+const MAX_JSON_TOKEN: usize = 4 * 1024;
+
+/// Where a JSON scan is: inside a string (and after a backslash), and how long the current
+/// string or token has run.
+#[derive(Default)]
+struct JsonScan {
+    in_string: bool,
+    escaped: bool,
+    run: usize,
+}
+
+impl JsonScan {
+    /// Follows `bytes`; an error when a string or token runs longer than any apiserver sends.
+    fn follow(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        for &b in bytes {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    self.run = 0;
+                    continue;
+                }
+                self.run += 1;
+                if self.run > MAX_JSON_STRING {
+                    return Err(std::io::Error::other(format!(
+                        "a JSON string longer than {} MiB: no apiserver sends one",
+                        MAX_JSON_STRING / (1024 * 1024)
+                    )));
+                }
+            } else if b == b'"' {
+                self.in_string = true;
+                self.run = 0;
+            } else if matches!(
+                b,
+                b'{' | b'}' | b'[' | b']' | b',' | b':' | b' ' | b'\n' | b'\r' | b'\t'
+            ) {
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > MAX_JSON_TOKEN {
+                    return Err(std::io::Error::other(format!(
+                        "a JSON number or word longer than {} KiB: no apiserver sends one",
+                        MAX_JSON_TOKEN / 1024
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Feeds the chunks of a body to a blocking reader, refusing strings and tokens longer than
+/// an apiserver sends.
 struct ChunkReader {
     chunks: tokio::sync::mpsc::Receiver<Bytes>,
     current: Bytes,
+    scan: JsonScan,
 }
 
 impl std::io::Read for ChunkReader {
@@ -191,6 +251,7 @@ impl std::io::Read for ChunkReader {
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);
         bytes::Buf::advance(&mut self.current, n);
+        self.scan.follow(&buf[..n])?;
         Ok(n)
     }
 }
@@ -205,6 +266,7 @@ where
     let reader = ChunkReader {
         chunks: rx,
         current: Bytes::new(),
+        scan: JsonScan::default(),
     };
     let decoder = tokio::task::spawn_blocking(move || decode(reader));
     let mut failed = None;
@@ -238,7 +300,10 @@ where
 }
 
 fn not_kubernetes(error: &serde_json::Error) -> kube::Error {
-    let what = if error.is_eof() {
+    let what = if error.is_io() {
+        // The scan's own words: a string or token longer than any apiserver sends.
+        format!("the answer is not what Kubernetes sends: {error}")
+    } else if error.is_eof() {
         "the answer was cut short (incomplete JSON)".to_string()
     } else if error.is_syntax() && error.line() == 1 && error.column() <= 1 {
         "the answer is not JSON: not a Kubernetes answer (a proxy answered?)".to_string()
@@ -475,6 +540,32 @@ mod tests {
             format!("{not_a_list:?}").contains("no items"),
             "{not_a_list:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn endless_strings_and_numbers_stop_early() {
+        let long = "a".repeat(MAX_JSON_STRING + 10);
+        let text: &'static str =
+            Box::leak(format!(r#"{{"items":[{{"name":"{long}"}}]}}"#).into_boxed_str());
+        let e = list::<serde_json::Value>(body(&[text]), "/x", 10)
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{e:?}").contains("JSON string longer than 4 MiB"),
+            "{e:?}"
+        );
+        let digits: &'static str =
+            Box::leak(format!(r#"{{"items":[{}]}}"#, "9".repeat(5000)).into_boxed_str());
+        let e = list::<serde_json::Value>(body(&[digits]), "/x", 10)
+            .await
+            .unwrap_err();
+        assert!(format!("{e:?}").contains("number or word longer"), "{e:?}");
+        // Escaped quotes stay inside their string.
+        let items: Vec<serde_json::Value> =
+            list(body(&[r#"{"items":[{"a":"say \"hi\", [ok]"}]}"#]), "/x", 10)
+                .await
+                .unwrap();
+        assert_eq!(items[0]["a"], "say \"hi\", [ok]");
     }
 
     #[test]

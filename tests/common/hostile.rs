@@ -27,6 +27,8 @@ pub enum Behaviour {
     Truncated,
     /// 200, chunked, never ending: an endless list of nodes.
     EndlessChunked,
+    /// 200, chunked, never ending: one node whose name never ends.
+    EndlessString,
     /// 200 declaring 2 GB, sent at 1 byte per second.
     HugeSlow,
     /// TCP accepted, the TLS handshake never answered.
@@ -36,13 +38,14 @@ pub enum Behaviour {
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 9] = [
+    pub const ALL: [Behaviour; 10] = [
         Behaviour::Unauthorized,
         Behaviour::Forbidden,
         Behaviour::TooManyRequests,
         Behaviour::Html,
         Behaviour::Truncated,
         Behaviour::EndlessChunked,
+        Behaviour::EndlessString,
         Behaviour::HugeSlow,
         Behaviour::TlsHang,
         Behaviour::CloseOnAccept,
@@ -238,6 +241,21 @@ async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                         return;
                     }
                     chunk = format!("{:x}\r\n{item}\r\n", item.len());
+                }
+            }
+            Behaviour::EndlessString => {
+                let start = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if stream.write_all(start.as_bytes()).await.is_err() {
+                    return;
+                }
+                let opening = r#"{"kind":"NodeList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"node-"#;
+                let filler = "a".repeat(64 * 1024);
+                let mut chunk = format!("{:x}\r\n{opening}\r\n", opening.len());
+                loop {
+                    if stream.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    chunk = format!("{:x}\r\n{filler}\r\n", filler.len());
                 }
             }
             Behaviour::HugeSlow => {
