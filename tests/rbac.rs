@@ -423,6 +423,18 @@ async fn a_user_without_a_binding_sees_403s_worded_as_the_apiserver_words_them()
         )),
         "{text}"
     );
+    // Health answers anyone, yet nothing a rule needs could be read: critical, not a warning.
+    let findings = findings_of(&snapshot);
+    let blind = findings
+        .iter()
+        .find(|f| f.id == "observation-incomplete")
+        .expect("observation-incomplete");
+    assert_eq!(
+        blind.severity,
+        kube_rescue::diagnose::Severity::Critical,
+        "{blind:#?}"
+    );
+    assert_eq!(findings[0].id, "observation-incomplete", "{findings:#?}");
     running.sim.stop().await;
 }
 

@@ -1048,6 +1048,12 @@ impl Refresher {
             }
             let overloaded = is_overloaded(&snapshot);
             backoff = next_backoff(&self.policy, backoff, overloaded);
+            // The apiserver said when to come back: not sooner (within the longest wait).
+            if let Some(wait) = snapshot.retry_after {
+                let asked = wait.min(self.policy.max_backoff);
+                backoff = Some(backoff.map_or(asked, |b| b.max(asked)))
+                    .filter(|b| *b > self.policy.interval);
+            }
             snapshot.backoff = backoff;
             if overloaded {
                 tracing::warn!(
