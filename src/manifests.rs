@@ -264,6 +264,59 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Manifest>, ManifestsError> {
     parse_with(text, path, &LIMITS)
 }
 
+/// Checks JSON text against the value and depth limits before it is parsed (serde_json has
+/// no budget: 64 MiB of `[[],[],…]` would be twenty million values in memory). Text that is
+/// not JSON passes: the parser says what is wrong with it.
+fn json_within(text: &str, path: &str, limits: &Limits) -> Result<(), ManifestsError> {
+    let (mut in_string, mut escaped) = (false, false);
+    let (mut depth, mut values, mut line) = (0usize, 1usize, 1usize);
+    for b in text.bytes() {
+        if b == b'\n' {
+            line += 1;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limits.depth {
+                    return Err(parse_error(
+                        path,
+                        format!(
+                            "line {line}: lists and maps nested more than {} deep ({LIMIT_OF})",
+                            limits.depth
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' | b':' => {
+                values += 1;
+                if values > limits.nodes {
+                    return Err(parse_error(
+                        path,
+                        format!(
+                            "line {line}: more than {} JSON values ({LIMIT_OF})",
+                            limits.nodes
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// [`parse`] with other limits.
 pub fn parse_with(
     text: &str,
@@ -275,6 +328,9 @@ pub fn parse_with(
     }
     let trimmed = text.trim_start();
     let looks_like_json = trimmed.starts_with('{') || trimmed.starts_with('[');
+    if looks_like_json {
+        json_within(text, path, limits)?;
+    }
     let json = looks_like_json.then(|| serde_json::from_str::<Value>(text));
     let place = |document, item| Place {
         file: path.into(),
@@ -492,6 +548,31 @@ fn no_objects(path: &str, bytes: &[u8]) -> ManifestsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_held_to_the_same_limits_as_yaml() {
+        let limits = Limits {
+            nodes: 1_000,
+            depth: 10,
+            ..LIMITS
+        };
+        let many = format!("[{}]", vec!["[]"; 2_000].join(","));
+        let e = parse_with(&many, "many.json", &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("more than 1000 JSON values (the limit of kube-rescue check --file)"),
+            "{e}"
+        );
+        let deep = format!("{}{}", "[".repeat(11), "]".repeat(11));
+        let e = parse_with(&deep, "deep.json", &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nested more than 10 deep"), "{e}");
+        // Brackets and commas inside strings are text.
+        let text = r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x"},"data":{"a":"[[[[[[[[[[[[,,,,"}}"#;
+        assert!(parse_with(text, "ok.json", &limits).is_ok());
+    }
 
     #[test]
     fn yaml_documents_json_and_lists() {
