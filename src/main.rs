@@ -186,14 +186,8 @@ fn unreachable(snapshot: &Snapshot) -> bool {
     ]
     .iter()
     .all(|e| {
-        e.as_ref().is_some_and(|e| {
-            e.kind.is_unreachable()
-                || matches!(
-                    e.kind,
-                    kube_rescue::cluster::ErrorKind::Unauthorized
-                        | kube_rescue::cluster::ErrorKind::AuthPlugin
-                )
-        })
+        e.as_ref()
+            .is_some_and(|e| e.kind.is_unreachable() || e.kind.rejects_credentials())
     })
 }
 

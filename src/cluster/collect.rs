@@ -277,21 +277,9 @@ fn health_answer(what: &str, code: u16, body: &str) -> Result<Health, AccessErro
             Ok(health)
         }
         other => {
-            let (reason, message) = status_of(body);
+            let (reason, message) = read::status_parts(body.as_bytes());
             Err(AccessError::from_status(what, other, &reason, &message))
         }
-    }
-}
-
-/// The reason and message of an error answer to a text endpoint: those of its Status object
-/// when it is one (a 403 from the authorizer is), else the body itself.
-fn status_of(body: &str) -> (String, String) {
-    match serde_json::from_str::<serde_json::Value>(body) {
-        Ok(status) if status["kind"] == "Status" => (
-            status["reason"].as_str().unwrap_or_default().to_string(),
-            status["message"].as_str().unwrap_or_default().to_string(),
-        ),
-        _ => (String::new(), body.trim().to_string()),
     }
 }
 

@@ -57,6 +57,11 @@ impl ErrorKind {
         )
     }
 
+    /// Whether the credentials are at fault: answered 401, or the auth plugin failed.
+    pub fn rejects_credentials(self) -> bool {
+        matches!(self, ErrorKind::Unauthorized | ErrorKind::AuthPlugin)
+    }
+
     /// Whether nothing answered at all (the apiserver is unreachable).
     pub fn is_unreachable(self) -> bool {
         matches!(

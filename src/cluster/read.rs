@@ -110,6 +110,17 @@ pub async fn all(mut body: impl ReadBody) -> Result<Bytes, kube::Error> {
     Ok(out.freeze())
 }
 
+/// The reason and message of an error answer: its Status's, or (reason empty) a few words on
+/// whatever came instead.
+pub fn status_parts(body: &[u8]) -> (String, String) {
+    match serde_json::from_slice::<kube::core::Status>(body) {
+        Ok(status) if !status.message.is_empty() || !status.reason.is_empty() => {
+            (status.reason, status.message)
+        }
+        _ => (String::new(), excerpt(&String::from_utf8_lossy(body))),
+    }
+}
+
 /// An error answer as kube reports one: the apiserver's Status, or a Status made of the first
 /// line of whatever came instead.
 fn status_error(code: u16, body: &[u8]) -> kube::Error {

@@ -64,11 +64,6 @@ fn public(source: &str) -> bool {
     matches!(source, "version" | "livez" | "readyz")
 }
 
-/// Whether an error is the credentials' fault.
-fn rejects_credentials(kind: ErrorKind) -> bool {
-    matches!(kind, ErrorKind::Unauthorized | ErrorKind::AuthPlugin)
-}
-
 /// What one refresh could and could not observe.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observation {
@@ -125,7 +120,7 @@ fn is_blind(state: &SourceState<'_>, fixed: bool, unreachable: bool) -> bool {
     };
     // Rejected credentials are their own finding; so are cluster-wide reads shed with 429
     // (a webhook backend's read shed is a blind spot of its own).
-    if rejects_credentials(error.kind) || (error.kind == ErrorKind::TooManyRequests && fixed) {
+    if error.kind.rejects_credentials() || (error.kind == ErrorKind::TooManyRequests && fixed) {
         return false;
     }
     if error.kind.is_unreachable() || error.kind == ErrorKind::ServerError {
@@ -149,7 +144,7 @@ impl Observation {
         };
         for (i, state) in states.iter().enumerate() {
             if let Some(error) = state.error {
-                if rejects_credentials(error.kind) {
+                if error.kind.rejects_credentials() {
                     out.rejected.push((state.name.clone(), error.clone()));
                 } else if error.kind == ErrorKind::TooManyRequests && i < FIXED_SOURCES {
                     out.shed.push((state.name.clone(), error.clone()));
@@ -181,7 +176,7 @@ impl Observation {
                     continue;
                 };
                 let source = format!("write probe in {}", n.namespace);
-                if rejects_credentials(error.kind) {
+                if error.kind.rejects_credentials() {
                     out.rejected.push((source, error.clone()));
                 } else if !error.kind.is_unreachable() {
                     // Refused, shed or not understood: whether writes pass is not known. (A
@@ -582,6 +577,27 @@ mod tests {
 
     fn forbidden(what: &str) -> AccessError {
         AccessError::from_status(what, 403, "Forbidden", &format!("{what} is forbidden"))
+    }
+
+    #[test]
+    fn every_source_is_needed_by_a_rule_or_shown() {
+        // A source renamed or added without a place here would never be a blind spot.
+        let mut s = complete();
+        s.webhook_backends.push(WebhookBackend {
+            namespace: "opa".into(),
+            name: "opa".into(),
+            ..WebhookBackend::default()
+        });
+        for state in s.source_states() {
+            assert!(
+                !hidden_by(&state.name).is_empty()
+                    || shown_only(&state.name)
+                    || state.name == "version",
+                "{} is in no table",
+                state.name
+            );
+        }
+        assert!(!hidden_by("write probe in kube-system").is_empty());
     }
 
     #[test]

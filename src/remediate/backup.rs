@@ -182,7 +182,7 @@ mod tests {
                 .starts_with("# backup of x\n# line two\n")
         );
         let again = write(&path, "", &object).unwrap_err().to_string();
-        assert!(again.contains("could not open"), "{again}");
+        assert!(again.contains("already exists: another change"), "{again}");
 
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, "- a\n- b\n").unwrap();
