@@ -455,9 +455,11 @@ async fn the_refresher_backs_off_in_a_429_storm_and_recovers() {
         backoffs.push(s.backoff);
         arrivals.push(Instant::now());
     }
+    // The 429s carry Retry-After: 1, as the apiserver's do: waited out from the first
+    // (capped at the longest wait, 800 ms here), not the doubling's 400 ms.
     assert_eq!(
         backoffs,
-        [Some(ms(400)), Some(ms(800)), Some(ms(800)), Some(ms(800))]
+        [Some(ms(800)), Some(ms(800)), Some(ms(800)), Some(ms(800))]
     );
     // The waits were taken: the second gap is the 800 ms backoff, not the 200 ms interval.
     let gap = arrivals[2] - arrivals[1];

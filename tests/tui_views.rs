@@ -931,7 +931,7 @@ fn a_broken_runbook_is_shown_with_its_problems() {
     let screen = draw(&model, 80, 24);
     assert!(
         screen.contains("webhook-outage (broken)")
-            && screen.contains("7 runbooks: 6 shipped, 1 from"),
+            && screen.contains("10 runbooks: 9 shipped, 1 from"),
         "{screen}"
     );
 }

@@ -126,8 +126,9 @@ fn is_blind(state: &SourceState<'_>, fixed: bool, unreachable: bool) -> bool {
     if error.kind.is_unreachable() || error.kind == ErrorKind::ServerError {
         return !unreachable && !state.has_value;
     }
-    // A webhook's Service or its pods missing is what webhook-backend-unavailable reports.
-    if error.kind == ErrorKind::NotFound && state.backend.is_some() {
+    // A webhook's Service or its pods missing is what webhook-backend-unavailable reports;
+    // the apiserver's own endpoints missing is what the screen shows.
+    if error.kind == ErrorKind::NotFound && (state.backend.is_some() || shown_only(&state.name)) {
         return false;
     }
     true
