@@ -96,14 +96,24 @@ pub fn backup_path(
         .join("backups")
         .join(path_segment(context))
         .join(format!(
-            "{time}-{}-{namespace}{}.yaml",
+            "{time}-{}-{}-{namespace}{}.yaml",
+            unique_part(),
             target.kind.kubectl_name(),
             target.name
         ))
 }
 
-/// Writes the backup: a comment saying what it is, then the object as YAML. The file is new
-/// (never overwrites), mode 0600, and it and its folder are fsynced before this returns.
+/// This process and a random part, so that two changes started in the same millisecond (two
+/// terminals, one state folder) never pick the same backup name.
+fn unique_part() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("p{}{}", std::process::id(), &random[..6])
+}
+
+/// Writes the backup: a comment saying what it is, then the object as YAML. It is written
+/// whole to a hidden temporary file first, fsynced, then linked under its name (which never
+/// overwrites) and the folder fsynced: the backup either exists complete or not at all, and a
+/// failure (a full disk) leaves no empty or partial file behind. Mode 0600.
 pub fn write(path: &Path, header: &str, object: &Value) -> Result<()> {
     let dir = path
         .parent()
@@ -116,8 +126,33 @@ pub fn write(path: &Path, header: &str, object: &Value) -> Result<()> {
         text.push('\n');
     }
     text.push_str(&super::change::yaml(object));
-    let mut file = private_file(path, false)?;
-    write_synced(&mut file, path, text.as_bytes())?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.{}.partial", unique_part()));
+    let written = private_file(&temporary, false).and_then(|mut file| {
+        write_synced(&mut file, &temporary, text.as_bytes())?;
+        if path.exists() {
+            return Err(Error::File(format!(
+                "{} already exists: another change from this state folder started at the same moment",
+                path.display()
+            )));
+        }
+        // A hard link fails where a rename would replace: an existing backup is never lost.
+        std::fs::hard_link(&temporary, path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::File(format!(
+                    "{} already exists: another change from this state folder started at the same moment",
+                    path.display()
+                ))
+            } else {
+                file_error("could not name the backup", path, e)
+            }
+        })
+    });
+    let _ = std::fs::remove_file(&temporary);
+    written?;
     sync_dir(dir)
 }
 
@@ -158,11 +193,18 @@ mod tests {
         let target = Target::parse("vwc/opa").unwrap();
         let at: jiff::Timestamp = "2026-11-26T10:00:00.5Z".parse().unwrap();
         let path = backup_path(dir.path(), "arn:aws:eks:x/y", &target, at);
-        assert_eq!(
-            path.strip_prefix(dir.path()).unwrap(),
-            Path::new(
-                "backups/arn_aws_eks_x_y/20261126T100000.500Z-validatingwebhookconfiguration-opa.yaml"
-            )
+        let shown = path.strip_prefix(dir.path()).unwrap().display().to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "backups/arn_aws_eks_x_y/20261126T100000.500Z-p{}",
+                std::process::id()
+            )) && shown.ends_with("-validatingwebhookconfiguration-opa.yaml"),
+            "{shown}"
+        );
+        // Two changes in the same millisecond get two names.
+        assert_ne!(
+            path,
+            backup_path(dir.path(), "arn:aws:eks:x/y", &target, at)
         );
         let object = serde_json::json!({"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "opa", "uid": "u", "labels": {"a": "no"}}});
@@ -183,6 +225,13 @@ mod tests {
         );
         let again = write(&path, "", &object).unwrap_err().to_string();
         assert!(again.contains("already exists: another change"), "{again}");
+        // The first backup is whole, and the failed write left nothing behind.
+        assert_eq!(read(&path).unwrap(), object);
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
 
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, "- a\n- b\n").unwrap();
