@@ -811,3 +811,70 @@ async fn deleting_the_webhook_ends_the_outage_for_a_new_check() {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_changes_at_once_from_one_state_folder_one_applies_the_other_names_it() {
+    let running = common::start(common::outage_held_still()).await;
+    let state = running.dir.path().join("state");
+    let target = format!("vwc/{WEBHOOK_CONFIG}");
+    // The first change waits out the webhook's 10 s timeout while it verifies: the second
+    // comes in meanwhile.
+    let first = {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kube-rescue"));
+        command
+            .args(["fix", "fail-open", &target, "--confirm", WEBHOOK_CONFIG])
+            .arg("--kubeconfig")
+            .arg(&running.kubeconfig)
+            .arg("--state-dir")
+            .arg(&state)
+            .env_remove("KUBECONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().expect("kube-rescue runs")
+    };
+    let lock = state.join(kube_rescue::remediate::lock::LOCK_FILE);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("fail-open")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first change never took the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let second = kube_rescue(
+        &running,
+        &state,
+        &[
+            "fix",
+            "set-timeout",
+            &target,
+            "--seconds",
+            "3",
+            "--confirm",
+            WEBHOOK_CONFIG,
+        ],
+    )
+    .await;
+    let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(second.code(), 1, "{}{}", second.stdout, second.stderr);
+    let said = format!("{}{}", second.stdout, second.stderr);
+    assert!(
+        said.contains("another kube-rescue change is in progress (pid ")
+            && said.contains("fail-open validatingwebhookconfiguration/opa-validating-webhook"),
+        "{said}"
+    );
+    let now = webhook_config(&running).await.expect("not deleted");
+    assert_eq!(now["webhooks"][0]["failurePolicy"], "Ignore");
+    assert_ne!(
+        now["webhooks"][0]["timeoutSeconds"], 3,
+        "the second changed nothing"
+    );
+}

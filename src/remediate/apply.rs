@@ -191,18 +191,21 @@ pub async fn apply(
     options: &ApplyOptions,
     mut progress: impl FnMut(Step),
 ) -> Outcome {
-    let mut backup = None;
-    let mut verification = None;
+    let mut traces = Traces::default();
     let verdict = attempt(
         cluster,
         plan,
         confirmation,
         options,
         &mut progress,
-        &mut backup,
-        &mut verification,
+        &mut traces,
     )
     .await;
+    let Traces {
+        backup,
+        verification,
+        lock,
+    } = traces;
     let record = AuditRecord {
         time: now_text(),
         user: plan.user.clone(),
@@ -223,6 +226,7 @@ pub async fn apply(
     if let Err(e) = &audit {
         tracing::error!(error = %e, "could not write the audit log");
     }
+    drop(lock);
     Outcome {
         verdict,
         backup,
@@ -231,14 +235,22 @@ pub async fn apply(
     }
 }
 
+/// What an attempt leaves for its audit line: the backup, the verification, and the change
+/// lock, held until that line is written.
+#[derive(Default)]
+struct Traces {
+    backup: Option<PathBuf>,
+    verification: Option<Verification>,
+    lock: Option<super::lock::ChangeLock>,
+}
+
 async fn attempt(
     cluster: &Cluster,
     plan: &Plan,
     confirmation: &str,
     options: &ApplyOptions,
     progress: &mut impl FnMut(Step),
-    backup: &mut Option<PathBuf>,
-    verification: &mut Option<Verification>,
+    traces: &mut Traces,
 ) -> Verdict {
     let name = plan.confirm_name();
     if confirmation != name {
@@ -254,6 +266,15 @@ async fn attempt(
     if let Rbac::Denied(why) = &plan.rbac {
         return Verdict::Refused(format!("{why}; nothing was changed"));
     }
+    // One change at a time per state folder: held until its audit line is written.
+    traces.lock = match super::lock::take(
+        &options.state_dir,
+        &format!("{} {}", plan.action, plan.target.display()),
+    ) {
+        Ok(taken) => Some(taken),
+        Err(super::Error::Busy(why)) => return Verdict::Refused(why),
+        Err(e) => return Verdict::Failed(format!("{e}; nothing was changed")),
+    };
     match (&plan.before, &plan.change) {
         (Some(before), _) => {
             let path = super::backup::backup_path(
@@ -276,7 +297,7 @@ async fn attempt(
             if let Err(e) = super::backup::write(&path, &header, before) {
                 return Verdict::Failed(format!("{e}; nothing was changed"));
             }
-            *backup = Some(path.clone());
+            traces.backup = Some(path.clone());
             progress(Step::BackupWritten(path));
         }
         (None, _) => progress(Step::NoBackupNeeded),
@@ -302,7 +323,7 @@ async fn attempt(
             answered.as_ref().map(uid_of).unwrap_or("?")
         ),
     }));
-    *verification = Some(verify(cluster, plan, options, progress).await);
+    traces.verification = Some(verify(cluster, plan, options, progress).await);
     Verdict::Done
 }
 

@@ -13,6 +13,7 @@ pub mod apply;
 pub mod audit;
 pub mod backup;
 pub mod change;
+pub mod lock;
 pub mod plan;
 
 pub use action::{Action, Target, TargetKind};
@@ -39,6 +40,9 @@ pub enum Error {
     /// A backup or the audit log could not be read or written.
     #[error("{0}")]
     File(String),
+    /// Another change from the same state folder is in progress.
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
