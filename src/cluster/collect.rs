@@ -29,9 +29,7 @@ use super::read;
 use super::snapshot::{
     ApiserverMetrics, Health, SNAPSHOT_VERSION, Snapshot, Source, WebhookBackend,
 };
-use super::transport::{
-    BodyLimit, MAX_HEALTH_BYTES, MAX_LIST_BYTES, MAX_METRICS_BYTES, MAX_RESPONSE_BYTES,
-};
+use super::transport::{MAX_HEALTH_BYTES, MAX_LIST_BYTES, MAX_METRICS_BYTES, MAX_RESPONSE_BYTES};
 
 /// Webhook Services whose backends are read per refresh. They take turns: the one read longest
 /// ago goes first (one never read before all others; fail-closed before fail-open on a tie).
@@ -170,11 +168,7 @@ impl<'a> Calls<'a> {
         let client = self.cluster.client();
         let (result, took) = self
             .timed(what, "get", self.cluster.timeout(), async move {
-                let mut request = http::Request::get(path_and_query)
-                    .body(kube::client::Body::empty())
-                    .map_err(kube::Error::HttpError)?;
-                request.extensions_mut().insert(BodyLimit(MAX_HEALTH_BYTES));
-                let response = client.send(request).await?;
+                let response = read::send_get(&client, path_and_query, MAX_HEALTH_BYTES).await?;
                 let code = response.status().as_u16();
                 let body = read::all(response.into_body()).await?;
                 Ok((code, String::from_utf8_lossy(&body).into_owned()))

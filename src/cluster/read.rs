@@ -32,11 +32,7 @@ pub async fn get(
     path_and_query: &str,
     limit: usize,
 ) -> Result<http::Response<Body>, kube::Error> {
-    let mut request = http::Request::get(path_and_query)
-        .body(Body::empty())
-        .map_err(kube::Error::HttpError)?;
-    request.extensions_mut().insert(BodyLimit(limit));
-    let response = client.send(request).await?;
+    let response = send_get(client, path_and_query, limit).await?;
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
         // The status is the answer: a body that fails, drips or runs over only shortens what
@@ -80,6 +76,20 @@ fn cut_short(error: kube::Error, received: usize) -> kube::Error {
     kube::Error::Service(Box::new(NotKubernetes(format!(
         "the answer was cut short after {received} bytes ({cause})"
     ))))
+}
+
+/// Sends a GET with its own cap on the body and returns the answer whatever its status (a
+/// health endpoint answers 500 when it fails).
+pub async fn send_get(
+    client: &kube::Client,
+    path_and_query: &str,
+    limit: usize,
+) -> Result<http::Response<Body>, kube::Error> {
+    let mut request = http::Request::get(path_and_query)
+        .body(Body::empty())
+        .map_err(kube::Error::HttpError)?;
+    request.extensions_mut().insert(BodyLimit(limit));
+    client.send(request).await
 }
 
 /// At most `max` bytes of a body; the rest is not read.

@@ -75,6 +75,8 @@ pub struct Observation {
     pub blind: Vec<Blind>,
     /// Cluster-wide reads in all.
     pub fixed: usize,
+    /// Reads of this refresh in all, webhook backends' included.
+    pub reads: usize,
     /// Whether every cluster-wide source a rule needs is unobserved.
     pub nothing_observed: bool,
 }
@@ -141,6 +143,7 @@ impl Observation {
         let states = snapshot.source_states();
         let mut out = Observation {
             fixed: FIXED_SOURCES.min(states.len()),
+            reads: states.len(),
             ..Observation::default()
         };
         for (i, state) in states.iter().enumerate() {
@@ -286,7 +289,7 @@ fn credentials_rejected(
     if answered_401 > 0 {
         evidence.push(format!(
             "{answered_401} of {} reads answered 401 Unauthorized",
-            snapshot.source_states().len()
+            observation.reads
         ));
     }
     evidence.push(first.message.clone());
