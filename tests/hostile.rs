@@ -74,6 +74,13 @@ fn check(kubeconfig: &std::path::Path) -> Outcome {
     }
 }
 
+/// [`check`] off the async runtime, which serves the hostile server meanwhile.
+async fn check_async(kubeconfig: std::path::PathBuf) -> Outcome {
+    tokio::task::spawn_blocking(move || check(&kubeconfig))
+        .await
+        .unwrap()
+}
+
 fn ids(json: &Value) -> Vec<String> {
     json["findings"]
         .as_array()
@@ -108,10 +115,7 @@ async fn every_hostile_server_is_a_finding_in_time_and_in_bounded_memory() {
     // One at a time, so that the timings measure kube-rescue, not its neighbours.
     for behaviour in Behaviour::ALL {
         let server = serve(behaviour).await;
-        let kubeconfig = server.kubeconfig.clone();
-        let outcome = tokio::task::spawn_blocking(move || check(&kubeconfig))
-            .await
-            .unwrap();
+        let outcome = check_async(server.kubeconfig.clone()).await;
         let found = ids(&outcome.json);
         let (id, severity) = expected(behaviour);
         let finding = outcome.json["findings"]
@@ -167,10 +171,7 @@ async fn every_hostile_server_is_a_finding_in_time_and_in_bounded_memory() {
 #[tokio::test]
 async fn rejected_credentials_say_which_and_what_to_do() {
     let server = serve(Behaviour::Unauthorized).await;
-    let kubeconfig = server.kubeconfig.clone();
-    let outcome = tokio::task::spawn_blocking(move || check(&kubeconfig))
-        .await
-        .unwrap();
+    let outcome = check_async(server.kubeconfig.clone()).await;
     let findings = outcome.json["findings"]
         .as_array()
         .cloned()
@@ -206,10 +207,7 @@ async fn rejected_credentials_say_which_and_what_to_do() {
 #[tokio::test]
 async fn shed_reads_name_the_retry_after() {
     let server = serve(Behaviour::TooManyRequests).await;
-    let kubeconfig = server.kubeconfig.clone();
-    let outcome = tokio::task::spawn_blocking(move || check(&kubeconfig))
-        .await
-        .unwrap();
+    let outcome = check_async(server.kubeconfig.clone()).await;
     let finding = outcome.json["findings"]
         .as_array()
         .and_then(|f| f.iter().find(|f| f["id"] == "apiserver-overloaded"))
@@ -227,10 +225,7 @@ async fn shed_reads_name_the_retry_after() {
 #[tokio::test]
 async fn an_html_proxy_is_named_as_such() {
     let server = serve(Behaviour::Html).await;
-    let kubeconfig = server.kubeconfig.clone();
-    let outcome = tokio::task::spawn_blocking(move || check(&kubeconfig))
-        .await
-        .unwrap();
+    let outcome = check_async(server.kubeconfig.clone()).await;
     let text = outcome.json.to_string();
     assert!(text.contains("not a Kubernetes answer"), "{text}");
     assert!(!text.contains("No findings"), "{text}");
@@ -353,9 +348,7 @@ async fn the_outage_with_an_expired_token_says_so_first() {
     let token = running.sim.token().to_string();
     let expired = running.dir.path().join("expired");
     std::fs::write(&expired, text.replace(&token, "expired-token")).unwrap();
-    let outcome = tokio::task::spawn_blocking(move || check(&expired))
-        .await
-        .unwrap();
+    let outcome = check_async(expired).await;
     assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
     assert_eq!(
         ids(&outcome.json).first().map(String::as_str),
@@ -384,9 +377,7 @@ async fn an_auth_plugin_that_fails_is_rejected_credentials_and_sends_nothing() {
     );
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, text.replace("token: expired-token", &exec)).unwrap();
-    let outcome = tokio::task::spawn_blocking(move || check(&kubeconfig))
-        .await
-        .unwrap();
+    let outcome = check_async(kubeconfig).await;
     assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
     let first = &outcome.json["findings"][0];
     assert_eq!(
