@@ -52,8 +52,14 @@ pub enum Command {
     /// could not run.
     Fix(FixArgs),
     /// Put an object back as a backup file has it (re-created if gone, replaced if not).
-    /// Without --confirm: the plan only. Exit codes as for fix.
+    /// The backup is checked first (checksum, whole object, valid for its kind): a bad one is
+    /// refused with exit 3. If the object changed since kube-rescue's change, only the fields
+    /// that change set are put back unless --overwrite-later-changes. Without --confirm: the
+    /// plan only. Exit codes as for fix.
     Restore(RestoreArgs),
+    /// Every change attempted from this state folder, newest first: done, refused, failed, or
+    /// "outcome unknown: interrupted" (recorded, then cut short), with its backup.
+    Audit(AuditArgs),
     /// One refresh of everything observed on a cluster, printed as JSON (bug reports, replay).
     Snapshot(SnapshotArgs),
     /// The incident timeline of one run of the screen (default: the latest journal under the
@@ -263,8 +269,26 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 
+    /// Put back the whole backup even where the object was changed by someone else since
+    /// kube-rescue's change (by default only the fields that change set are put back).
+    #[arg(long)]
+    pub overwrite_later_changes: bool,
+
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: AuditFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]

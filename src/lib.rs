@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster;
 pub mod diagnose;
 pub mod duration;
+pub mod jsonl;
 pub mod journal;
 pub mod manifests;
 pub mod remediate;

@@ -9,7 +9,7 @@ use clap::Parser as _;
 use std::io::IsTerminal;
 
 use kube_rescue::cli::{
-    CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, RbacArgs, ReportArgs,
+    AuditArgs, AuditFormat, CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, RbacArgs, ReportArgs,
     ReportFormat, RestoreArgs, RunbooksArgs, RunbooksCommand, SimArgs, SnapshotArgs,
     SnapshotFormat,
 };
@@ -345,10 +345,37 @@ async fn run_change(
         let _ = std::io::stdout().flush();
     })
     .await;
-    match &outcome.audit {
-        Ok(path) => outln!("- audit: {}", path.display()),
-        Err(e) => errln!("kube-rescue: warning: could not write the audit log: {e}"),
+    let unwritten = match &outcome.audit {
+        Ok(path) => {
+            outln!("- audit: {}", path.display());
+            None
+        }
+        Err(e) => Some(e.clone()),
+    };
+    let code = report_verdict(&plan, &outcome);
+    match unwritten {
+        None => Ok(code),
+        Some(e) => {
+            let what = match outcome.verdict {
+                Verdict::Done => "the change was made, but ",
+                _ => "",
+            };
+            if !outcome.verdict.describe().contains(&e) {
+                errln!("kube-rescue: {what}{e}");
+            }
+            if let (Verdict::Done, Some(backup)) = (&outcome.verdict, &outcome.backup) {
+                errln!(
+                    "kube-rescue: its backup is {}; `kube-rescue audit` shows the change as interrupted if its outcome is missing",
+                    backup.display()
+                );
+            }
+            Ok(code.max(fix_exit::FAILED))
+        }
     }
+}
+
+/// Prints how a change ended and returns its exit code.
+fn report_verdict(plan: &remediate::Plan, outcome: &remediate::Outcome) -> u8 {
     match &outcome.verdict {
         Verdict::Done => {
             let verification = outcome.verification.as_ref();
@@ -374,15 +401,15 @@ async fn run_change(
                     plan.confirm_name()
                 );
             }
-            Ok(fix_exit::DONE)
+            fix_exit::DONE
         }
         Verdict::Refused(_) => {
             errln!("kube-rescue: {}", outcome.verdict.describe());
-            Ok(fix_exit::REFUSED)
+            fix_exit::REFUSED
         }
         Verdict::Failed(_) => {
             errln!("kube-rescue: {}", outcome.verdict.describe());
-            Ok(fix_exit::FAILED)
+            fix_exit::FAILED
         }
     }
 }
@@ -398,6 +425,20 @@ fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+}
+
+/// `audit`: the attempted changes of the state folder, newest first.
+fn run_audit(args: &AuditArgs, state: &Path) -> u8 {
+    let log = remediate::audit::read(state);
+    let text = match args.output {
+        AuditFormat::Text => report::audit::text(&log),
+        AuditFormat::Json => report::audit::json(&log),
+    };
+    out!("{text}");
+    if !text.ends_with('\n') {
+        outln!();
+    }
+    if log.error.is_some() { 3 } else { 0 }
 }
 
 /// `report`: a journal as the postmortem timeline.
@@ -642,6 +683,7 @@ fn main() -> ExitCode {
             Some(Command::Fix(args)) => run_fix(args, &state).await,
             Some(Command::Restore(args)) => run_restore(args, &state).await,
             Some(Command::Report(args)) => run_report(args, &state),
+            Some(Command::Audit(args)) => Ok(run_audit(&args, &state)),
             Some(Command::Runbooks(args)) => Ok(run_runbooks(args, &runbook_dirs)),
             Some(Command::Rbac(args)) => Ok(run_rbac(&args)),
         }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::cluster::probe::{self, ProbeReport};
 use crate::cluster::{AccessError, Cluster, ErrorKind};
 
-use super::audit::{self, AuditRecord};
+use super::audit::{self, AuditRecord, ChangedField, RecordKind};
 use super::change::{self, likely_manager};
 use super::plan::{self, Change, Plan, Rbac};
 
@@ -161,29 +161,34 @@ pub fn audit_unplanned(
     target: &str,
     verdict: &Verdict,
 ) -> Result<PathBuf, String> {
-    let record = AuditRecord {
-        time: now_text(),
-        user: cluster.user().to_string(),
-        context: cluster.context().to_string(),
-        server: cluster.server().to_string(),
-        action: action.to_string(),
-        target: target.to_string(),
-        uid: String::new(),
-        backup: None,
-        result: verdict.describe(),
-        verification: None,
-    };
+    let record = AuditRecord::new(
+        RecordKind::Outcome,
+        None,
+        (cluster.user(), cluster.context(), cluster.server()),
+        action,
+        target,
+        "",
+        verdict.describe(),
+    );
     audit::append(state_dir, &record).map_err(|e| e.to_string())
 }
 
-fn now_text() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+/// A record of this plan's attempt.
+fn record_of(plan: &Plan, kind: RecordKind, id: Option<&str>, result: String) -> AuditRecord {
+    AuditRecord::new(
+        kind,
+        id.map(str::to_string),
+        (&plan.user, &plan.context, &plan.server),
+        &plan.action,
+        &plan.target.display(),
+        &plan.uid,
+        result,
+    )
 }
 
 /// Carries out `plan` if `confirmation` is the object's name, reporting each step to
-/// `progress` as it happens. Never panics and never returns early without an audit line.
+/// `progress` as it happens. Never panics and never returns early without an audit record:
+/// the attempt is on disk before the change is sent, its outcome right after the answer.
 pub async fn apply(
     cluster: &Cluster,
     plan: &Plan,
@@ -201,47 +206,90 @@ pub async fn apply(
         &mut traces,
     )
     .await;
-    let Traces {
-        backup,
-        verification,
-        lock,
-    } = traces;
-    let record = AuditRecord {
-        time: now_text(),
-        user: plan.user.clone(),
-        context: plan.context.clone(),
-        server: plan.server.clone(),
-        action: plan.action.clone(),
-        target: plan.target.display(),
-        uid: plan.uid.clone(),
-        backup: backup.as_ref().map(|p: &PathBuf| p.display().to_string()),
-        result: verdict.describe(),
-        verification: verification.as_ref().map(Verification::summary),
-    };
     tracing::info!(
-        action = %record.action, target = %record.target, context = %record.context,
-        result = %record.result, "remediation attempt"
+        action = %plan.action, target = %plan.target.display(), context = %plan.context,
+        result = %verdict.describe(), "remediation attempt"
     );
-    let audit = audit::append(&options.state_dir, &record).map_err(|e| e.to_string());
+    let state = &options.state_dir;
+    let id = traces.id.as_deref();
+    if !traces.outcome_tried {
+        let mut record = record_of(plan, RecordKind::Outcome, id, verdict.describe());
+        record.backup = traces.backup.as_ref().map(|p| p.display().to_string());
+        traces.note(audit::append(state, &record));
+    } else if let Some(verification) = &traces.verification
+        && traces.unwritten.is_none()
+    {
+        super::fault::pause("verified");
+        let mut record = record_of(plan, RecordKind::Verification, id, verdict.describe());
+        record.verification = Some(verification.summary());
+        traces.note(audit::append(state, &record));
+    }
+    let audit = traces.audit();
     if let Err(e) = &audit {
         tracing::error!(error = %e, "could not write the audit log");
     }
-    drop(lock);
+    drop(traces.lock);
     Outcome {
         verdict,
-        backup,
-        verification,
+        backup: traces.backup,
+        verification: traces.verification,
         audit,
     }
 }
 
-/// What an attempt leaves for its audit line: the backup, the verification, and the change
-/// lock, held until that line is written.
+/// What an attempt leaves behind: the backup, the verification, its id in the audit log, the
+/// log written to and the first record that could not be, and the change lock, held until
+/// the last record is written.
 #[derive(Default)]
 struct Traces {
     backup: Option<PathBuf>,
     verification: Option<Verification>,
     lock: Option<super::lock::ChangeLock>,
+    id: Option<String>,
+    /// Whether the outcome record was written (or tried) during the attempt.
+    outcome_tried: bool,
+    log: Option<PathBuf>,
+    unwritten: Option<String>,
+}
+
+impl Traces {
+    /// Keeps the log's path, or the first failure.
+    fn note(&mut self, written: super::Result<PathBuf>) {
+        match written {
+            Ok(path) => self.log = Some(path),
+            Err(e) => {
+                self.unwritten.get_or_insert(e.to_string());
+            }
+        }
+    }
+
+    /// The audit log written to, or why a record is missing from it.
+    fn audit(&self) -> Result<PathBuf, String> {
+        match (&self.unwritten, &self.log) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(path)) => Ok(path.clone()),
+            (None, None) => Err("no audit record was written".into()),
+        }
+    }
+}
+
+/// The fields a replace set, as the apiserver answered (or as planned).
+fn changed_fields(plan: &Plan, answered: Option<&Value>) -> Option<Vec<ChangedField>> {
+    let Change::Replace { after } = &plan.change else {
+        return None;
+    };
+    let before = change::without_server_fields(plan.before.as_ref()?);
+    let planned = change::without_server_fields(after);
+    let now = answered.unwrap_or(after);
+    Some(
+        change::changed_paths(&before, &planned)
+            .into_iter()
+            .map(|path| ChangedField {
+                after: now.pointer(&path).or(planned.pointer(&path)).cloned(),
+                path,
+            })
+            .collect(),
+    )
 }
 
 async fn attempt(
@@ -266,7 +314,7 @@ async fn attempt(
     if let Rbac::Denied(why) = &plan.rbac {
         return Verdict::Refused(format!("{why}; nothing was changed"));
     }
-    // One change at a time per state folder: held until its audit line is written.
+    // One change at a time per state folder: held until its last record is written.
     traces.lock = match super::lock::take(
         &options.state_dir,
         &format!("{} {}", plan.action, plan.target.display()),
@@ -275,8 +323,10 @@ async fn attempt(
         Err(super::Error::Busy(why)) => return Verdict::Refused(why),
         Err(e) => return Verdict::Failed(format!("{e}; nothing was changed")),
     };
-    match (&plan.before, &plan.change) {
-        (Some(before), _) => {
+    super::fault::pause("lock-taken");
+    let mut backup_sha256 = None;
+    match &plan.before {
+        Some(before) => {
             let path = super::backup::backup_path(
                 &options.state_dir,
                 &plan.context,
@@ -289,24 +339,54 @@ async fn attempt(
                 plan.context,
                 plan.server,
                 plan.user,
-                now_text(),
+                audit::now_text(),
                 plan.action,
                 path.display(),
                 name
             );
-            if let Err(e) = super::backup::write(&path, &header, before) {
-                return Verdict::Failed(format!("{e}; nothing was changed"));
+            match super::backup::write(&path, &header, before) {
+                Ok(sha256) => backup_sha256 = Some(sha256),
+                Err(e) => return Verdict::Failed(format!("{e}; nothing was changed")),
             }
             traces.backup = Some(path.clone());
             progress(Step::BackupWritten(path));
         }
-        (None, _) => progress(Step::NoBackupNeeded),
+        None => progress(Step::NoBackupNeeded),
     }
+    super::fault::pause("backup-written");
+    // Write-ahead: the attempt is on disk before anything is sent.
+    let id = audit::new_id();
+    let mut record = record_of(plan, RecordKind::Attempt, Some(&id), "attempted".into());
+    record.resource_version = Some(plan.resource_version.clone());
+    record.backup = traces.backup.as_ref().map(|p| p.display().to_string());
+    record.backup_sha256 = backup_sha256;
+    match audit::append(&options.state_dir, &record) {
+        Ok(path) => traces.log = Some(path),
+        Err(e) => {
+            traces.unwritten = Some(e.to_string());
+            traces.outcome_tried = true;
+            return Verdict::Failed(format!("{e}; nothing was changed"));
+        }
+    }
+    traces.id = Some(id.clone());
+    super::fault::pause("attempt-recorded");
     let sent = plan::send(cluster, plan, false).await;
     let answered = match sent {
         Ok(answered) => answered,
         Err(e) => return refused_or_failed(cluster, plan, e).await,
     };
+    super::fault::pause("request-answered");
+    let mut record = record_of(plan, RecordKind::Outcome, Some(&id), "done".into());
+    record.backup = traces.backup.as_ref().map(|p| p.display().to_string());
+    record.resource_version = answered
+        .as_ref()
+        .and_then(|a| a["metadata"]["resourceVersion"].as_str())
+        .map(str::to_string);
+    record.changed = changed_fields(plan, answered.as_ref());
+    record.changed_sha256 = record.changed.as_deref().map(audit::changed_sha256);
+    traces.outcome_tried = true;
+    traces.note(audit::append(&options.state_dir, &record));
+    super::fault::pause("outcome-recorded");
     let shown = plan.target.display();
     progress(Step::Changed(match &plan.change {
         Change::Delete => format!("deleted {shown} (uid {})", plan.uid),

@@ -110,42 +110,56 @@ fn unique_part() -> String {
     format!("p{}{}", std::process::id(), &random[..6])
 }
 
-/// Writes the backup: a comment saying what it is, then the object as YAML. It is written
-/// whole to a hidden temporary file first, fsynced, then linked under its name (which never
-/// overwrites) and the folder fsynced: the backup either exists complete or not at all, and a
-/// failure (a full disk) leaves no empty or partial file behind. Mode 0600.
-pub fn write(path: &Path, header: &str, object: &Value) -> Result<()> {
+/// The header line that carries the checksum of the object below it.
+const CHECKSUM_LINE: &str = "sha256 of the object below: ";
+/// How every backup kube-rescue writes begins.
+const HEADER_START: &str = "# kube-rescue backup of ";
+/// The largest backup read (an object in etcd is at most about 1.5 MiB).
+pub const MAX_BACKUP: u64 = 16 * 1024 * 1024;
+
+/// Writes the backup: a comment saying what it is and the sha256 of the object's YAML below
+/// it, then that YAML. It is written whole to a hidden temporary file first, fsynced, then
+/// linked under its name (which never overwrites) and the folder fsynced: the backup either
+/// exists complete or not at all, and a failure (a full disk) leaves no empty or partial file
+/// behind. Mode 0600. Returns the sha256 of the whole file.
+pub fn write(path: &Path, header: &str, object: &Value) -> Result<String> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::File(format!("{} has no folder", path.display())))?;
     private_dir(dir)?;
+    let body = super::change::yaml(object);
     let mut text = String::new();
     for line in header.lines() {
         text.push_str("# ");
         text.push_str(line);
         text.push('\n');
     }
-    text.push_str(&super::change::yaml(object));
+    text.push_str(&format!(
+        "# {CHECKSUM_LINE}{}\n",
+        super::audit::sha256_hex(body.as_bytes())
+    ));
+    text.push_str(&body);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temporary = dir.join(format!(".{name}.{}.partial", unique_part()));
+    let exists = || {
+        Error::File(format!(
+            "{} already exists: another change from this state folder started at the same moment",
+            path.display()
+        ))
+    };
     let written = private_file(&temporary, false).and_then(|mut file| {
+        super::fault::no_space("backup", &temporary)?;
         write_synced(&mut file, &temporary, text.as_bytes())?;
         if path.exists() {
-            return Err(Error::File(format!(
-                "{} already exists: another change from this state folder started at the same moment",
-                path.display()
-            )));
+            return Err(exists());
         }
         // A hard link fails where a rename would replace: an existing backup is never lost.
         std::fs::hard_link(&temporary, path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::File(format!(
-                    "{} already exists: another change from this state folder started at the same moment",
-                    path.display()
-                ))
+                exists()
             } else {
                 file_error("could not name the backup", path, e)
             }
@@ -153,33 +167,109 @@ pub fn write(path: &Path, header: &str, object: &Value) -> Result<()> {
     });
     let _ = std::fs::remove_file(&temporary);
     written?;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(super::audit::sha256_hex(text.as_bytes()))
 }
 
-/// Reads a backup written by [`write`] (or any single-object YAML or JSON manifest).
-pub fn read(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
+/// A backup as read and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    pub object: Value,
+    /// The sha256 of the whole file.
+    pub sha256: String,
+    /// How its integrity was proven, in words (or why it could not be).
+    pub integrity: String,
+}
+
+/// Reads a backup written by [`write`] (or any single-object YAML or JSON manifest) and
+/// checks it before anything is planned: not empty, not larger than [`MAX_BACKUP`], the
+/// checksum in a kube-rescue header matches the object below it, it parses whole as one
+/// object with apiVersion, kind and metadata.name. `expected` is the sha256 the audit log
+/// recorded for this file, when it has one.
+pub fn load(path: &Path, expected: Option<&str>) -> Result<Loaded> {
+    let refuse = |why: String| Error::Input(format!("{}: {why}; nothing was sent", path.display()));
+    let file =
+        File::open(path).map_err(|e| file_error("could not read the backup", path, e))?;
+    let (bytes, over) = crate::jsonl::read_capped(file, MAX_BACKUP)
         .map_err(|e| file_error("could not read the backup", path, e))?;
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    let object: Value = serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
-        Error::File(format!(
-            "{} is not a YAML object: {}",
-            path.display(),
-            e.without_snippet()
-        ))
-    })?;
-    if !object.is_object()
-        || object["metadata"]["name"]
-            .as_str()
-            .is_none_or(str::is_empty)
-    {
-        return Err(Error::File(format!(
-            "{} does not hold a Kubernetes object (no metadata.name)",
-            path.display()
+    if over {
+        return Err(refuse(format!(
+            "larger than {} MiB: not a backup of one object",
+            MAX_BACKUP / 1024 / 1024
         )));
     }
-    Ok(object)
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(refuse("the file is empty".into()));
+    }
+    let sha256 = super::audit::sha256_hex(&bytes);
+    let text = String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".into()))?;
+    let mut integrity = match expected {
+        Some(e) if e != sha256 => {
+            return Err(refuse(format!(
+                "the file changed since kube-rescue wrote it: its sha256 is {sha256}, the audit log recorded {e} (cut short, edited or replaced)"
+            )));
+        }
+        Some(_) => "sha256 matches the audit log".to_string(),
+        None => String::new(),
+    };
+    if text.starts_with(HEADER_START) {
+        let header: Vec<&str> = text.lines().take_while(|l| l.starts_with('#')).collect();
+        let body_start: usize = header.iter().map(|l| l.len() + 1).sum();
+        let body = text.get(body_start.min(text.len())..).unwrap_or_default();
+        match header
+            .iter()
+            .find_map(|l| l.strip_prefix("# ")?.strip_prefix(CHECKSUM_LINE))
+        {
+            Some(recorded) => {
+                let actual = super::audit::sha256_hex(body.as_bytes());
+                if recorded.trim() != actual {
+                    return Err(refuse(format!(
+                        "the object in this kube-rescue backup does not match its checksum (the header says {}, the content is {actual}): it was cut short or edited",
+                        recorded.trim()
+                    )));
+                }
+                if integrity.is_empty() {
+                    integrity = "the checksum in its header matches".into();
+                }
+            }
+            None if integrity.is_empty() => {
+                integrity =
+                    "not proven: a kube-rescue backup without a checksum line (an older version)"
+                        .into();
+            }
+            None => {}
+        }
+    } else if integrity.is_empty() {
+        integrity = "not proven: not written by kube-rescue (no checksum)".into();
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let object: Value = serde_saphyr::from_str_with_options(&text, options)
+        .map_err(|e| refuse(format!("not a YAML object: {}", e.without_snippet())))?;
+    if !object.is_object() {
+        return Err(refuse("it does not hold a Kubernetes object".into()));
+    }
+    for (field, value) in [
+        ("apiVersion", &object["apiVersion"]),
+        ("kind", &object["kind"]),
+        ("metadata.name", &object["metadata"]["name"]),
+    ] {
+        if value.as_str().is_none_or(str::is_empty) {
+            return Err(refuse(format!(
+                "it does not hold a whole Kubernetes object: {field} is missing"
+            )));
+        }
+    }
+    Ok(Loaded {
+        object,
+        sha256,
+        integrity,
+    })
+}
+
+/// Reads a backup: [`load`] without an expected checksum.
+pub fn read(path: &Path) -> Result<Value> {
+    load(path, None).map(|l| l.object)
 }
 
 #[cfg(test)]
@@ -208,7 +298,8 @@ mod tests {
         );
         let object = serde_json::json!({"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "opa", "uid": "u", "labels": {"a": "no"}}});
-        write(&path, "backup of x\nline two", &object).unwrap();
+        let sha = write(&path, "backup of x\nline two", &object).unwrap();
+        assert_eq!(sha, crate::remediate::audit::sha256_hex(&std::fs::read(&path).unwrap()));
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let folder = std::fs::metadata(path.parent().unwrap())

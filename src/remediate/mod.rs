@@ -13,6 +13,7 @@ pub mod apply;
 pub mod audit;
 pub mod backup;
 pub mod change;
+pub mod fault;
 pub mod lock;
 pub mod plan;
 

@@ -1,6 +1,7 @@
 //! The output of `kube-rescue check`: text for a terminal, JSON as DESIGN.md fixes it, and
 //! Markdown for tickets; and the exit code that goes with the findings.
 
+pub mod audit;
 pub mod plan;
 pub mod timeline;
 

@@ -11,7 +11,7 @@ use super::runbook::{self as steps, Pinned};
 use crate::cluster::Snapshot;
 use crate::cluster::snapshot::WebhookMetrics;
 use crate::diagnose::{self, Finding, Inventory};
-use crate::remediate::audit::AuditRecord;
+use crate::remediate::audit::{Attempt, Log};
 use crate::remediate::{self, Outcome, Plan};
 
 /// The views, in Tab order; the number is the key that opens it.
@@ -108,8 +108,8 @@ pub enum Update {
     ApplyStep(String),
     /// The change ended (done, refused or failed).
     Applied(Box<Outcome>),
-    /// The audit log, oldest first.
-    Audit(Vec<AuditRecord>),
+    /// The audit log as read.
+    Audit(Log),
     /// The runbooks with the `--runbooks` folders read (in the background: a folder of large
     /// files never holds up the screen).
     Runbooks(Arc<crate::runbook::Catalog>),
@@ -248,8 +248,10 @@ pub struct Model {
     pub requests: Vec<Request>,
     /// The remediation dialog, when open.
     pub dialog: Option<Dialog>,
-    /// The audit log, newest first.
-    pub audit: Vec<AuditRecord>,
+    /// The audit log's attempts, newest first.
+    pub audit: Vec<Attempt>,
+    /// What could not be read of the audit log (a torn last line, an unreadable file).
+    pub audit_problems: Vec<String>,
     /// What the journal was last told.
     pub tracker: super::journal::Tracker,
     /// The runbooks this run can use (shipped, then each --runbooks folder).
@@ -301,6 +303,7 @@ impl Model {
             requests: Vec::new(),
             dialog: None,
             audit: Vec::new(),
+            audit_problems: Vec::new(),
             tracker: Default::default(),
             runbooks: Arc::new(crate::runbook::Catalog::shipped()),
             runbooks_pending: false,
@@ -1097,8 +1100,9 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
             return Some(Action::RefreshNow);
         }
         Action::Update(Update::Runbooks(catalog)) => model.take_runbooks(catalog),
-        Action::Update(Update::Audit(records)) => {
-            model.audit = records.into_iter().rev().collect();
+        Action::Update(Update::Audit(log)) => {
+            model.audit_problems = log.problems();
+            model.audit = log.attempts.into_iter().rev().collect();
             model.clamp_selection();
         }
         Action::Tick(now) => model.now = now,

@@ -1,6 +1,7 @@
 //! Drawing: the whole screen from a `&Model`, and nothing else. No I/O, no clock (ages are
 //! relative to `model.now`), no state kept between frames.
 
+use crate::remediate::audit::Attempt;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -1439,6 +1440,20 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
 // Audit
 
 fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
+    let area = if model.audit_problems.is_empty() {
+        area
+    } else {
+        let lines: Vec<Line> = model
+            .audit_problems
+            .iter()
+            .map(|p| Line::from(Span::styled(format!(" ! {p}"), Style::new().fg(Color::Yellow))))
+            .collect();
+        let height = (lines.len() as u16).min(3);
+        let [top, rest] =
+            Layout::vertical([Constraint::Length(height), Constraint::Min(0)]).areas(area);
+        Paragraph::new(lines).render(top, buf);
+        rest
+    };
     if model.audit.is_empty() {
         Paragraph::new(vec![
             Line::from(" No change recorded yet."),
@@ -1451,6 +1466,15 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
         return;
     }
+    let result_style = |r: &Attempt| {
+        if r.interrupted {
+            Style::new().fg(Color::Yellow).bold()
+        } else if r.result == "done" {
+            Style::new().fg(Color::Green)
+        } else {
+            Style::new().fg(Color::Red)
+        }
+    };
     let room = area.height.saturating_sub(7).max(3);
     let list_height = (model.audit.len() as u16 + 1).clamp(3, room);
     let [list_area, detail_area] =
@@ -1463,19 +1487,14 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
             Constraint::Length(8),
             Constraint::Length(25),
             Constraint::Min(20),
-            Constraint::Length(16),
+            Constraint::Length(30),
         ],
         |r| {
-            let style = if r.result == "done" {
-                Style::new().fg(Color::Green)
-            } else {
-                Style::new().fg(Color::Red)
-            };
             Row::new(vec![
                 Cell::from(r.time.get(11..19).unwrap_or(&r.time).to_string()),
                 Cell::from(r.action.clone()),
                 Cell::from(r.target.clone()),
-                Cell::from(Span::styled(r.result.clone(), style)),
+                Cell::from(Span::styled(r.result.clone(), result_style(r))),
             ])
         },
         list_area,
@@ -1484,16 +1503,11 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
     let Some(r) = model.audit.get(model.selection.audit) else {
         return;
     };
-    let result_style = if r.result == "done" {
-        Style::new().fg(Color::Green)
-    } else {
-        Style::new().fg(Color::Red)
-    };
     let mut lines = vec![
         Line::from(vec![
             "change   ".bold(),
             format!("{} {}: ", r.action, r.target).into(),
-            Span::styled(r.result.clone(), result_style),
+            Span::styled(r.result.clone(), result_style(r)),
         ]),
         Line::from(vec![
             "when     ".bold(),
@@ -1504,6 +1518,12 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
             format!("{} ({})", r.context, r.server).into(),
         ]),
     ];
+    if r.interrupted {
+        lines.push(Line::from(Span::styled(
+            "         the run stopped after the attempt was recorded and before its outcome: the change may or may not have been made; read the object, or restore the backup",
+            Style::new().fg(Color::Yellow),
+        )));
+    }
     if let Some(v) = &r.verification {
         lines.push(Line::from(vec!["verified ".bold(), v.clone().into()]));
     }
