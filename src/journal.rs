@@ -125,23 +125,20 @@ pub struct Journal {
     pub unreadable: Vec<(usize, String)>,
 }
 
-/// Reads a journal file.
+/// Reads a journal file (lines are read with bounded memory; a torn last line is reported
+/// among the unreadable ones).
 pub fn read(path: &Path) -> std::io::Result<Journal> {
-    let text = std::fs::read_to_string(path)?;
-    let mut journal = Journal {
+    std::fs::metadata(path)?;
+    let lines = crate::jsonl::read::<Entry>(path)?;
+    Ok(Journal {
         path: path.to_path_buf(),
-        ..Journal::default()
-    };
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Entry>(line) {
-            Ok(entry) => journal.entries.push(entry),
-            Err(e) => journal.unreadable.push((i + 1, e.to_string())),
-        }
-    }
-    Ok(journal)
+        entries: lines.records,
+        unreadable: lines
+            .bad
+            .iter()
+            .map(|b| (b.number, b.why.clone()))
+            .collect(),
+    })
 }
 
 /// The newest journal under `state_dir` (file names sort by start time).

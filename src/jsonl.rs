@@ -61,7 +61,9 @@ pub fn read<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<Line
 }
 
 /// [`read`] from any reader.
-pub fn read_from<T: serde::de::DeserializeOwned>(reader: impl BufRead) -> std::io::Result<Lines<T>> {
+pub fn read_from<T: serde::de::DeserializeOwned>(
+    reader: impl BufRead,
+) -> std::io::Result<Lines<T>> {
     let mut records = Vec::new();
     let bad = each(reader, |record| records.push(record))?;
     Ok(Lines { records, bad })
@@ -172,7 +174,11 @@ mod tests {
         assert_eq!(read.bad.len(), 1);
         assert!(read.bad[0].torn);
         assert_eq!(read.bad[0].number, 4);
-        assert!(read.bad[0].to_string().contains("cut short"), "{}", read.bad[0]);
+        assert!(
+            read.bad[0].to_string().contains("cut short"),
+            "{}",
+            read.bad[0]
+        );
         // A complete last line without its newline is still a record.
         let read = lines(b"{\"a\":1}\n{\"a\":2}");
         assert_eq!(read.records.len(), 2);

@@ -9,9 +9,9 @@ use clap::Parser as _;
 use std::io::IsTerminal;
 
 use kube_rescue::cli::{
-    AuditArgs, AuditFormat, CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs, RbacArgs, ReportArgs,
-    ReportFormat, RestoreArgs, RunbooksArgs, RunbooksCommand, SimArgs, SnapshotArgs,
-    SnapshotFormat,
+    AuditArgs, AuditFormat, CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs,
+    RbacArgs, ReportArgs, ReportFormat, RestoreArgs, RunbooksArgs, RunbooksCommand, SimArgs,
+    SnapshotArgs, SnapshotFormat,
 };
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot, collect, probe};
 use kube_rescue::diagnose::{self, Inventory};
@@ -291,7 +291,7 @@ async fn run_fix(args: FixArgs, state: &Path) -> anyhow::Result<u8> {
 async fn run_restore(args: RestoreArgs, state: &Path) -> anyhow::Result<u8> {
     let retry = format!("kube-rescue restore {}", args.file.display());
     let label = ("restore".to_string(), args.file.display().to_string());
-    let request = remediate::Request::Restore { file: args.file };
+    let request = remediate::Request::restore(args.file, state, args.overwrite_later_changes);
     run_change(request, label, retry, args.confirm, &args.cluster, state).await
 }
 

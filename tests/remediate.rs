@@ -99,7 +99,7 @@ async fn a_change_since_the_plan_is_refused_not_overwritten() {
         "not deleted"
     );
 
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert_eq!(records.len(), 2);
     assert!(
         records.iter().all(|r| r

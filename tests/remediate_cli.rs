@@ -6,8 +6,8 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
+use common::cli::{Run, kube_rescue, log_position, writes_since};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
@@ -18,39 +18,6 @@ use kube_rescue::sim::scenario::Scenario;
 use serde_json::Value;
 
 const WEBHOOK_CONFIG: &str = "opa-validating-webhook";
-
-struct Run {
-    output: Output,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn code(&self) -> i32 {
-        self.output.status.code().unwrap_or(-1)
-    }
-}
-
-/// Runs kube-rescue with `args`, the simulator's kubeconfig and a state folder of its own.
-async fn kube_rescue(running: &common::Running, state: &Path, args: &[&str]) -> Run {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kube-rescue"));
-    command
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&running.kubeconfig)
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("KUBECONFIG")
-        .env("NO_COLOR", "1");
-    let output = tokio::task::spawn_blocking(move || command.output().expect("kube-rescue runs"))
-        .await
-        .unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
-    }
-}
 
 /// `fix ACTION vwc/opa-validating-webhook --confirm CONFIRM`.
 async fn fix_webhook_config(
@@ -82,37 +49,6 @@ async fn webhook_config(running: &common::Running) -> Option<Value> {
         .await
         .unwrap()
         .map(|o| serde_json::to_value(o).unwrap())
-}
-
-/// Writes (POST, PUT, PATCH, DELETE) in the request log that were not dry runs, and every
-/// write, after `since`.
-async fn writes_since(running: &common::Running, since: u64) -> (Vec<Value>, Vec<Value>) {
-    let (log, _) = common::request_log(running, since).await;
-    let writes: Vec<Value> = log
-        .into_iter()
-        .filter(|r| r["method"] != "GET" && r["method"] != "HEAD")
-        .collect();
-    let real = writes
-        .iter()
-        .filter(|r| {
-            !r["query"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("dryRun=All")
-        })
-        .filter(|r| {
-            !r["path"]
-                .as_str()
-                .unwrap_or_default()
-                .ends_with("selfsubjectaccessreviews")
-        })
-        .cloned()
-        .collect();
-    (real, writes)
-}
-
-async fn log_position(running: &common::Running) -> u64 {
-    common::request_log(running, 0).await.1
 }
 
 fn assert_one_line_refusal(run: &Run, words: &str) {
@@ -198,7 +134,10 @@ async fn the_plan_alone_changes_nothing() {
     );
     assert!(webhook_config(&running).await.is_some(), "still there");
     assert!(!state.join("backups").exists(), "no backup for a plan");
-    assert!(audit::read(&state).is_empty(), "a plan is not an attempt");
+    assert!(
+        audit::read(&state).attempts.is_empty(),
+        "a plan is not an attempt"
+    );
 }
 
 #[tokio::test]
@@ -223,7 +162,7 @@ async fn delete_is_backed_up_audited_verified_and_restored() {
     says(&run, "done: writes pass now");
     assert!(webhook_config(&running).await.is_none());
 
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert_eq!(records.len(), 1);
     let record = &records[0];
     assert_eq!(record.result, "done");
@@ -282,7 +221,7 @@ async fn delete_is_backed_up_audited_verified_and_restored() {
         without_server_fields(&restored),
         without_server_fields(&original)
     );
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert_eq!(records.len(), 2);
     assert_eq!(
         (records[1].action.as_str(), records[1].result.as_str()),
@@ -420,7 +359,7 @@ async fn restart_backend_restarts_the_deployment_behind_the_service() {
     let after = deployments.get("opa").await.unwrap();
     let stamp = annotation(&after).expect("restartedAt set");
     assert!(stamp.parse::<jiff::Timestamp>().is_ok(), "{stamp}");
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert_eq!(records[0].target, "deployment/opa/opa");
 }
 
@@ -480,7 +419,7 @@ async fn a_wrong_confirmation_is_refused_and_audited() {
     assert_eq!(webhook_config(&running).await.unwrap(), original);
     let (real, _) = writes_since(&running, since).await;
     assert!(real.is_empty(), "{real:?}");
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert_eq!(records.len(), 1);
     assert!(
         records[0].result.starts_with("refused: the confirmation"),
@@ -510,7 +449,7 @@ async fn rbac_denial_is_shown_in_the_plan_and_refused() {
     assert!(webhook_config(&running).await.is_some());
     let (real, _) = writes_since(&running, since).await;
     assert!(real.is_empty(), "{real:?}");
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert!(
         records[0]
             .result
@@ -575,7 +514,7 @@ async fn read_only_plans_and_refuses_without_a_single_write() {
         webhook_config(&running).await.unwrap()["webhooks"][0]["failurePolicy"],
         "Fail"
     );
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert_eq!(records.len(), 1);
     assert!(
         records[0].result.starts_with("refused: read-only"),
@@ -702,7 +641,7 @@ async fn an_apiserver_that_does_not_answer_is_one_line_and_audited() {
         run.stderr.trim(),
         "kube-rescue: get validatingwebhookconfigurations opa-validating-webhook: no answer within 0.5 s"
     );
-    let records = audit::read(&state);
+    let records = audit::read(&state).attempts;
     assert_eq!(records.len(), 1);
     assert_eq!(
         records[0].result,

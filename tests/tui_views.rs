@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use kube_rescue::cluster::collect::{RefreshPolicy, Refresher};
 use kube_rescue::cluster::probe::ProbeState;
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot};
-use kube_rescue::remediate::audit::AuditRecord;
+use kube_rescue::remediate::audit::{self, AuditRecord, RecordKind};
 use kube_rescue::remediate::{
     self, Change, DryRun, Outcome, Plan, Rbac, Target, TargetKind, Verdict,
 };
@@ -504,6 +504,8 @@ fn sample_plan(read_only: bool) -> Box<Plan> {
         },
         read_only,
         restore_from: None,
+        integrity: None,
+        later: None,
     })
 }
 
@@ -652,34 +654,77 @@ fn a_plan_that_cannot_be_made_says_why() {
 #[test]
 fn the_audit_view_undoes_a_change_by_restoring_its_backup() {
     let mut model = model_with("opa-webhook-outage", false);
-    let record = |result: &str, backup: Option<&str>| AuditRecord {
-        time: "2026-11-26T10:02:03.000Z".into(),
-        user: "oncall".into(),
-        context: "prod".into(),
-        server: "https://10.0.0.1".into(),
-        action: "delete".into(),
-        target: "validatingwebhookconfiguration/opa-validating-webhook".into(),
-        uid: "u-1".into(),
-        backup: backup.map(str::to_string),
-        result: result.into(),
-        verification: Some("read back: gone; write probe: passed".into()),
+    // Written and read back as the log is: a refusal, a change done, and a change whose run
+    // was cut short after its attempt was recorded.
+    let state = tempfile::tempdir().unwrap();
+    let record = |kind: RecordKind, id: &str, result: &str, backup: Option<&str>| {
+        let mut r = AuditRecord::new(
+            kind,
+            Some(id.to_string()),
+            ("oncall", "prod", "https://10.0.0.1"),
+            "delete",
+            "validatingwebhookconfiguration/opa-validating-webhook",
+            "u-1",
+            result.into(),
+        );
+        r.time = "2026-11-26T10:02:03.000Z".into();
+        r.backup = backup.map(str::to_string);
+        r.verification = (result == "done").then(|| "read back: gone; write probe: passed".into());
+        audit::append(state.path(), &r).unwrap();
     };
+    record(
+        RecordKind::Outcome,
+        "a",
+        "refused: wrong confirmation",
+        None,
+    );
+    record(
+        RecordKind::Attempt,
+        "b",
+        "attempted",
+        Some("/state/backups/prod/opa.yaml"),
+    );
+    record(
+        RecordKind::Outcome,
+        "b",
+        "done",
+        Some("/state/backups/prod/opa.yaml"),
+    );
+    record(
+        RecordKind::Attempt,
+        "c",
+        "attempted",
+        Some("/state/backups/prod/opa-2.yaml"),
+    );
     send(
         &mut model,
         [
-            Action::Update(Update::Audit(vec![
-                record("refused: wrong confirmation", None),
-                record("done", Some("/state/backups/prod/opa.yaml")),
-            ])),
+            Action::Update(Update::Audit(audit::read(state.path()))),
             Action::GoTo(View::Audit),
         ],
     );
-    // Newest first.
-    assert_eq!(model.audit[0].result, "done");
+    // Newest first: the interrupted attempt, with its backup ready to restore.
+    assert_eq!(model.audit[0].result, audit::INTERRUPTED);
+    let screen = draw(&model, 100, 24);
+    assert!(screen.contains("outcome unknown: interrupted"), "{screen}");
+    assert!(
+        screen.contains("the run stopped after the attempt was recorded"),
+        "{screen}"
+    );
+    send(&mut model, [Action::Undo]);
+    match work(&mut model).as_slice() {
+        [Request::Plan(remediate::Request::Restore { file, recorded, .. })] => {
+            assert_eq!(file.to_str(), Some("/state/backups/prod/opa-2.yaml"));
+            assert!(recorded.as_ref().is_some_and(|r| r.interrupted));
+        }
+        other => panic!("{other:?}"),
+    }
+    send(&mut model, [Action::Back, Action::Down]);
+    assert_eq!(model.audit[1].result, "done");
     insta::assert_snapshot!("audit_80x24", draw(&model, 80, 24));
     send(&mut model, [Action::Undo]);
     match work(&mut model).as_slice() {
-        [Request::Plan(remediate::Request::Restore { file })] => {
+        [Request::Plan(remediate::Request::Restore { file, .. })] => {
             assert_eq!(file.to_str(), Some("/state/backups/prod/opa.yaml"))
         }
         other => panic!("{other:?}"),

@@ -152,7 +152,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The sha256 of the fields a change set, as recorded.
 pub fn changed_sha256(changed: &[ChangedField]) -> String {
-    sha256_hex(serde_json::to_string(changed).unwrap_or_default().as_bytes())
+    sha256_hex(
+        serde_json::to_string(changed)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
 }
 
 /// Appends one record as one complete line and flushes it to disk. Returns the log's path.
@@ -463,7 +467,11 @@ mod tests {
             text.push_str(&serde_json::to_string(&r).unwrap());
             text.push('\n');
         }
-        let done = record(RecordKind::Outcome, &format!("id{}", MAX_ATTEMPTS + 2), "done");
+        let done = record(
+            RecordKind::Outcome,
+            &format!("id{}", MAX_ATTEMPTS + 2),
+            "done",
+        );
         text.push_str(&serde_json::to_string(&done).unwrap());
         text.push('\n');
         std::fs::write(dir.path().join(AUDIT_FILE), text).unwrap();

@@ -188,8 +188,7 @@ pub struct Loaded {
 /// recorded for this file, when it has one.
 pub fn load(path: &Path, expected: Option<&str>) -> Result<Loaded> {
     let refuse = |why: String| Error::Input(format!("{}: {why}; nothing was sent", path.display()));
-    let file =
-        File::open(path).map_err(|e| file_error("could not read the backup", path, e))?;
+    let file = File::open(path).map_err(|e| file_error("could not read the backup", path, e))?;
     let (bytes, over) = crate::jsonl::read_capped(file, MAX_BACKUP)
         .map_err(|e| file_error("could not read the backup", path, e))?;
     if over {
@@ -299,7 +298,10 @@ mod tests {
         let object = serde_json::json!({"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "opa", "uid": "u", "labels": {"a": "no"}}});
         let sha = write(&path, "backup of x\nline two", &object).unwrap();
-        assert_eq!(sha, crate::remediate::audit::sha256_hex(&std::fs::read(&path).unwrap()));
+        assert_eq!(
+            sha,
+            crate::remediate::audit::sha256_hex(&std::fs::read(&path).unwrap())
+        );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let folder = std::fs::metadata(path.parent().unwrap())

@@ -18,7 +18,11 @@ pub fn no_space(point: &str, path: &Path) -> super::Result<()> {
     let Some(points) = std::env::var_os(NO_SPACE) else {
         return Ok(());
     };
-    if points.to_string_lossy().split(',').any(|p| p.trim() == point) {
+    if points
+        .to_string_lossy()
+        .split(',')
+        .any(|p| p.trim() == point)
+    {
         let e = std::io::Error::from_raw_os_error(libc::ENOSPC);
         return Err(super::Error::File(format!(
             "could not write {}: {e}",

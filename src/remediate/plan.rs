@@ -11,14 +11,56 @@ use serde_json::Value;
 use crate::cluster::{AccessError, Cluster, ErrorKind, ResourceType};
 
 use super::action::{self, Action, Target, TargetKind};
+use super::audit::Attempt;
 use super::change::{self, shell_quote};
 use super::{Error, Result};
 
 /// What the user asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
-    Fix { action: Action, target: Target },
-    Restore { file: PathBuf },
+    Fix {
+        action: Action,
+        target: Target,
+    },
+    Restore {
+        file: PathBuf,
+        /// The attempt that wrote this backup, as the audit log has it (its checksum, and the
+        /// state the change left, to tell later changes by others).
+        recorded: Option<Box<Attempt>>,
+        /// Put the whole backup back even over later changes by others.
+        overwrite_later_changes: bool,
+    },
+}
+
+impl Request {
+    /// A restore of `file`, with what the audit log of `state_dir` recorded of it.
+    pub fn restore(file: PathBuf, state_dir: &std::path::Path, overwrite: bool) -> Self {
+        let recorded = super::audit::read(state_dir)
+            .by_backup(&file)
+            .cloned()
+            .map(Box::new);
+        Request::Restore {
+            file,
+            recorded,
+            overwrite_later_changes: overwrite,
+        }
+    }
+}
+
+/// What changed in the object since kube-rescue's change, by someone else.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaterChanges {
+    /// Who, from managedFields.
+    pub managers: Vec<String>,
+    /// Where (JSON pointers).
+    pub paths: Vec<String>,
+    /// For each field of interest: (path, in the backup, after kube-rescue's change, live now).
+    pub three_way: Vec<(String, String, String, String)>,
+    /// Whether the plan puts the whole backup back over them.
+    pub overwritten: bool,
+    /// Fields kube-rescue's change set that someone changed again since (left alone by
+    /// default).
+    pub contested: Vec<String>,
 }
 
 /// The write the plan will send.
@@ -83,6 +125,10 @@ pub struct Plan {
     pub read_only: bool,
     /// For restore: the backup file.
     pub restore_from: Option<PathBuf>,
+    /// For restore: how the backup proved itself (checksum), in words.
+    pub integrity: Option<String>,
+    /// For restore: what others changed since kube-rescue's change.
+    pub later: Option<LaterChanges>,
 }
 
 impl Plan {
@@ -279,6 +325,7 @@ fn kubectl_command(
 /// read-only mode).
 pub async fn plan(cluster: &Cluster, request: &Request) -> Result<Plan> {
     let now = jiff::Timestamp::now();
+    let (mut integrity, mut later) = (None, None);
     let (action_name, target, via, before, change, gives_up, restore_from) = match request {
         Request::Fix { action, target } => {
             action.check_target(target)?;
@@ -312,65 +359,22 @@ pub async fn plan(cluster: &Cluster, request: &Request) -> Result<Plan> {
                 None,
             )
         }
-        Request::Restore { file } => {
-            let saved = super::backup::read(file)?;
-            let api_version = saved["apiVersion"].as_str().unwrap_or_default();
-            let kind_name = saved["kind"].as_str().unwrap_or_default();
-            let kind = TargetKind::of_object(api_version, kind_name).ok_or_else(|| {
-                Error::Input(format!(
-                    "{} holds a {kind_name} ({api_version}); kube-rescue restores ValidatingWebhookConfiguration, MutatingWebhookConfiguration, Node and Deployment",
-                    file.display()
-                ))
-            })?;
-            let target = Target::new(
-                kind,
-                saved["metadata"]["namespace"]
-                    .as_str()
-                    .filter(|_| kind.resource().namespaced),
-                saved["metadata"]["name"].as_str().unwrap_or_default(),
-            );
-            let restored = change::without_server_fields(&saved);
-            let current = match read_target(cluster, &target).await {
-                Ok(current) => Some(current),
-                Err(Error::NotFound(_)) => None,
-                Err(e) => return Err(e),
-            };
-            let (change, gives_up) = match &current {
-                None => (
-                    Change::Create { object: restored },
-                    format!(
-                        "{} is created again as it was backed up; what it enforces applies again",
-                        target.display()
-                    ),
-                ),
-                Some(current) => {
-                    let mut after = restored;
-                    after["metadata"]["resourceVersion"] =
-                        current["metadata"]["resourceVersion"].clone();
-                    if change::without_server_fields(current)
-                        == change::without_server_fields(&after)
-                    {
-                        return Err(Error::NoChange(format!(
-                            "{} is already as the backup has it",
-                            target.display()
-                        )));
-                    }
-                    (
-                        Change::Replace { after },
-                        format!(
-                            "every change made to {} since the backup is undone",
-                            target.display()
-                        ),
-                    )
-                }
-            };
+        Request::Restore {
+            file,
+            recorded,
+            overwrite_later_changes,
+        } => {
+            let restored =
+                restore_plan(cluster, file, recorded.as_deref(), *overwrite_later_changes).await?;
+            integrity = Some(restored.integrity);
+            later = restored.later;
             (
                 "restore".to_string(),
-                target,
+                restored.target,
                 None,
-                current,
-                change,
-                gives_up,
+                restored.current,
+                restored.change,
+                restored.gives_up,
                 Some(file.clone()),
             )
         }
@@ -415,6 +419,8 @@ pub async fn plan(cluster: &Cluster, request: &Request) -> Result<Plan> {
         rbac: Rbac::NotChecked("read-only".into()),
         read_only: cluster.is_read_only(),
         restore_from,
+        integrity,
+        later,
     };
     if !plan.read_only {
         let (dry_run, rbac) = tokio::join!(dry_run(cluster, &plan), access(cluster, &plan));
@@ -422,6 +428,270 @@ pub async fn plan(cluster: &Cluster, request: &Request) -> Result<Plan> {
         plan.rbac = rbac;
     }
     Ok(plan)
+}
+
+/// A restore, planned.
+struct Restored {
+    target: Target,
+    current: Option<Value>,
+    change: Change,
+    gives_up: String,
+    integrity: String,
+    later: Option<LaterChanges>,
+}
+
+/// A value at a path, in a few words.
+fn shown_at(object: Option<&Value>, path: &str) -> String {
+    match object.and_then(|o| o.pointer(path)) {
+        None => "(unset)".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => {
+            let text = v.to_string();
+            match text.char_indices().nth(60) {
+                Some((i, _)) => format!("{}...", &text[..i]),
+                None => text,
+            }
+        }
+    }
+}
+
+/// Sets (or with None removes) the value at a JSON pointer, creating objects on the way.
+fn set_at(object: &mut Value, path: &str, value: Option<Value>) {
+    let parts: Vec<String> = path
+        .split('/')
+        .skip(1)
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut here = object;
+    for part in parents {
+        here = match here {
+            Value::Array(items) => {
+                match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+            Value::Object(map) => map
+                .entry(part.clone())
+                .or_insert_with(|| Value::Object(Default::default())),
+            _ => return,
+        };
+    }
+    match (here, value) {
+        (Value::Object(map), Some(v)) => {
+            map.insert(last.clone(), v);
+        }
+        (Value::Object(map), None) => {
+            map.remove(last);
+        }
+        (Value::Array(items), Some(v)) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *slot = v;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Who changed `path` of `object`, from its managedFields.
+fn manager_of(object: &Value, path: &str) -> Option<String> {
+    let _ = path;
+    change::likely_manager(object)
+}
+
+/// Reads and checks the backup, reads the object, and works out what to send: the whole
+/// backup, or (when someone changed the object since kube-rescue's change) only the fields
+/// that change set, unless `overwrite`.
+async fn restore_plan(
+    cluster: &Cluster,
+    file: &std::path::Path,
+    recorded: Option<&Attempt>,
+    overwrite: bool,
+) -> Result<Restored> {
+    let expected = recorded.and_then(|r| r.backup_sha256.as_deref());
+    let loaded = super::backup::load(file, expected)?;
+    let saved = loaded.object;
+    let api_version = saved["apiVersion"].as_str().unwrap_or_default();
+    let kind_name = saved["kind"].as_str().unwrap_or_default();
+    let kind = TargetKind::of_object(api_version, kind_name).ok_or_else(|| {
+        Error::Input(format!(
+            "{} holds a {kind_name} ({api_version}); kube-rescue restores ValidatingWebhookConfiguration, MutatingWebhookConfiguration, Node and Deployment; nothing was sent",
+            file.display()
+        ))
+    })?;
+    let target = Target::new(
+        kind,
+        saved["metadata"]["namespace"]
+            .as_str()
+            .filter(|_| kind.resource().namespaced),
+        saved["metadata"]["name"].as_str().unwrap_or_default(),
+    );
+    let restored = change::without_server_fields(&saved);
+    check_valid(file, &restored)?;
+    let current = match read_target(cluster, &target).await {
+        Ok(current) => Some(current),
+        Err(Error::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let shown = target.display();
+    let mut later = None;
+    let (change, gives_up) = match &current {
+        None => (
+            Change::Create { object: restored },
+            format!("{shown} is created again as it was backed up; what it enforces applies again"),
+        ),
+        Some(current) => {
+            let done = recorded.and_then(|r| r.after.as_ref());
+            let live_rv = current["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            let changed_since = done.filter(|d| d.resource_version != live_rv);
+            let mut after = restored.clone();
+            let mut gives_up = format!("every change made to {shown} since the backup is undone");
+            if let Some(done) = changed_since {
+                let found = later_changes(&restored, current, done, overwrite);
+                if done.changed.is_empty() {
+                    // The change was a delete: the object there now was made by someone else.
+                    if !overwrite {
+                        return Err(Error::Input(format!(
+                            "{shown} was created again since kube-rescue deleted it ({}); restoring would replace their object: add --overwrite-later-changes to do it anyway; nothing was sent",
+                            found.managers.join(", ")
+                        )));
+                    }
+                } else if !overwrite {
+                    after = current.clone();
+                    let mut put_back = Vec::new();
+                    for field in &done.changed {
+                        if current.pointer(&field.path) == field.after.as_ref() {
+                            set_at(
+                                &mut after,
+                                &field.path,
+                                restored.pointer(&field.path).cloned(),
+                            );
+                            put_back.push(field.path.clone());
+                        }
+                    }
+                    if put_back.is_empty() {
+                        return Err(Error::NoChange(format!(
+                            "the fields kube-rescue's change set ({}) were changed again since by {}; nothing of kube-rescue's change remains to undo (--overwrite-later-changes puts the whole backup back)",
+                            done.changed
+                                .iter()
+                                .map(|c| c.path.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            found.managers.join(", ")
+                        )));
+                    }
+                    gives_up = format!(
+                        "only what kube-rescue's change set is put back ({}); the later changes by {} ({}) stay",
+                        put_back.join(", "),
+                        found.managers.join(", "),
+                        found.paths.join(", ")
+                    );
+                } else {
+                    gives_up = format!(
+                        "every change made to {shown} since the backup is undone, including the later changes by {} ({})",
+                        found.managers.join(", "),
+                        found.paths.join(", ")
+                    );
+                }
+                later = Some(found);
+            }
+            after["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+            if change::without_server_fields(current) == change::without_server_fields(&after) {
+                return Err(Error::NoChange(format!(
+                    "{shown} is already as the backup has it"
+                )));
+            }
+            (Change::Replace { after }, gives_up)
+        }
+    };
+    let mut integrity = loaded.integrity;
+    if recorded.is_some_and(|r| r.interrupted) {
+        integrity.push_str(
+            "; the change that wrote it was cut short before its outcome was recorded: the plan compares the backup with the live object only",
+        );
+    }
+    Ok(Restored {
+        target,
+        current,
+        change,
+        gives_up,
+        integrity,
+        later,
+    })
+}
+
+/// What others changed since kube-rescue's change: the state that change left is the backup
+/// with the recorded fields set; whatever differs from it now is someone else's.
+fn later_changes(
+    restored: &Value,
+    current: &Value,
+    done: &super::audit::After,
+    overwrite: bool,
+) -> LaterChanges {
+    let mut left = restored.clone();
+    for field in &done.changed {
+        set_at(&mut left, &field.path, field.after.clone());
+    }
+    let live = change::without_server_fields(current);
+    let paths = if done.changed.is_empty() {
+        vec!["(the whole object)".to_string()]
+    } else {
+        change::changed_paths(&left, &live)
+    };
+    let mut managers: Vec<String> = Vec::new();
+    for path in &paths {
+        if let Some(m) = manager_of(current, path)
+            && !managers.contains(&m)
+        {
+            managers.push(m);
+        }
+    }
+    if managers.is_empty() {
+        managers.push("an unknown manager (no managedFields)".into());
+    }
+    let mut fields: Vec<&str> = done.changed.iter().map(|c| c.path.as_str()).collect();
+    fields.extend(
+        paths
+            .iter()
+            .map(String::as_str)
+            .filter(|p| p.starts_with('/')),
+    );
+    fields.dedup();
+    let three_way = fields
+        .iter()
+        .map(|p| {
+            (
+                p.to_string(),
+                shown_at(Some(restored), p),
+                shown_at(Some(&left), p),
+                shown_at(Some(current), p),
+            )
+        })
+        .collect();
+    let contested = done
+        .changed
+        .iter()
+        .filter(|c| current.pointer(&c.path) != c.after.as_ref())
+        .map(|c| c.path.clone())
+        .collect();
+    LaterChanges {
+        managers,
+        paths,
+        three_way,
+        overwritten: overwrite,
+        contested,
+    }
+}
+
+/// Refuses a backup that the apiserver would refuse: invalid for its kind.
+fn check_valid(file: &std::path::Path, object: &Value) -> Result<()> {
+    let _ = (file, object);
+    Ok(())
 }
 
 /// Sends the change with dryRun=All.

@@ -28,7 +28,11 @@ pub fn text(log: &Log) -> String {
     for a in log.attempts.iter().rev() {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}  {} {}  {}", a.time, a.action, a.target, a.result);
-        let _ = writeln!(out, "    by {} on context {} ({})", a.user, a.context, a.server);
+        let _ = writeln!(
+            out,
+            "    by {} on context {} ({})",
+            a.user, a.context, a.server
+        );
         if a.interrupted {
             let _ = writeln!(
                 out,

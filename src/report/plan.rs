@@ -23,6 +23,47 @@ pub fn plan_text(plan: &Plan) -> String {
     if let Some(file) = &plan.restore_from {
         let _ = writeln!(out, "  from       {}", file.display());
     }
+    if let Some(integrity) = &plan.integrity {
+        let _ = writeln!(out, "  backup     {integrity}");
+    }
+    if let Some(later) = &plan.later {
+        let _ = writeln!(
+            out,
+            "  CHANGED    since kube-rescue's change, by {}: {}",
+            later.managers.join(", "),
+            later.paths.join(", ")
+        );
+        let rows: Vec<[&str; 4]> =
+            std::iter::once(["field", "backup", "after the change", "live now"])
+                .chain(
+                    later
+                        .three_way
+                        .iter()
+                        .map(|(p, b, a, l)| [p.as_str(), b.as_str(), a.as_str(), l.as_str()]),
+                )
+                .collect();
+        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        for [p, b, a, l] in &rows {
+            let _ = writeln!(out, "             {p:<w0$}  {b:<w1$}  {a:<w2$}  {l}");
+        }
+        let restores = if later.overwritten {
+            "the whole backup, over the later changes (--overwrite-later-changes)".to_string()
+        } else {
+            let contested = if later.contested.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} changed again since and are left as they are",
+                    later.contested.join(", ")
+                )
+            };
+            format!(
+                "only the fields kube-rescue's change set{contested}; the later changes stay (--overwrite-later-changes puts the whole backup back)"
+            )
+        };
+        let _ = writeln!(out, "  restores   {restores}");
+    }
     if let Some(via) = &plan.via {
         let _ = writeln!(out, "  found via  {via}");
     }

@@ -182,11 +182,15 @@ pub fn node_choices(row: &NodeRow) -> Vec<Choice> {
 }
 
 /// Undoing one audited change: restoring the backup it wrote.
-pub fn undo_choice(backup: &str, target: &str) -> Choice {
+/// Restoring the backup of an audited change (only kube-rescue's fields, if the object
+/// changed since).
+pub fn undo_choice(backup: &str, attempt: &remediate::audit::Attempt) -> Choice {
     Choice {
-        label: format!("restore {target} from {backup}"),
+        label: format!("restore {} from {backup}", attempt.target),
         request: remediate::Request::Restore {
             file: backup.into(),
+            recorded: Some(Box::new(attempt.clone())),
+            overwrite_later_changes: false,
         },
     }
 }

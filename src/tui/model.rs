@@ -723,7 +723,7 @@ fn undo(model: &mut Model) {
         ));
         return;
     };
-    let choice = dialog::undo_choice(backup, &record.target);
+    let choice = dialog::undo_choice(backup, record);
     plan(model, choice);
 }
 

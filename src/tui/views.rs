@@ -1446,7 +1446,12 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
         let lines: Vec<Line> = model
             .audit_problems
             .iter()
-            .map(|p| Line::from(Span::styled(format!(" ! {p}"), Style::new().fg(Color::Yellow))))
+            .map(|p| {
+                Line::from(Span::styled(
+                    format!(" ! {p}"),
+                    Style::new().fg(Color::Yellow),
+                ))
+            })
             .collect();
         let height = (lines.len() as u16).min(3);
         let [top, rest] =
@@ -1485,9 +1490,9 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
         &["TIME", "ACTION", "TARGET", "RESULT"],
         &[
             Constraint::Length(8),
-            Constraint::Length(25),
-            Constraint::Min(20),
-            Constraint::Length(30),
+            Constraint::Length(16),
+            Constraint::Min(24),
+            Constraint::Length(28),
         ],
         |r| {
             Row::new(vec![

@@ -2,6 +2,7 @@
 //! YAML, kube clients built from the kubeconfig it writes, and kubectl.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod hostile;
 pub mod tmux;
 

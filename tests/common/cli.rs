@@ -1,0 +1,71 @@
+//! Running the kube-rescue binary against a simulator as a user does, and reading what it
+//! wrote to the simulator from its request log.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+pub struct Run {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+}
+
+/// Runs kube-rescue with `args`, the simulator's kubeconfig and a state folder of its own.
+pub async fn kube_rescue(running: &super::Running, state: &Path, args: &[&str]) -> Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kube-rescue"));
+    command
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&running.kubeconfig)
+        .arg("--state-dir")
+        .arg(state)
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("kube-rescue runs"))
+        .await
+        .unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+/// Writes (POST, PUT, PATCH, DELETE) in the request log that were not dry runs, and every
+/// write, after `since`.
+pub async fn writes_since(running: &super::Running, since: u64) -> (Vec<Value>, Vec<Value>) {
+    let (log, _) = super::request_log(running, since).await;
+    let writes: Vec<Value> = log
+        .into_iter()
+        .filter(|r| r["method"] != "GET" && r["method"] != "HEAD")
+        .collect();
+    let real = writes
+        .iter()
+        .filter(|r| {
+            !r["query"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("dryRun=All")
+        })
+        .filter(|r| {
+            !r["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("selfsubjectaccessreviews")
+        })
+        .cloned()
+        .collect();
+    (real, writes)
+}
+
+pub async fn log_position(running: &super::Running) -> u64 {
+    super::request_log(running, 0).await.1
+}
