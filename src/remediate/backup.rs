@@ -143,6 +143,7 @@ pub fn write(path: &Path, header: &str, object: &Value) -> Result<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_partials(dir);
     let temporary = dir.join(format!(".{name}.{}.partial", unique_part()));
     let exists = || {
         Error::File(format!(
@@ -169,6 +170,34 @@ pub fn write(path: &Path, header: &str, object: &Value) -> Result<String> {
     written?;
     sync_dir(dir)?;
     Ok(super::audit::sha256_hex(text.as_bytes()))
+}
+
+/// Removes hidden partial backups left by a kube-rescue that was killed while writing one
+/// (its process is gone): they were never backups, and must not look like one.
+fn remove_stale_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".partial"))
+        else {
+            continue;
+        };
+        // `.<backup name>.p<pid><6 hex>.partial`
+        let pid = rest
+            .rsplit('.')
+            .next()
+            .and_then(|part| part.strip_prefix('p'))
+            .and_then(|digits| digits.get(..digits.len().saturating_sub(6)))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if pid.is_some() && !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A backup as read and checked.

@@ -20,11 +20,23 @@ impl Run {
 
 /// Runs kube-rescue with `args`, the simulator's kubeconfig and a state folder of its own.
 pub async fn kube_rescue(running: &super::Running, state: &Path, args: &[&str]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    args.extend([
+        "--kubeconfig".into(),
+        running.kubeconfig.clone().into_os_string(),
+    ]);
+    run_with_state(state, args).await
+}
+
+/// Runs a command of kube-rescue that reads no cluster (`audit`, `report`).
+pub async fn kube_rescue_offline(state: &Path, args: &[&str]) -> Run {
+    run_with_state(state, args.iter().map(Into::into).collect()).await
+}
+
+async fn run_with_state(state: &Path, args: Vec<std::ffi::OsString>) -> Run {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kube-rescue"));
     command
         .args(args)
-        .arg("--kubeconfig")
-        .arg(&running.kubeconfig)
         .arg("--state-dir")
         .arg(state)
         .env_remove("KUBECONFIG")
