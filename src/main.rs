@@ -452,8 +452,9 @@ fn run_report(args: ReportArgs, state: &Path) -> anyhow::Result<u8> {
             )
         })?,
     };
-    let read =
+    let mut read =
         journal::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+    report::timeline::add_audit(&mut read, &remediate::audit::read(state));
     if read.entries.is_empty() {
         anyhow::bail!("{} holds no journal entry", path.display());
     }

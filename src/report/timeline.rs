@@ -124,6 +124,68 @@ fn clock(t: Timestamp) -> String {
     crate::tui::rows::clock(t)
 }
 
+/// How long after a journal's last entry a change in the audit log still belongs to its run
+/// (a screen killed while it applied a change wrote nothing more).
+const AUDIT_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
+/// Adds to a journal the changes the audit log has from its run that it lacks: those made
+/// from the command line meanwhile, and those whose run was cut short (the journal records a
+/// change once it is verified; the audit log before it is sent). Same context, between the
+/// journal's first entry and shortly after its last.
+pub fn add_audit(journal: &mut Journal, log: &crate::remediate::audit::Log) {
+    let context = journal.entries.iter().find_map(|e| match &e.event {
+        Event::Started { context, .. } => Some(context.clone()),
+        _ => None,
+    });
+    let (Some(context), Some(first), Some(last)) = (
+        context,
+        journal.entries.iter().map(|e| e.time).min(),
+        journal.entries.iter().map(|e| e.time).max(),
+    ) else {
+        return;
+    };
+    let journalled = |backup: &Option<String>, action: &str, target: &str, at: Timestamp| {
+        journal.entries.iter().any(|e| match &e.event {
+            Event::Action {
+                action: a,
+                target: t,
+                backup: b,
+                ..
+            } => {
+                a == action
+                    && t == target
+                    && (backup.is_some() && b == backup
+                        || backup.is_none() && age_between(at, e.time).as_secs() < 60)
+            }
+            _ => false,
+        })
+    };
+    let mut added = Vec::new();
+    for attempt in &log.attempts {
+        let Ok(at) = attempt.time.parse::<Timestamp>() else {
+            continue;
+        };
+        if attempt.context != context
+            || at < first
+            || at > last + AUDIT_SLACK
+            || journalled(&attempt.backup, &attempt.action, &attempt.target, at)
+        {
+            continue;
+        }
+        added.push(Entry {
+            time: at,
+            event: Event::Action {
+                action: attempt.action.clone(),
+                target: attempt.target.clone(),
+                result: attempt.result.clone(),
+                backup: attempt.backup.clone(),
+                verification: attempt.verification.clone(),
+            },
+        });
+    }
+    journal.entries.extend(added);
+}
+
 /// Reads the journal's story.
 pub fn timeline(journal: &Journal) -> Timeline {
     // In time order: a change is journalled once verified, but dated when it was confirmed,
@@ -572,5 +634,124 @@ mod tests {
         );
         // The flap is still in the timeline.
         assert!(md.contains("| 10:00:30Z |"), "{md}");
+    }
+
+    #[test]
+    fn changes_the_journal_lacks_come_from_the_audit_log() {
+        use crate::remediate::audit::{self, AuditRecord, RecordKind};
+        let t0: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let e = |s, event| Entry {
+            time: at(t0, s),
+            event,
+        };
+        let mut journal = Journal {
+            path: "j.jsonl".into(),
+            entries: vec![
+                e(
+                    0,
+                    Event::Started {
+                        context: "prod".into(),
+                        server: "https://x".into(),
+                        read_only: false,
+                        version: "0.1.0".into(),
+                    },
+                ),
+                e(
+                    40,
+                    Event::Action {
+                        action: "delete".into(),
+                        target: "validatingwebhookconfiguration/a".into(),
+                        result: "done".into(),
+                        backup: Some("/a.yaml".into()),
+                        verification: None,
+                    },
+                ),
+                e(60, Event::Stopped),
+            ],
+            unreadable: vec![],
+        };
+        let state = tempfile::tempdir().unwrap();
+        let write = |kind, id: &str, context: &str, target: &str, s: i64, backup: &str| {
+            let mut r = AuditRecord::new(
+                kind,
+                Some(id.into()),
+                ("oncall", context, "https://x"),
+                if target.ends_with("/a") {
+                    "delete"
+                } else {
+                    "fail-open"
+                },
+                target,
+                "u",
+                if kind == RecordKind::Attempt {
+                    "attempted"
+                } else {
+                    "done"
+                }
+                .into(),
+            );
+            r.time = at(t0, s).to_string();
+            r.backup = Some(backup.into());
+            audit::append(state.path(), &r).unwrap();
+        };
+        // Already in the journal; interrupted in this run; another cluster; long after.
+        write(
+            RecordKind::Attempt,
+            "1",
+            "prod",
+            "validatingwebhookconfiguration/a",
+            38,
+            "/a.yaml",
+        );
+        write(
+            RecordKind::Outcome,
+            "1",
+            "prod",
+            "validatingwebhookconfiguration/a",
+            39,
+            "/a.yaml",
+        );
+        write(
+            RecordKind::Attempt,
+            "2",
+            "prod",
+            "validatingwebhookconfiguration/b",
+            70,
+            "/b.yaml",
+        );
+        write(
+            RecordKind::Attempt,
+            "3",
+            "staging",
+            "validatingwebhookconfiguration/c",
+            30,
+            "/c.yaml",
+        );
+        write(
+            RecordKind::Attempt,
+            "4",
+            "prod",
+            "validatingwebhookconfiguration/d",
+            900,
+            "/d.yaml",
+        );
+        add_audit(&mut journal, &audit::read(state.path()));
+        let md = markdown(&journal);
+        assert!(
+            md.contains("fail-open validatingwebhookconfiguration/b: outcome unknown: interrupted"),
+            "{md}"
+        );
+        for absent in ["/c", "/d"] {
+            assert!(
+                !md.contains(&format!("validatingwebhookconfiguration{absent}")),
+                "{md}"
+            );
+        }
+        assert_eq!(
+            md.matches("delete validatingwebhookconfiguration/a")
+                .count(),
+            2,
+            "{md}"
+        );
     }
 }
