@@ -14,3 +14,4 @@ pub mod runbook;
 pub mod selector;
 pub mod sim;
 pub mod tui;
+pub mod validate;
