@@ -15,3 +15,4 @@ pub mod runbook;
 pub mod selector;
 pub mod sim;
 pub mod tui;
+pub mod validate;

@@ -1054,3 +1054,161 @@ async fn self_subject_access_review_is_allowed() {
         .unwrap();
     assert!(answer.status.unwrap().allowed);
 }
+
+const WEBHOOK_SCENARIO: &str = r#"
+name: validation
+cluster: {kubelets: false, nodeLifecycle: false}
+objects:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: opa}}
+  - apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingWebhookConfiguration
+    metadata: {name: opa-validating-webhook}
+    webhooks:
+      - name: validating-webhook.openpolicyagent.org
+        rules: [{operations: [CREATE, UPDATE], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"]}]
+        clientConfig: {service: {namespace: opa, name: opa, path: /}}
+        failurePolicy: Fail
+        sideEffects: None
+        admissionReviewVersions: [v1]
+"#;
+
+const VWC_PATH: &str =
+    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/opa-validating-webhook";
+
+/// PUTs `change(stored)` and returns the answer's status and body, and the object stored
+/// before and after.
+async fn put_webhook_change(change: impl Fn(&mut Value)) -> (u16, Value, Value, Value) {
+    let running = start_yaml(WEBHOOK_SCENARIO).await;
+    let client = client(&running.kubeconfig).await;
+    let (_, _, before) = raw(&client, "GET", VWC_PATH, None, None).await;
+    let before: Value = serde_json::from_str(&before).unwrap();
+    let mut body = before.clone();
+    change(&mut body);
+    let (status, _, answer) = raw(&client, "PUT", VWC_PATH, None, Some(body.clone())).await;
+    // A dry run is validated the same way.
+    let (dry_status, _, dry_answer) = raw(
+        &client,
+        "PUT",
+        &format!("{VWC_PATH}?dryRun=All"),
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!((dry_status, &dry_answer), (status, &answer));
+    let (_, _, after) = raw(&client, "GET", VWC_PATH, None, None).await;
+    (
+        status,
+        serde_json::from_str(&answer).unwrap(),
+        before,
+        serde_json::from_str(&after).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn an_unsupported_failure_policy_is_refused_with_the_apiservers_422() {
+    let (status, answer, before, after) =
+        put_webhook_change(|o| o["webhooks"][0]["failurePolicy"] = json!("Bogus")).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"opa-validating-webhook\" is invalid: webhooks[0].failurePolicy: Unsupported value: \"Bogus\": supported values: \"Fail\", \"Ignore\"",
+            "reason": "Invalid",
+            "details": {
+                "name": "opa-validating-webhook",
+                "group": "admissionregistration.k8s.io",
+                "kind": "ValidatingWebhookConfiguration",
+                "causes": [{
+                    "reason": "FieldValueNotSupported",
+                    "message": "Unsupported value: \"Bogus\": supported values: \"Fail\", \"Ignore\"",
+                    "field": "webhooks[0].failurePolicy"
+                }]
+            },
+            "code": 422
+        })
+    );
+    assert_eq!(after, before, "nothing was stored");
+    assert_eq!(after["webhooks"][0]["failurePolicy"], "Fail");
+}
+
+#[tokio::test]
+async fn a_null_webhook_is_refused_as_an_empty_one() {
+    let (status, answer, before, after) =
+        put_webhook_change(|o| o["webhooks"] = json!([null])).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"opa-validating-webhook\" is invalid: [webhooks[0].name: Required value, webhooks[0].sideEffects: Required value: must specify one of None, NoneOnDryRun, webhooks[0].clientConfig: Required value: exactly one of url or service is required, webhooks[0].admissionReviewVersions: Required value: must specify one of v1, v1beta1]"
+    );
+    assert_eq!(answer["reason"], "Invalid");
+    assert_eq!(
+        answer["details"]["causes"],
+        json!([
+            {"reason": "FieldValueRequired", "message": "Required value", "field": "webhooks[0].name"},
+            {"reason": "FieldValueRequired", "message": "Required value: must specify one of None, NoneOnDryRun", "field": "webhooks[0].sideEffects"},
+            {"reason": "FieldValueRequired", "message": "Required value: exactly one of url or service is required", "field": "webhooks[0].clientConfig"},
+            {"reason": "FieldValueRequired", "message": "Required value: must specify one of v1, v1beta1", "field": "webhooks[0].admissionReviewVersions"}
+        ])
+    );
+    assert_eq!(after, before, "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_field_of_the_wrong_type_is_a_bad_request_and_patches_are_validated() {
+    let (status, answer, before, after) =
+        put_webhook_change(|o| o["webhooks"][0]["timeoutSeconds"] = json!("10")).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "ValidatingWebhookConfiguration in version \"v1\" cannot be handled as a ValidatingWebhookConfiguration: json: cannot unmarshal string into Go struct field ValidatingWebhook.webhooks.timeoutSeconds of type int32"
+    );
+    assert_eq!(after, before);
+
+    let running = start_yaml(WEBHOOK_SCENARIO).await;
+    let client = client(&running.kubeconfig).await;
+    let (status, _, answer) = raw_as(
+        &client,
+        "PATCH",
+        VWC_PATH,
+        None,
+        Some(json!([{"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 31}])),
+        "application/json-patch+json",
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        answer["message"],
+        "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"opa-validating-webhook\" is invalid: webhooks[0].timeoutSeconds: Invalid value: 31: the timeout value must be between 1 and 30 seconds"
+    );
+    // A create is validated too, before it is stored.
+    let (status, _, answer) = raw(
+        &client,
+        "POST",
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+        None,
+        Some(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "x"},
+            "webhooks": [{"name": "x", "clientConfig": {"url": "https://h.example.com/"}, "sideEffects": "None", "admissionReviewVersions": ["v1"]}]
+        })),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        answer["message"],
+        "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"x\" is invalid: webhooks[0].name: Invalid value: \"x\": should be a domain with at least three segments separated by dots"
+    );
+    let (status, _, _) = raw(
+        &client,
+        "GET",
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/x",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -230,3 +230,100 @@ fn kubectl_sees_the_outage_and_the_fix() {
     }
     drop(last);
 }
+
+const WEBHOOK_SCENARIO: &str = r#"
+name: validation
+cluster: {kubelets: false, nodeLifecycle: false}
+objects:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: opa}}
+  - apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingWebhookConfiguration
+    metadata: {name: opa-validating-webhook}
+    webhooks:
+      - name: validating-webhook.openpolicyagent.org
+        rules: [{operations: [CREATE, UPDATE], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"]}]
+        clientConfig: {service: {namespace: opa, name: opa, path: /}}
+        failurePolicy: Fail
+        sideEffects: None
+        admissionReviewVersions: [v1]
+"#;
+
+const BOGUS_POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: opa-validating-webhook}
+webhooks:
+  - name: validating-webhook.openpolicyagent.org
+    rules: [{operations: [CREATE, UPDATE], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"]}]
+    clientConfig: {service: {namespace: opa, name: opa, path: /}}
+    failurePolicy: Bogus
+    sideEffects: None
+    admissionReviewVersions: [v1]
+"#;
+
+/// kubectl apply, replace and create of an invalid webhook configuration: the apiserver's 422
+/// as kubectl prints it, a failed exit, and the stored object unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_prints_the_apiservers_validation_errors() {
+    let Some(kubectl) = kubectl() else { return };
+    let running = common::start_yaml(WEBHOOK_SCENARIO).await;
+    let bogus = running.dir.path().join("bogus.yaml");
+    std::fs::write(&bogus, BOGUS_POLICY).unwrap();
+    let empty = running.dir.path().join("empty.yaml");
+    std::fs::write(
+        &empty,
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: x}\nwebhooks: [null]\n",
+    )
+    .unwrap();
+    let kubeconfig = running.kubeconfig.clone();
+    let run = move |args: Vec<String>| {
+        let (kubectl, kubeconfig) = (kubectl.clone(), kubeconfig.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                run_kubectl(&kubectl, &kubeconfig, &args)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let file = |p: &Path| p.to_str().unwrap().to_string();
+    let unsupported = "The ValidatingWebhookConfiguration \"opa-validating-webhook\" is invalid: webhooks[0].failurePolicy: Unsupported value: \"Bogus\": supported values: \"Fail\", \"Ignore\"";
+    for verb in ["apply", "replace"] {
+        // The simulator serves no OpenAPI documents, so kubectl's own schema check is off; the
+        // apiserver's validation is what answers.
+        let (ok, out, err, _) = run(vec![
+            verb.into(),
+            "--validate=false".into(),
+            "-f".into(),
+            file(&bogus),
+        ])
+        .await;
+        assert!(!ok, "kubectl {verb} must fail: {out}{err}");
+        assert!(err.contains(unsupported), "kubectl {verb}: {err}");
+    }
+    let (ok, out, err, _) = run(vec![
+        "create".into(),
+        "--validate=false".into(),
+        "-f".into(),
+        file(&empty),
+    ])
+    .await;
+    assert!(!ok, "kubectl create must fail: {out}{err}");
+    assert!(
+        err.contains("The ValidatingWebhookConfiguration \"x\" is invalid: \n* webhooks[0].name: Required value\n* webhooks[0].sideEffects: Required value: must specify one of None, NoneOnDryRun\n* webhooks[0].clientConfig: Required value: exactly one of url or service is required\n* webhooks[0].admissionReviewVersions: Required value: must specify one of v1, v1beta1"),
+        "kubectl create: {err}"
+    );
+    let (ok, out, err, _) = run([
+        "get",
+        "validatingwebhookconfiguration",
+        "opa-validating-webhook",
+        "-o",
+        "jsonpath={.webhooks[0].failurePolicy}",
+    ]
+    .map(String::from)
+    .to_vec())
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "Fail", "nothing was stored");
+}

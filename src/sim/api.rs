@@ -15,6 +15,7 @@ use super::selector::{FieldSelector, LabelSelector, supported_field};
 use super::server::Apiserver;
 use super::store::{Change, Store, key_of};
 use super::{admission, events, table};
+use crate::validate;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -212,6 +213,24 @@ fn default_webhooks(object: &mut Value, mutating: bool) {
         {
             service.entry("port").or_insert(json!(443));
         }
+    }
+}
+
+/// The apiserver's validation of a written object, after defaulting and before admission: a
+/// field of the wrong JSON type is a 400 (the object cannot be decoded), anything else
+/// `crate::validate` finds a 422 with one cause per error.
+fn check_valid(kind: &Kind, name: &str, object: &Value) -> ApiResult<()> {
+    let mut view = events::from_storage(kind, object);
+    view["apiVersion"] = json!(kind.api_version());
+    view["kind"] = json!(kind.kind);
+    if let Some(message) = validate::decode_error(&view) {
+        return Err(ApiError::bad_request(message));
+    }
+    let errors = validate::validate(&view);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_fields(kind, name, &errors))
     }
 }
 
@@ -491,10 +510,15 @@ impl Apiserver {
                     object["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
                 }
                 _ => {
-                    return Err(ApiError::invalid(
+                    return Err(ApiError::invalid_fields(
                         kind,
                         "",
-                        "metadata.name: Required value: name or generateName is required",
+                        &[validate::FieldError {
+                            field: "metadata.name".into(),
+                            kind: validate::ErrorType::Required,
+                            value: None,
+                            detail: "name or generateName is required".into(),
+                        }],
                     ));
                 }
             }
@@ -506,6 +530,7 @@ impl Apiserver {
         self.check_namespace(kind, namespace)?;
         let mut object = events::to_storage(kind, object);
         apply_defaults(kind, &mut object);
+        check_valid(kind, &name, &object)?;
         Store::prepare_new(kind, &mut object).map_err(|e| ApiError::from_store(kind, e))?;
         if self.store().get(kind.storage, namespace, &name).is_some() {
             return Err(ApiError::already_exists(kind, &name));
@@ -745,6 +770,7 @@ impl Apiserver {
             new["metadata"]["resourceVersion"] = json!(old_rv);
             let mut new = Self::merge_for_subresource(kind, subresource, &old, new);
             apply_defaults(kind, &mut new);
+            check_valid(kind, name, &new)?;
             let admitted = self
                 .admit(
                     admission::Operation::Update,
@@ -837,6 +863,9 @@ impl Apiserver {
                             format!("the server rejected our request due to an error in our request: {e}"),
                         )
                     })?,
+                    None if patch_type == PatchType::StrategicMerge => {
+                        strategic_merge(&mut target, &patch)
+                    }
                     None => json_patch::merge(&mut target, &patch),
                 }
                 if scale {
@@ -998,6 +1027,59 @@ pub type WatchStart = (
 );
 
 /// The autoscaling/v1 Scale of a Deployment.
+/// A strategic merge patch, as far as the simulator needs one: a JSON merge patch, except that
+/// lists of objects keyed by `name` (webhooks, containers, env, volumes) merge element by
+/// element, `$patch: delete` removes an element, and the other `$` directives kubectl sends
+/// (`$setElementOrder/...`, `$retainKeys`) are dropped instead of stored.
+fn strategic_merge(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let Some(target) = target.as_object_mut() else {
+        return;
+    };
+    for (key, value) in patch {
+        if key.starts_with('$') {
+            continue;
+        }
+        if value.is_null() {
+            target.remove(key);
+            continue;
+        }
+        let current = target.entry(key.clone()).or_insert(Value::Null);
+        match (current.as_array_mut(), value.as_array()) {
+            (Some(old), Some(new)) if keyed_by_name(old) && keyed_by_name(new) => {
+                for element in new {
+                    let name = &element["name"];
+                    let at = old.iter().position(|o| o["name"] == *name);
+                    match (at, element["$patch"].as_str()) {
+                        (Some(i), Some("delete")) => {
+                            old.remove(i);
+                        }
+                        (None, Some("delete")) => {}
+                        (Some(i), _) => strategic_merge(&mut old[i], element),
+                        (None, _) => {
+                            let mut added = json!({});
+                            strategic_merge(&mut added, element);
+                            old.push(added);
+                        }
+                    }
+                }
+            }
+            _ if value.is_object() => strategic_merge(current, value),
+            _ => *current = value.clone(),
+        }
+    }
+}
+
+fn keyed_by_name(list: &[Value]) -> bool {
+    list.iter().all(|e| e["name"].is_string())
+}
+
 fn scale_of(object: &Value) -> Value {
     let meta = &object["metadata"];
     json!({
@@ -1189,5 +1271,46 @@ impl Apiserver {
                 let _ = store.update(kind, object, None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategic_merge_merges_named_lists_and_drops_directives() {
+        let mut object = json!({
+            "metadata": {"name": "w", "labels": {"a": "1"}},
+            "webhooks": [
+                {"name": "a.x.io", "failurePolicy": "Fail", "sideEffects": "None"},
+                {"name": "b.x.io", "failurePolicy": "Fail"}
+            ],
+            "finalizers": ["f"]
+        });
+        strategic_merge(
+            &mut object,
+            &json!({
+                "$setElementOrder/webhooks": [{"name": "a.x.io"}, {"name": "b.x.io"}],
+                "metadata": {"labels": {"a": null, "b": "2"}},
+                "webhooks": [
+                    {"name": "a.x.io", "failurePolicy": "Ignore"},
+                    {"name": "b.x.io", "$patch": "delete"},
+                    {"name": "c.x.io", "timeoutSeconds": 3}
+                ],
+                "finalizers": []
+            }),
+        );
+        assert_eq!(
+            object,
+            json!({
+                "metadata": {"name": "w", "labels": {"b": "2"}},
+                "webhooks": [
+                    {"name": "a.x.io", "failurePolicy": "Ignore", "sideEffects": "None"},
+                    {"name": "c.x.io", "timeoutSeconds": 3}
+                ],
+                "finalizers": []
+            })
+        );
     }
 }

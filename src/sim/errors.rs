@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::kinds::Kind;
 use super::store::StoreError;
+use crate::validate::{FieldError, invalid_message};
 
 /// An error answer, rendered as a `Status` body.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +40,31 @@ fn details(kind: &Kind, name: &str) -> Value {
     let mut d = json!({"name": name, "kind": kind.plural});
     if !kind.group.is_empty() {
         d["group"] = json!(kind.group);
+    }
+    d
+}
+
+/// `ValidatingWebhookConfiguration.admissionregistration.k8s.io` or `Node`: the kind as
+/// validation errors name it (a GroupKind).
+pub fn qualified_kind(kind: &Kind) -> String {
+    if kind.group.is_empty() {
+        kind.kind.to_string()
+    } else {
+        format!("{}.{}", kind.kind, kind.group)
+    }
+}
+
+/// The details of a 422: the kind (not the resource), the group when there is one, the causes.
+fn invalid_details(kind: &Kind, name: &str, errors: &[FieldError]) -> Value {
+    let mut d = json!({"name": name, "kind": kind.kind});
+    if !kind.group.is_empty() {
+        d["group"] = json!(kind.group);
+    }
+    if !errors.is_empty() {
+        d["causes"] = errors
+            .iter()
+            .map(|e| json!({"reason": e.reason(), "message": e.body(), "field": e.field}))
+            .collect();
     }
     d
 }
@@ -172,13 +198,25 @@ impl ApiError {
         )
     }
 
+    /// A 422 for one error given as text: `Deployment.apps "web" is invalid: <why>`.
     pub fn invalid(kind: &Kind, name: &str, why: &str) -> Self {
         Self::new(
             422,
             "Invalid",
-            format!("{} \"{name}\" is invalid: {why}", kind.kind),
+            format!("{} \"{name}\" is invalid: {why}", qualified_kind(kind)),
         )
-        .with_details(details(kind, name))
+        .with_details(invalid_details(kind, name, &[]))
+    }
+
+    /// The apiserver's 422 for validation errors, as `errors.NewInvalid` builds it: the message
+    /// lists the errors, `details.causes` has one cause per error.
+    pub fn invalid_fields(kind: &Kind, name: &str, errors: &[FieldError]) -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            invalid_message(&qualified_kind(kind), name, errors),
+        )
+        .with_details(invalid_details(kind, name, errors))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
