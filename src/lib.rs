@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod diagnose;
 pub mod duration;
 pub mod journal;
+pub mod managed_fields;
 pub mod manifests;
 pub mod remediate;
 pub mod report;
