@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod duration;
 pub mod journal;
 pub mod jsonl;
+pub mod managed_fields;
 pub mod manifests;
 pub mod remediate;
 pub mod report;

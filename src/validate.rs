@@ -831,10 +831,10 @@ impl Validator {
                 "must start with a '/'",
             ));
         }
-        let mut check = if path.starts_with('/') {
-            &path[1..]
-        } else {
-            &path[path.chars().next().map_or(0, char::len_utf8)..]
+        // As the apiserver does, the first character is dropped whatever it is.
+        let mut check = match path.strip_prefix('/') {
+            Some(rest) => rest,
+            None => &path[path.chars().next().map_or(0, char::len_utf8)..],
         };
         if let Some(stripped) = check.strip_suffix('/') {
             check = stripped;

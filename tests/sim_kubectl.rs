@@ -327,3 +327,64 @@ async fn kubectl_prints_the_apiservers_validation_errors() {
     assert!(ok, "{err}");
     assert_eq!(out, "Fail", "nothing was stored");
 }
+
+/// kubectl's writes are recorded in managedFields under its field manager: `kubectl patch`
+/// as kubectl-patch, `--field-manager=kubectl-edit` as kubectl-edit, field by field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_writes_are_recorded_in_managed_fields() {
+    let Some(kubectl) = kubectl() else { return };
+    let running = common::start_yaml(WEBHOOK_SCENARIO).await;
+    let kubeconfig = running.kubeconfig.clone();
+    let run = move |args: &'static [&'static str]| {
+        let (kubectl, kubeconfig) = (kubectl.clone(), kubeconfig.clone());
+        async move {
+            tokio::task::spawn_blocking(move || run_kubectl(&kubectl, &kubeconfig, args))
+                .await
+                .unwrap()
+        }
+    };
+    let (ok, _, err, _) = run(&[
+        "patch",
+        "validatingwebhookconfiguration",
+        "opa-validating-webhook",
+        "--type=json",
+        "-p",
+        r#"[{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}]"#,
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let (ok, _, err, _) = run(&[
+        "patch",
+        "validatingwebhookconfiguration",
+        "opa-validating-webhook",
+        "--field-manager=kubectl-edit",
+        "--type=json",
+        "-p",
+        r#"[{"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 5}]"#,
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err, _) = run(&[
+        "get",
+        "validatingwebhookconfiguration",
+        "opa-validating-webhook",
+        "--show-managed-fields",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let object: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let owner = |pointer| kube_rescue::managed_fields::owner_of(&object, pointer);
+    assert_eq!(
+        owner("/webhooks/0/failurePolicy").as_deref(),
+        Some("kubectl-patch"),
+        "{out}"
+    );
+    assert_eq!(
+        owner("/webhooks/0/timeoutSeconds").as_deref(),
+        Some("kubectl-edit"),
+        "{out}"
+    );
+    assert_eq!(owner("/webhooks/0/sideEffects"), None, "{out}");
+}

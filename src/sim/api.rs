@@ -15,6 +15,7 @@ use super::selector::{FieldSelector, LabelSelector, supported_field};
 use super::server::Apiserver;
 use super::store::{Change, Store, key_of};
 use super::{admission, events, table};
+use crate::managed_fields::record_update;
 use crate::validate;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -74,6 +75,9 @@ impl User {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub user: User,
+    /// The manager recorded in managedFields: the `fieldManager` parameter, else the
+    /// User-Agent's product. None for the simulator's own writes, which record nothing.
+    pub field_manager: Option<String>,
 }
 
 impl WriteOptions {
@@ -81,6 +85,7 @@ impl WriteOptions {
         WriteOptions {
             dry_run: false,
             user,
+            field_manager: None,
         }
     }
 }
@@ -549,12 +554,15 @@ impl Apiserver {
             )
             .await?
             .unwrap_or_default();
-        let object = events::to_storage(kind, admitted);
+        let mut object = events::to_storage(kind, admitted);
         if options.dry_run {
             if self.store().get(kind.storage, namespace, &name).is_some() {
                 return Err(ApiError::already_exists(kind, &name));
             }
             return Ok(events::from_storage(kind, &object));
+        }
+        if let Some(manager) = &options.field_manager {
+            record_update(None, &mut object, manager, &super::store::now_rfc3339());
         }
         let stored = self
             .store()
@@ -784,9 +792,18 @@ impl Apiserver {
                 )
                 .await?
                 .unwrap_or_default();
-            let storage_form = events::to_storage(kind, admitted);
+            let mut storage_form = events::to_storage(kind, admitted);
             if options.dry_run {
                 return Ok(events::from_storage(kind, &storage_form));
+            }
+            if let Some(manager) = &options.field_manager {
+                let old = events::to_storage(kind, old.clone());
+                record_update(
+                    Some(&old),
+                    &mut storage_form,
+                    manager,
+                    &super::store::now_rfc3339(),
+                );
             }
             let mut store = self.store();
             match store.update(kind, storage_form, Some(&old_rv)) {

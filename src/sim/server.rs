@@ -670,6 +670,15 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// The manager a write is recorded under: `fieldManager`, else the User-Agent up to its first
+/// `/` (`kubectl-edit/v1.32.0 (linux/amd64) ...` is `kubectl-edit`), as the apiserver does.
+fn field_manager(pairs: &[(String, String)], user_agent: &str) -> String {
+    match param(pairs, "fieldManager") {
+        Some(manager) if !manager.is_empty() => manager.to_string(),
+        _ => user_agent.split('/').next().unwrap_or_default().to_string(),
+    }
+}
+
 fn dry_run(pairs: &[(String, String)]) -> Result<bool, ApiError> {
     match param(pairs, "dryRun") {
         None | Some("") => Ok(false),
@@ -713,9 +722,15 @@ async fn dispatch(
         .unwrap_or("application/json")
         .to_string();
     let ns = info.namespace.as_str();
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let options = WriteOptions {
         dry_run: dry_run(pairs)?,
         user: user.clone(),
+        field_manager: Some(field_manager(pairs, user_agent)),
     };
     match info.verb.as_str() {
         "get" => {
