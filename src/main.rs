@@ -289,7 +289,15 @@ async fn run_fix(args: FixArgs, state: &Path) -> anyhow::Result<u8> {
 
 /// `restore`: the same flow, from a backup file.
 async fn run_restore(args: RestoreArgs, state: &Path) -> anyhow::Result<u8> {
-    let retry = format!("kube-rescue restore {}", args.file.display());
+    let retry = format!(
+        "kube-rescue restore {}{}",
+        args.file.display(),
+        if args.overwrite_later_changes {
+            " --overwrite-later-changes"
+        } else {
+            ""
+        }
+    );
     let label = ("restore".to_string(), args.file.display().to_string());
     let request = remediate::Request::restore(args.file, state, args.overwrite_later_changes);
     run_change(request, label, retry, args.confirm, &args.cluster, state).await

@@ -12,6 +12,7 @@ use kube_rescue::cluster::collect::{RefreshPolicy, Refresher};
 use kube_rescue::cluster::probe::ProbeState;
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot};
 use kube_rescue::remediate::audit::{self, AuditRecord, RecordKind};
+use kube_rescue::remediate::plan::LaterChanges;
 use kube_rescue::remediate::{
     self, Change, DryRun, Outcome, Plan, Rbac, Target, TargetKind, Verdict,
 };
@@ -1152,4 +1153,97 @@ fn a_runbook_past_the_limits_shows_its_errors_and_draws_quickly() {
         screen.contains("more errors: `kube-rescue runbooks lint"),
         "{screen}"
     );
+}
+
+#[test]
+fn undoing_over_a_colleagues_later_edit_keeps_it_unless_the_name_is_typed_twice() {
+    let mut model = model_with("opa-webhook-outage", false);
+    let state = tempfile::tempdir().unwrap();
+    for (kind, result) in [
+        (RecordKind::Attempt, "attempted"),
+        (RecordKind::Outcome, "done"),
+    ] {
+        let mut r = AuditRecord::new(
+            kind,
+            Some("a".into()),
+            ("oncall", "prod", "https://10.0.0.1"),
+            "fail-open",
+            "validatingwebhookconfiguration/opa-validating-webhook",
+            "u-1",
+            result.into(),
+        );
+        r.backup = Some("/state/backups/prod/opa.yaml".into());
+        audit::append(state.path(), &r).unwrap();
+    }
+    send(
+        &mut model,
+        [
+            Action::Update(Update::Audit(audit::read(state.path()))),
+            Action::GoTo(View::Audit),
+            Action::Undo,
+        ],
+    );
+    let attempt = model.audit[0].clone();
+    work(&mut model);
+    let restore_plan = |overwritten: bool| {
+        let mut plan = sample_plan(false);
+        plan.action = "restore".into();
+        plan.restore_from = Some("/state/backups/prod/opa.yaml".into());
+        plan.later = Some(LaterChanges {
+            managers: vec!["kubectl-edit".into()],
+            paths: vec!["/webhooks/0/timeoutSeconds".into()],
+            three_way: vec![(
+                "/webhooks/0/timeoutSeconds".into(),
+                "10".into(),
+                "10".into(),
+                "7".into(),
+            )],
+            overwritten,
+            contested: vec![],
+            recorded: Box::new(attempt.clone()),
+        });
+        plan
+    };
+    send(
+        &mut model,
+        [Action::Update(Update::Planned(Ok(restore_plan(false))))],
+    );
+    let screen = draw(&model, 120, 40);
+    assert!(screen.contains("by kubectl-edit"), "{screen}");
+    assert!(
+        screen.contains("Ctrl-O overwrite the later changes"),
+        "{screen}"
+    );
+    // Ctrl-O plans again, over the later changes.
+    send(&mut model, [Action::OverwriteLater]);
+    match work(&mut model).as_slice() {
+        [
+            Request::Plan(remediate::Request::Restore {
+                overwrite_later_changes: true,
+                recorded: Some(recorded),
+                ..
+            }),
+        ] => assert_eq!(recorded.id.as_deref(), Some("a")),
+        other => panic!("{other:?}"),
+    }
+    send(
+        &mut model,
+        [Action::Update(Update::Planned(Ok(restore_plan(true))))],
+    );
+    type_text(&mut model, "opa-validating-webhook");
+    send(&mut model, [Action::Submit]);
+    assert!(work(&mut model).is_empty(), "one typed name is not enough");
+    let screen = draw(&model, 120, 40);
+    assert!(
+        screen.contains(
+            "this undoes the later changes by kubectl-edit: type opa-validating-webhook again"
+        ),
+        "{screen}"
+    );
+    type_text(&mut model, "opa-validating-webhook");
+    send(&mut model, [Action::Submit]);
+    match work(&mut model).as_slice() {
+        [Request::Apply { plan, .. }] => assert!(plan.later.as_ref().unwrap().overwritten),
+        other => panic!("{other:?}"),
+    }
 }

@@ -61,6 +61,8 @@ pub struct LaterChanges {
     /// Fields kube-rescue's change set that someone changed again since (left alone by
     /// default).
     pub contested: Vec<String>,
+    /// The attempt whose change they came after (to plan again with `overwritten`).
+    pub recorded: Box<Attempt>,
 }
 
 /// The write the plan will send.
@@ -387,13 +389,17 @@ pub async fn plan(cluster: &Cluster, request: &Request) -> Result<Plan> {
             Change::Create { object } => Some(object),
         },
     );
+    // Putting back only some fields is a patch, not a replace of the whole file.
+    let partial = later
+        .as_ref()
+        .is_some_and(|l: &LaterChanges| !l.overwritten);
     let kubectl = kubectl_command(
         cluster,
         &action_name,
         &target,
         &change,
         before.as_ref(),
-        restore_from.as_ref(),
+        restore_from.as_ref().filter(|_| !partial),
     );
     let meta = before.as_ref().map(|b| &b["metadata"]);
     let text = |key: &str| {
@@ -498,8 +504,9 @@ fn set_at(object: &mut Value, path: &str, value: Option<Value>) {
 
 /// Who changed `path` of `object`, from its managedFields.
 fn manager_of(object: &Value, path: &str) -> Option<String> {
-    let _ = path;
-    change::likely_manager(object)
+    crate::managed_fields::owner_of(object, path)
+        .filter(|m| m != crate::cluster::objects::FIELD_MANAGER)
+        .or_else(|| change::likely_manager(object))
 }
 
 /// Reads and checks the backup, reads the object, and works out what to send: the whole
@@ -552,7 +559,8 @@ async fn restore_plan(
             let mut after = restored.clone();
             let mut gives_up = format!("every change made to {shown} since the backup is undone");
             if let Some(done) = changed_since {
-                let found = later_changes(&restored, current, done, overwrite);
+                let attempt = recorded.expect("a recorded outcome comes with its attempt");
+                let found = later_changes(&restored, current, attempt, done, overwrite);
                 if done.changed.is_empty() {
                     // The change was a delete: the object there now was made by someone else.
                     if !overwrite {
@@ -630,6 +638,7 @@ async fn restore_plan(
 fn later_changes(
     restored: &Value,
     current: &Value,
+    recorded: &Attempt,
     done: &super::audit::After,
     overwrite: bool,
 ) -> LaterChanges {
@@ -685,13 +694,26 @@ fn later_changes(
         three_way,
         overwritten: overwrite,
         contested,
+        recorded: Box::new(recorded.clone()),
     }
 }
 
 /// Refuses a backup that the apiserver would refuse: invalid for its kind.
 fn check_valid(file: &std::path::Path, object: &Value) -> Result<()> {
-    let _ = (file, object);
-    Ok(())
+    let errors = crate::validate::validate(object);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let kind = crate::validate::qualified_kind(
+        object["apiVersion"].as_str().unwrap_or_default(),
+        object["kind"].as_str().unwrap_or_default(),
+    );
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    Err(Error::Input(format!(
+        "{}: the apiserver would refuse it: {}; nothing was sent",
+        file.display(),
+        crate::validate::invalid_message(&kind, name, &errors)
+    )))
 }
 
 /// Sends the change with dryRun=All.

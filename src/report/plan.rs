@@ -59,7 +59,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 )
             };
             format!(
-                "only the fields kube-rescue's change set{contested}; the later changes stay (--overwrite-later-changes puts the whole backup back)"
+                "only the fields kube-rescue's change set{contested}; the later changes stay (--overwrite-later-changes, or Ctrl-O on the screen, puts the whole backup back)"
             )
         };
         let _ = writeln!(out, "  restores   {restores}");

@@ -38,6 +38,9 @@ pub enum Dialog {
         scroll: u16,
         /// Why Enter did not apply, when it did not.
         note: Option<String>,
+        /// The name was typed once already (a plan that overwrites others' later changes
+        /// asks twice).
+        confirmed_once: bool,
     },
     /// The change is being made: its steps as they happen.
     Applying {

@@ -9,6 +9,9 @@ pub fn action_for(model: &Model, key: KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
             KeyCode::Char('c') | KeyCode::Char('d') => Some(Action::Quit),
+            KeyCode::Char('o') if model.dialog.as_ref().is_some_and(|d| d.takes_text()) => {
+                Some(Action::OverwriteLater)
+            }
             _ => None,
         };
     }

@@ -153,6 +153,8 @@ pub enum Action {
     MarkStep,
     /// Undo the selected change of the audit view (restore its backup).
     Undo,
+    /// In a restore's plan: plan again, putting the whole backup back over later changes.
+    OverwriteLater,
     /// A key typed into the dialog's text field.
     Type(char),
     TypeBackspace,
@@ -757,6 +759,7 @@ fn update_dialog(model: &mut Model, action: Action) -> Option<Action> {
             typed,
             scroll,
             note,
+            confirmed_once,
         } => match action {
             Action::Up => *scroll = scroll.saturating_sub(1),
             Action::Down => *scroll = scroll.saturating_add(1),
@@ -774,6 +777,43 @@ fn update_dialog(model: &mut Model, action: Action) -> Option<Action> {
                 *note = Some(
                     "read-only: this screen cannot apply; someone with the rights can run the kubectl command above".into(),
                 );
+            }
+            Action::OverwriteLater => match (&plan.later, &plan.restore_from) {
+                (Some(later), Some(file)) if !later.overwritten => {
+                    let choice = Choice {
+                        label: format!(
+                            "restore all of {} from {}, over the later changes",
+                            plan.target.display(),
+                            file.display()
+                        ),
+                        request: crate::remediate::Request::Restore {
+                            file: file.clone(),
+                            recorded: Some(later.recorded.clone()),
+                            overwrite_later_changes: true,
+                        },
+                    };
+                    self::plan(model, choice);
+                }
+                _ => {
+                    *note = Some("there are no later changes by others to overwrite".into());
+                }
+            },
+            Action::Submit
+                if typed.as_str() == plan.confirm_name()
+                    && plan.later.as_ref().is_some_and(|l| l.overwritten)
+                    && !*confirmed_once =>
+            {
+                *confirmed_once = true;
+                typed.clear();
+                let who = plan
+                    .later
+                    .as_ref()
+                    .map(|l| l.managers.join(", "))
+                    .unwrap_or_default();
+                *note = Some(format!(
+                    "this undoes the later changes by {who}: type {} again to confirm",
+                    plan.confirm_name()
+                ));
             }
             Action::Submit if typed.as_str() == plan.confirm_name() => {
                 let plan = plan.clone();
@@ -830,6 +870,7 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
                 | Action::TypeBackspace
                 | Action::Submit
                 | Action::Back
+                | Action::OverwriteLater
         )
     {
         return update_dialog(model, action);
@@ -1032,6 +1073,7 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
         Action::Update(Update::Snapshot(snapshot)) => model.apply_snapshot(snapshot),
         Action::OpenActions => open_actions(model),
         Action::Undo => undo(model),
+        Action::OverwriteLater => {}
         Action::Type(_)
         | Action::TypeBackspace
         | Action::Submit
@@ -1045,6 +1087,7 @@ pub fn update(model: &mut Model, action: Action) -> Option<Action> {
                         typed: String::new(),
                         scroll: 0,
                         note: None,
+                        confirmed_once: false,
                     },
                     Err(error) => Dialog::Failed {
                         what: what.clone(),

@@ -507,6 +507,9 @@ fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
                 " j/k choose · Enter see the plan (nothing changes yet) · Esc cancel"
             }
             Dialog::Confirm { plan, .. } if plan.read_only => " ↑/↓ PgUp/PgDn scroll · Esc close",
+            Dialog::Confirm { plan, .. } if plan.later.as_ref().is_some_and(|l| !l.overwritten) => {
+                " type the name, Enter apply · Ctrl-O overwrite the later changes too · ↑/↓ scroll · Esc cancel"
+            }
             Dialog::Confirm { .. } => {
                 " type the name, Enter apply · ↑/↓ PgUp/PgDn scroll · Esc cancel"
             }
@@ -1672,6 +1675,7 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
             typed,
             scroll,
             note,
+            ..
         } => {
             let [text_area, note_area, input_area] = Layout::vertical([
                 Constraint::Min(1),
@@ -1790,6 +1794,10 @@ fn help(model: &Model, area: Rect, buf: &mut Buffer) {
         (
             "u",
             "in Audit: undo the selected change (restore its backup, same confirmation)",
+        ),
+        (
+            "Ctrl-O",
+            "in an undo's plan: put all of the backup back, over others' later changes",
         ),
         ("q / Ctrl-C", "quit"),
     ];
