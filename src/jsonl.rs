@@ -21,7 +21,9 @@ pub struct BadLine {
 
 impl std::fmt::Display for BadLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.torn {
+        if self.number == 0 {
+            write!(f, "{}", self.why)
+        } else if self.torn {
             write!(
                 f,
                 "line {} is incomplete (a write was cut short: a crash or a full disk): {}",

@@ -387,21 +387,25 @@ fn report_verdict(plan: &remediate::Plan, outcome: &remediate::Outcome) -> u8 {
     match &outcome.verdict {
         Verdict::Done => {
             let verification = outcome.verification.as_ref();
-            if verification.is_some_and(|v| v.put_back.is_some()) {
-                outln!(
-                    "done, but a controller undid it: change the controller's own configuration, or it will keep coming back"
-                );
+            let how = if verification.is_some_and(|v| v.put_back.is_some()) {
+                "but a controller undid it: change the controller's own configuration, or it will keep coming back"
             } else if verification.is_some_and(|v| v.writes_pass()) {
-                outln!("done: writes pass now");
+                "writes pass now"
             } else if verification
                 .is_some_and(|v| v.write_probe.is_some() && v.writes_verdict().is_none())
             {
-                outln!(
-                    "done, but the apiserver kept restarting during the write probe: run `kube-rescue check` in a minute"
-                );
+                "but the apiserver kept restarting during the write probe: run `kube-rescue check` in a minute"
             } else {
-                outln!("done, but writes do not all pass yet: see the write probe above");
-            }
+                "but writes do not all pass yet: see the write probe above"
+            };
+            // Never "done" while the record of it is missing.
+            let head = if outcome.audit.is_ok() {
+                "done"
+            } else {
+                "changed, NOT AUDITED (see below)"
+            };
+            let joint = if how.starts_with("but") { ", " } else { ": " };
+            outln!("{head}{joint}{how}");
             if let Some(backup) = &outcome.backup {
                 outln!(
                     "to undo: kube-rescue restore {} --confirm {}",

@@ -37,15 +37,19 @@ async fn config(running: &common::Running) -> Value {
 
 /// Starts `fix fail-open` confirmed, with `env` set, its output piped.
 fn spawn_fix(running: &common::Running, state: &Path, env: &[(&str, &str)]) -> Child {
+    spawn_action(running, state, "fail-open", env)
+}
+
+/// Starts `fix ACTION` on the webhook configuration, confirmed.
+fn spawn_action(
+    running: &common::Running,
+    state: &Path,
+    action: &str,
+    env: &[(&str, &str)],
+) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kube-rescue"));
     command
-        .args([
-            "fix",
-            "fail-open",
-            &format!("vwc/{CONFIG}"),
-            "--confirm",
-            CONFIG,
-        ])
+        .args(["fix", action, &format!("vwc/{CONFIG}"), "--confirm", CONFIG])
         .arg("--kubeconfig")
         .arg(&running.kubeconfig)
         .arg("--state-dir")
@@ -270,7 +274,16 @@ fn no_space(point: &str) -> [(&str, &str); 1] {
 }
 
 async fn fix_with(running: &common::Running, state: &Path, env: &[(&str, &str)]) -> Run {
-    let child = spawn_fix(running, state, env);
+    run_action(running, state, "fail-open", env).await
+}
+
+async fn run_action(
+    running: &common::Running,
+    state: &Path,
+    action: &str,
+    env: &[(&str, &str)],
+) -> Run {
+    let child = spawn_action(running, state, action, env);
     let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
@@ -342,6 +355,13 @@ async fn a_full_disk_at_the_outcome_record_is_a_failure_that_names_it() {
             && run.stderr.contains("No space left on device"),
         "{}",
         run.stderr
+    );
+    // Never "done" while the record of it is missing.
+    assert!(
+        run.stdout.contains("changed, NOT AUDITED")
+            && !run.stdout.lines().any(|l| l.starts_with("done")),
+        "{}",
+        run.stdout
     );
     // The attempt was written ahead: the change is on record as interrupted, with its backup.
     let log = audit::read(&state);
@@ -559,4 +579,106 @@ async fn a_restore_keeps_what_a_colleague_changed_since_unless_told_to_overwrite
             );
         }
     }
+}
+
+/// Replaces the webhook configuration as a colleague would, with field manager `manager`.
+async fn replace_config(running: &common::Running, object: &Value, manager: &str) {
+    let api: Api<ValidatingWebhookConfiguration> =
+        Api::all(common::client(&running.kubeconfig).await);
+    let typed: ValidatingWebhookConfiguration = serde_json::from_value(object.clone()).unwrap();
+    let params = kube::api::PostParams {
+        field_manager: Some(manager.into()),
+        ..Default::default()
+    };
+    api.replace(CONFIG, &params, &typed)
+        .await
+        .expect("the edit is accepted");
+}
+
+#[tokio::test]
+async fn a_restore_of_a_list_change_puts_the_list_back_and_keeps_a_later_edit() {
+    let running = start().await;
+    let state = running.dir.path().join("state");
+    // A configuration that does not leave out the system namespaces yet.
+    let mut bare = config(&running).await;
+    bare["webhooks"][0]["namespaceSelector"]["matchExpressions"] =
+        serde_json::json!([{"key": "admission.gatekeeper.sh/ignore", "operator": "DoesNotExist"}]);
+    replace_config(&running, &bare, "helm").await;
+    let before = config(&running).await;
+    let run = run_action(&running, &state, "exclude-system-namespaces", &[]).await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let mut edited = config(&running).await;
+    assert_eq!(
+        edited["webhooks"][0]["namespaceSelector"]["matchExpressions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    edited["webhooks"][0]["timeoutSeconds"] = 7.into();
+    replace_config(&running, &edited, "kubectl-edit").await;
+    let backup = audit::read(&state).attempts[0].backup.clone().unwrap();
+    let run = kube_rescue(&running, &state, &["restore", &backup, "--confirm", CONFIG]).await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("/webhooks/0/namespaceSelector/matchExpressions")
+            && run.stdout.contains("by kubectl-edit"),
+        "{}",
+        run.stdout
+    );
+    let now = config(&running).await;
+    assert_eq!(
+        now["webhooks"][0]["namespaceSelector"],
+        before["webhooks"][0]["namespaceSelector"]
+    );
+    assert_eq!(now["webhooks"][0]["timeoutSeconds"], 7);
+}
+
+#[tokio::test]
+async fn an_object_created_again_since_a_delete_is_replaced_only_when_told() {
+    let running = start().await;
+    let state = running.dir.path().join("state");
+    let run = run_action(&running, &state, "delete", &[]).await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let backup = audit::read(&state).attempts[0].backup.clone().unwrap();
+    // Someone (a GitOps controller) creates it again, with their own settings.
+    let mut theirs =
+        without_server_fields(&kube_rescue::remediate::backup::read(Path::new(&backup)).unwrap());
+    theirs["webhooks"][0]["timeoutSeconds"] = 9.into();
+    let api: Api<ValidatingWebhookConfiguration> =
+        Api::all(common::client(&running.kubeconfig).await);
+    let typed: ValidatingWebhookConfiguration = serde_json::from_value(theirs).unwrap();
+    let params = kube::api::PostParams {
+        field_manager: Some("argocd-controller".into()),
+        ..Default::default()
+    };
+    api.create(&params, &typed).await.unwrap();
+    let since = log_position(&running).await;
+    let run = kube_rescue(&running, &state, &["restore", &backup, "--confirm", CONFIG]).await;
+    assert_eq!(run.code(), 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("was deleted and created again since kube-rescue's delete")
+            && run.stderr.contains("--overwrite-later-changes"),
+        "{}",
+        run.stderr
+    );
+    let (real, _) = writes_since(&running, since).await;
+    assert!(real.is_empty(), "{real:?}");
+    assert_eq!(config(&running).await["webhooks"][0]["timeoutSeconds"], 9);
+    let run = kube_rescue(
+        &running,
+        &state,
+        &[
+            "restore",
+            &backup,
+            "--overwrite-later-changes",
+            "--confirm",
+            CONFIG,
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(config(&running).await["webhooks"][0]["timeoutSeconds"], 3);
 }

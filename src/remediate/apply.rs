@@ -282,7 +282,7 @@ fn changed_fields(plan: &Plan, answered: Option<&Value>) -> Option<Vec<ChangedFi
     let planned = change::without_server_fields(after);
     let now = answered.unwrap_or(after);
     Some(
-        change::changed_paths(&before, &planned)
+        change::changed_fields(&before, &planned)
             .into_iter()
             .map(|path| ChangedField {
                 after: now.pointer(&path).or(planned.pointer(&path)).cloned(),
@@ -448,8 +448,9 @@ async fn refused_or_failed(cluster: &Cluster, plan: &Plan, error: AccessError) -
         )),
         ErrorKind::ReadOnly => Verdict::Refused(error.message),
         _ => Verdict::Failed(format!(
-            "{} (the change may or may not have been made: read the object before trying again)",
-            error.message
+            "{} ({}: read the object before trying again)",
+            error.message,
+            audit::MAYBE_CHANGED
         )),
     }
 }

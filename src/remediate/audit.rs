@@ -30,6 +30,12 @@ pub const INTERRUPTED: &str = "outcome unknown: interrupted";
 
 /// The most attempts [`read`] keeps (the newest): a log of years stays readable.
 pub const MAX_ATTEMPTS: usize = 20_000;
+/// And at most about this much of them in memory, however long their lines.
+const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a failure says when the apiserver may have made the change all the same (a timeout,
+/// a dropped connection): such an attempt counts as one that may have changed the object.
+pub const MAYBE_CHANGED: &str = "the change may or may not have been made";
 
 /// Which record of an attempt a line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,12 +191,32 @@ pub fn append(state_dir: &Path, record: &AuditRecord) -> Result<PathBuf> {
         _ => "audit-outcome",
     };
     let mut file = private_file(&path, true).map_err(unwritten)?;
-    super::fault::no_space(point, &path).map_err(unwritten)?;
-    write_synced(&mut file, &path, line.as_bytes()).map_err(unwritten)?;
+    // A line left torn by an earlier failure is ended first, so that this record is a line
+    // of its own; and a write that fails is cut back off, leaving no torn line behind.
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if length > 0 && !ends_with_newline(&path, length) {
+        line.insert(0, '\n');
+    }
+    let written = super::fault::no_space(point, &path)
+        .and_then(|()| write_synced(&mut file, &path, line.as_bytes()));
+    if let Err(e) = written {
+        let _ = file.set_len(length);
+        return Err(unwritten(e));
+    }
     if created {
         sync_dir(state_dir).map_err(unwritten)?;
     }
     Ok(path)
+}
+
+/// Whether the file's last byte (of `length`) is a newline.
+fn ends_with_newline(path: &Path, length: u64) -> bool {
+    use std::os::unix::fs::FileExt as _;
+    let mut last = [0u8];
+    std::fs::File::open(path)
+        .and_then(|f| f.read_exact_at(&mut last, length - 1))
+        .map(|()| last[0] == b'\n')
+        .unwrap_or(true)
 }
 
 /// The fields a change left, as the outcome record has them.
@@ -263,10 +289,17 @@ impl Attempt {
                 let done = r.result == "done";
                 self.result = r.result;
                 self.finished = Some(r.time);
-                if done {
+                // The fields a change set are trusted only as recorded: a record whose
+                // fields do not match their checksum leaves them unknown.
+                let changed = r.changed.unwrap_or_default();
+                let intact = r
+                    .changed_sha256
+                    .as_deref()
+                    .is_none_or(|sha| sha == changed_sha256(&changed));
+                if done && intact {
                     self.after = Some(After {
                         resource_version: r.resource_version.unwrap_or_default(),
-                        changed: r.changed.unwrap_or_default(),
+                        changed,
                         changed_sha256: r.changed_sha256,
                     });
                 }
@@ -279,9 +312,34 @@ impl Attempt {
         }
     }
 
-    /// Whether the change may have been made (done, or cut short after it was recorded).
+    /// Whether the change may have been made (done, cut short after it was recorded, or
+    /// failed in a way that leaves it unknown).
     pub fn may_have_changed(&self) -> bool {
-        self.interrupted || self.result == "done"
+        self.interrupted || self.result == "done" || self.result.contains(MAYBE_CHANGED)
+    }
+
+    /// About how much memory this attempt holds.
+    fn weight(&self) -> usize {
+        let texts = [
+            &self.time,
+            &self.user,
+            &self.context,
+            &self.server,
+            &self.action,
+            &self.target,
+            &self.uid,
+            &self.result,
+        ];
+        let changed = self.after.as_ref().map_or(0, |a| {
+            a.changed
+                .iter()
+                .map(|c| c.path.len() + c.after.as_ref().map_or(0, |v| v.to_string().len()))
+                .sum()
+        });
+        256 + texts.iter().map(|t| t.len()).sum::<usize>()
+            + self.verification.as_ref().map_or(0, String::len)
+            + self.backup.as_ref().map_or(0, String::len)
+            + changed
     }
 }
 
@@ -348,26 +406,38 @@ pub fn read(state_dir: &Path) -> Log {
     };
     let mut attempts: std::collections::VecDeque<Attempt> = Default::default();
     let mut first = 0usize; // the number of attempts dropped from the front
+    let mut kept_bytes = 0usize;
     let mut by_id: HashMap<String, usize> = HashMap::new();
     let read = crate::jsonl::each(std::io::BufReader::new(file), |r: AuditRecord| {
         let known = r.id.as_ref().and_then(|id| by_id.get(id)).copied();
         match (r.record, known) {
             (Some(RecordKind::Outcome | RecordKind::Verification), Some(at)) => {
-                if at >= first {
-                    attempts[at - first].add(r);
-                }
+                let attempt = &mut attempts[at - first];
+                kept_bytes -= attempt.weight().min(kept_bytes);
+                attempt.add(r);
+                kept_bytes += attempt.weight();
             }
+            // The rest of an attempt that is no longer kept.
             (Some(RecordKind::Verification), None) => {}
+            (Some(RecordKind::Outcome), None) if r.id.is_some() && first > 0 => {}
             _ => {
                 if let Some(id) = &r.id {
                     by_id.insert(id.clone(), first + attempts.len());
                 }
-                attempts.push_back(Attempt::from_record(r));
-                if attempts.len() > MAX_ATTEMPTS {
-                    attempts.pop_front();
-                    first += 1;
-                }
+                let attempt = Attempt::from_record(r);
+                kept_bytes += attempt.weight();
+                attempts.push_back(attempt);
             }
+        }
+        while attempts.len() > MAX_ATTEMPTS || (kept_bytes > MAX_KEPT_BYTES && attempts.len() > 1) {
+            let Some(dropped) = attempts.pop_front() else {
+                break;
+            };
+            kept_bytes -= dropped.weight().min(kept_bytes);
+            if let Some(id) = &dropped.id {
+                by_id.remove(id);
+            }
+            first += 1;
         }
     });
     match read {
@@ -480,5 +550,42 @@ mod tests {
         assert_eq!(log.left_out, 3);
         assert_eq!(log.attempts.last().unwrap().result, "done");
         assert_eq!(log.attempts[0].id.as_deref(), Some("id3"));
+    }
+
+    #[test]
+    fn a_record_after_a_torn_line_is_a_line_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = append(dir.path(), &record(RecordKind::Attempt, "a", "attempted")).unwrap();
+        // A write cut short (a crash mid-write on another system, a full disk without the
+        // cut-back) left half a line.
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"record\":\"outcome\",\"id\":\"a\",\"ti");
+        std::fs::write(&path, &text).unwrap();
+        append(dir.path(), &record(RecordKind::Attempt, "b", "attempted")).unwrap();
+        let log = read(dir.path());
+        let ids: Vec<_> = log.attempts.iter().map(|a| a.id.clone().unwrap()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(log.bad.len(), 1, "{:?}", log.bad);
+        assert!(!log.bad[0].torn, "in the middle now: {:?}", log.bad);
+    }
+
+    #[test]
+    fn an_outcome_whose_fields_do_not_match_their_checksum_leaves_them_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        append(dir.path(), &record(RecordKind::Attempt, "a", "attempted")).unwrap();
+        let mut outcome = record(RecordKind::Outcome, "a", "done");
+        let changed = vec![ChangedField {
+            path: "/webhooks/0/failurePolicy".into(),
+            after: Some("Ignore".into()),
+        }];
+        outcome.changed_sha256 = Some(changed_sha256(&changed));
+        outcome.changed = Some(vec![ChangedField {
+            path: "/webhooks/0/timeoutSeconds".into(),
+            after: Some(1.into()),
+        }]);
+        append(dir.path(), &outcome).unwrap();
+        let log = read(dir.path());
+        assert_eq!(log.attempts[0].result, "done");
+        assert!(log.attempts[0].after.is_none());
     }
 }

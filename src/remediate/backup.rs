@@ -17,12 +17,21 @@ fn file_error(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 /// Creates a folder (and its parents) readable by this user only.
+/// Each folder it makes is flushed into its parent, so that a file flushed in it survives a
+/// crash on the very first change too.
 pub fn private_dir(dir: &Path) -> Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| file_error("could not create the folder", dir, e))
+        .map_err(|e| file_error("could not create the folder", dir, e))?;
+    for made in missing.iter().rev() {
+        if let Some(parent) = made.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Flushes a folder's entries to disk, so that a new file in it survives a crash.

@@ -322,6 +322,106 @@ pub fn changed_paths(before: &Value, after: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The fields that differ between `before` and `after`, as JSON pointers to what can be put
+/// back on its own: a value, or a whole list unless its items are objects keyed by `name`
+/// (webhooks, containers), whose indexes stand for the items. A change that adds or removes
+/// list items (a namespaceSelector's matchExpressions, their values) is one field, the list.
+pub fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for path in changed_paths(before, after) {
+        let field = settable_prefix(before, after, &path);
+        if !out.contains(&field) {
+            out.push(field);
+        }
+    }
+    out
+}
+
+/// Whether a list's items are objects that all carry a `name` (addressed by index safely).
+fn keyed_by_name(list: &[Value]) -> bool {
+    !list.is_empty() && list.iter().all(|item| item["name"].is_string())
+}
+
+/// `path` cut at the first list (in either object) that is not keyed by name.
+fn settable_prefix(before: &Value, after: &Value, path: &str) -> String {
+    let mut prefix = String::new();
+    let (mut b, mut a) = (Some(before), Some(after));
+    for segment in path.split('/').skip(1) {
+        let list = |v: Option<&Value>| v.and_then(Value::as_array).map(|l| keyed_by_name(l));
+        match (list(b), list(a)) {
+            (Some(false), _) | (_, Some(false)) => return prefix,
+            _ => {}
+        }
+        prefix.push('/');
+        prefix.push_str(segment);
+        let key = segment.replace("~1", "/").replace("~0", "~");
+        (b, a) = (step(b, &key), step(a, &key));
+    }
+    prefix
+}
+
+/// Sets the value at a JSON pointer (None: removes it), making the objects on the way when
+/// setting; an index one past a list's end appends. A path that leads through something
+/// else changes nothing.
+pub fn set_pointer(object: &mut Value, path: &str, value: Option<Value>) {
+    let parts: Vec<String> = path
+        .split('/')
+        .skip(1)
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut here = object;
+    for part in parents {
+        here = match here {
+            Value::Array(items) => {
+                match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+            Value::Object(map) => {
+                // Removing makes nothing on the way.
+                if value.is_none() && !map.contains_key(part) {
+                    return;
+                }
+                map.entry(part.clone()).or_insert_with(|| json!({}))
+            }
+            _ => return,
+        };
+    }
+    let index = last.parse::<usize>().ok();
+    match (here, value) {
+        (Value::Object(map), Some(v)) => {
+            map.insert(last.clone(), v);
+        }
+        (Value::Object(map), None) => {
+            map.remove(last);
+        }
+        (Value::Array(items), Some(v)) => match index {
+            Some(i) if i < items.len() => items[i] = v,
+            Some(i) if i == items.len() => items.push(v),
+            _ => {}
+        },
+        (Value::Array(items), None) => {
+            if let Some(i) = index.filter(|i| *i < items.len()) {
+                items.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One step down a JSON pointer.
+fn step<'a>(value: Option<&'a Value>, key: &str) -> Option<&'a Value> {
+    match value? {
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        Value::Object(map) => map.get(key),
+        _ => None,
+    }
+}
+
 /// A word for a POSIX shell, quoted only when it needs to be.
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
@@ -577,5 +677,47 @@ mod tests {
             and_list(&["a".into(), "b".into(), "c".into()]),
             "a, b and c"
         );
+    }
+
+    #[test]
+    fn changed_fields_are_values_or_whole_lists_that_are_not_keyed_by_name() {
+        let before = json!({"webhooks": [
+            {"name": "a", "failurePolicy": "Fail", "namespaceSelector": {"matchExpressions": [
+                {"key": "k", "operator": "NotIn", "values": ["x"]}]}},
+            {"name": "b", "failurePolicy": "Fail"}
+        ]});
+        let mut after = before.clone();
+        after["webhooks"][0]["failurePolicy"] = json!("Ignore");
+        after["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]["values"] =
+            json!(["x", "kube-system", "kube-public"]);
+        after["webhooks"][1]["namespaceSelector"] =
+            json!({"matchExpressions": [{"key": "k", "operator": "NotIn", "values": ["y"]}]});
+        assert_eq!(
+            changed_fields(&before, &after),
+            [
+                "/webhooks/0/failurePolicy",
+                "/webhooks/0/namespaceSelector/matchExpressions",
+                "/webhooks/1/namespaceSelector",
+            ]
+        );
+        // Items removed from the end of a list: one field, the list.
+        let fewer = json!({"spec": {"taints": []}});
+        let more = json!({"spec": {"taints": [{"key": "a"}, {"key": "b"}]}});
+        assert_eq!(changed_fields(&more, &fewer), ["/spec/taints"]);
+    }
+
+    #[test]
+    fn set_pointer_sets_removes_and_appends_without_making_what_it_removes() {
+        let mut o = json!({"a": {"b": [1, 2]}, "c": "x"});
+        set_pointer(&mut o, "/a/b/1", Some(json!(5)));
+        set_pointer(&mut o, "/a/b/2", Some(json!(6)));
+        set_pointer(&mut o, "/a/b/9", Some(json!(7)));
+        set_pointer(&mut o, "/d~1e/f", Some(json!(true)));
+        set_pointer(&mut o, "/c/under/a/string", Some(json!(1)));
+        assert_eq!(o["c"], "x");
+        set_pointer(&mut o, "/c", None);
+        set_pointer(&mut o, "/no/such/thing", None);
+        set_pointer(&mut o, "/a/b/0", None);
+        assert_eq!(o, json!({"a": {"b": [5, 6]}, "d/e": {"f": true}}));
     }
 }

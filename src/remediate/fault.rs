@@ -32,9 +32,10 @@ pub fn no_space(point: &str, path: &Path) -> super::Result<()> {
     Ok(())
 }
 
-/// Waits forever at `point` if the test seam says so.
+/// Waits forever at `point` if the test seam says so (in test builds only: a release build
+/// never waits here, whatever its environment).
 pub fn pause(point: &str) {
-    if std::env::var_os(PAUSE_AT).is_some_and(|p| p == point) {
+    if cfg!(debug_assertions) && std::env::var_os(PAUSE_AT).is_some_and(|p| p == point) {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), "paused at {point}");
         loop {

@@ -35,8 +35,20 @@ pub enum Request {
 impl Request {
     /// A restore of `file`, with what the audit log of `state_dir` recorded of it.
     pub fn restore(file: PathBuf, state_dir: &std::path::Path, overwrite: bool) -> Self {
-        let recorded = super::audit::read(state_dir)
+        let log = super::audit::read(state_dir);
+        // By its path, else (copied or moved) by its content.
+        let recorded = log
             .by_backup(&file)
+            .or_else(|| {
+                let file = std::fs::File::open(&file).ok()?;
+                let (bytes, over) =
+                    crate::jsonl::read_capped(file, super::backup::MAX_BACKUP).ok()?;
+                let sha = super::audit::sha256_hex(&bytes);
+                log.attempts
+                    .iter()
+                    .rev()
+                    .find(|a| !over && a.backup_sha256.as_deref() == Some(sha.as_str()))
+            })
             .cloned()
             .map(Box::new);
         Request::Restore {
@@ -461,52 +473,9 @@ fn shown_at(object: Option<&Value>, path: &str) -> String {
     }
 }
 
-/// Sets (or with None removes) the value at a JSON pointer, creating objects on the way.
-fn set_at(object: &mut Value, path: &str, value: Option<Value>) {
-    let parts: Vec<String> = path
-        .split('/')
-        .skip(1)
-        .map(|p| p.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    let Some((last, parents)) = parts.split_last() else {
-        return;
-    };
-    let mut here = object;
-    for part in parents {
-        here = match here {
-            Value::Array(items) => {
-                match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                    Some(next) => next,
-                    None => return,
-                }
-            }
-            Value::Object(map) => map
-                .entry(part.clone())
-                .or_insert_with(|| Value::Object(Default::default())),
-            _ => return,
-        };
-    }
-    match (here, value) {
-        (Value::Object(map), Some(v)) => {
-            map.insert(last.clone(), v);
-        }
-        (Value::Object(map), None) => {
-            map.remove(last);
-        }
-        (Value::Array(items), Some(v)) => {
-            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                *slot = v;
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Who changed `path` of `object`, from its managedFields.
 fn manager_of(object: &Value, path: &str) -> Option<String> {
-    crate::managed_fields::owner_of(object, path)
-        .filter(|m| m != crate::cluster::objects::FIELD_MANAGER)
-        .or_else(|| change::likely_manager(object))
+    crate::managed_fields::owner_of(object, path).or_else(|| change::likely_manager(object))
 }
 
 /// Reads and checks the backup, reads the object, and works out what to send: the whole
@@ -551,63 +520,79 @@ async fn restore_plan(
             format!("{shown} is created again as it was backed up; what it enforces applies again"),
         ),
         Some(current) => {
-            let done = recorded.and_then(|r| r.after.as_ref());
             let live_rv = current["metadata"]["resourceVersion"]
                 .as_str()
                 .unwrap_or_default();
-            let changed_since = done.filter(|d| d.resource_version != live_rv);
+            let live_uid = current["metadata"]["uid"].as_str().unwrap_or_default();
+            // Deleted and created again since kube-rescue's change (or deleted by it): the
+            // object there now is someone else's.
+            let recreated = recorded.filter(|r| !r.uid.is_empty() && r.uid != live_uid);
+            let found = match (recorded, recreated) {
+                (_, Some(attempt)) => {
+                    Some(later_changes(&restored, current, attempt, None, overwrite))
+                }
+                (Some(attempt), None) => attempt
+                    .after
+                    .as_ref()
+                    .filter(|done| done.resource_version != live_rv)
+                    .map(|done| later_changes(&restored, current, attempt, Some(done), overwrite))
+                    // A status update moves the resourceVersion and changes no field.
+                    .filter(|found| !found.paths.is_empty()),
+                (None, None) => None,
+            };
             let mut after = restored.clone();
             let mut gives_up = format!("every change made to {shown} since the backup is undone");
-            if let Some(done) = changed_since {
-                let attempt = recorded.expect("a recorded outcome comes with its attempt");
-                let found = later_changes(&restored, current, attempt, done, overwrite);
-                if done.changed.is_empty() {
-                    // The change was a delete: the object there now was made by someone else.
-                    if !overwrite {
+            if let Some(found) = &found {
+                let who = found.managers.join(", ");
+                let what = found.paths.join(", ");
+                match (recreated, recorded.and_then(|r| r.after.as_ref())) {
+                    (Some(attempt), _) if !overwrite => {
                         return Err(Error::Input(format!(
-                            "{shown} was created again since kube-rescue deleted it ({}); restoring would replace their object: add --overwrite-later-changes to do it anyway; nothing was sent",
-                            found.managers.join(", ")
+                            "{shown} was deleted and created again since kube-rescue's {} (uid {} -> {live_uid}, {who}): restoring would replace an object kube-rescue never changed; add --overwrite-later-changes to do it anyway; nothing was sent",
+                            attempt.action, attempt.uid
                         )));
                     }
-                } else if !overwrite {
-                    after = current.clone();
-                    let mut put_back = Vec::new();
-                    for field in &done.changed {
-                        if current.pointer(&field.path) == field.after.as_ref() {
-                            set_at(
-                                &mut after,
-                                &field.path,
-                                restored.pointer(&field.path).cloned(),
-                            );
-                            put_back.push(field.path.clone());
+                    (Some(_), _) => {
+                        gives_up = format!(
+                            "{shown}, created again since by {who}, is replaced by the backup"
+                        );
+                    }
+                    (None, Some(done)) if !overwrite => {
+                        after = current.clone();
+                        let mut put_back = Vec::new();
+                        for field in &done.changed {
+                            if current.pointer(&field.path) == field.after.as_ref() {
+                                change::set_pointer(
+                                    &mut after,
+                                    &field.path,
+                                    restored.pointer(&field.path).cloned(),
+                                );
+                                put_back.push(field.path.clone());
+                            }
                         }
+                        if put_back.is_empty() {
+                            return Err(Error::NoChange(format!(
+                                "the fields kube-rescue's change set ({}) were changed again since by {who}; nothing of kube-rescue's change remains to undo (--overwrite-later-changes puts the whole backup back)",
+                                done.changed
+                                    .iter()
+                                    .map(|c| c.path.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                            )));
+                        }
+                        gives_up = format!(
+                            "only what kube-rescue's change set is put back ({}); the later changes by {who} ({what}) stay",
+                            put_back.join(", "),
+                        );
                     }
-                    if put_back.is_empty() {
-                        return Err(Error::NoChange(format!(
-                            "the fields kube-rescue's change set ({}) were changed again since by {}; nothing of kube-rescue's change remains to undo (--overwrite-later-changes puts the whole backup back)",
-                            done.changed
-                                .iter()
-                                .map(|c| c.path.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            found.managers.join(", ")
-                        )));
+                    _ => {
+                        gives_up = format!(
+                            "every change made to {shown} since the backup is undone, including the later changes by {who} ({what})"
+                        );
                     }
-                    gives_up = format!(
-                        "only what kube-rescue's change set is put back ({}); the later changes by {} ({}) stay",
-                        put_back.join(", "),
-                        found.managers.join(", "),
-                        found.paths.join(", ")
-                    );
-                } else {
-                    gives_up = format!(
-                        "every change made to {shown} since the backup is undone, including the later changes by {} ({})",
-                        found.managers.join(", "),
-                        found.paths.join(", ")
-                    );
                 }
-                later = Some(found);
             }
+            later = found;
             after["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
             if change::without_server_fields(current) == change::without_server_fields(&after) {
                 return Err(Error::NoChange(format!(
@@ -618,6 +603,11 @@ async fn restore_plan(
         }
     };
     let mut integrity = loaded.integrity;
+    if recorded.is_none() && current.is_some() {
+        integrity.push_str(
+            "; no record of it in this state folder's audit log: the whole backup is put back, and changes others made since cannot be told apart",
+        );
+    }
     if recorded.is_some_and(|r| r.interrupted) {
         integrity.push_str(
             "; the change that wrote it was cut short before its outcome was recorded: the plan compares the backup with the live object only",
@@ -634,43 +624,50 @@ async fn restore_plan(
 }
 
 /// What others changed since kube-rescue's change: the state that change left is the backup
-/// with the recorded fields set; whatever differs from it now is someone else's.
+/// with the recorded fields set; whatever differs from it now is someone else's. Without
+/// `done` (the object was created again since), all of it is.
 fn later_changes(
     restored: &Value,
     current: &Value,
     recorded: &Attempt,
-    done: &super::audit::After,
+    done: Option<&super::audit::After>,
     overwrite: bool,
 ) -> LaterChanges {
+    let changed: &[super::audit::ChangedField] = done.map_or(&[], |d| d.changed.as_slice());
     let mut left = restored.clone();
-    for field in &done.changed {
-        set_at(&mut left, &field.path, field.after.clone());
+    for field in changed {
+        change::set_pointer(&mut left, &field.path, field.after.clone());
     }
     let live = change::without_server_fields(current);
-    let paths = if done.changed.is_empty() {
-        vec!["(the whole object)".to_string()]
-    } else {
-        change::changed_paths(&left, &live)
+    let paths = match done {
+        None => vec![format!(
+            "the whole object (created again, uid {})",
+            current["metadata"]["uid"].as_str().unwrap_or("?")
+        )],
+        Some(_) => change::changed_fields(&left, &live),
     };
     let mut managers: Vec<String> = Vec::new();
-    for path in &paths {
+    for path in paths.iter().filter(|p| p.starts_with('/')) {
         if let Some(m) = manager_of(current, path)
             && !managers.contains(&m)
         {
             managers.push(m);
         }
     }
+    if managers.is_empty()
+        && let Some(m) = change::likely_manager(current)
+    {
+        managers.push(m);
+    }
     if managers.is_empty() {
         managers.push("an unknown manager (no managedFields)".into());
     }
-    let mut fields: Vec<&str> = done.changed.iter().map(|c| c.path.as_str()).collect();
-    fields.extend(
-        paths
-            .iter()
-            .map(String::as_str)
-            .filter(|p| p.starts_with('/')),
-    );
-    fields.dedup();
+    let mut fields: Vec<&str> = changed.iter().map(|c| c.path.as_str()).collect();
+    for p in paths.iter().filter(|p| p.starts_with('/')) {
+        if !fields.contains(&p.as_str()) {
+            fields.push(p);
+        }
+    }
     let three_way = fields
         .iter()
         .map(|p| {
@@ -682,8 +679,7 @@ fn later_changes(
             )
         })
         .collect();
-    let contested = done
-        .changed
+    let contested = changed
         .iter()
         .filter(|c| current.pointer(&c.path) != c.after.as_ref())
         .map(|c| c.path.clone())

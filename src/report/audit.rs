@@ -46,7 +46,7 @@ pub fn text(log: &Log) -> String {
             let sha = a
                 .backup_sha256
                 .as_deref()
-                .map(|s| format!(" (sha256 {})", &s[..s.len().min(12)]))
+                .map(|s| format!(" (sha256 {})", s.get(..12).unwrap_or(s)))
                 .unwrap_or_default();
             let _ = writeln!(out, "    backup: {backup}{sha}");
             if a.may_have_changed() {

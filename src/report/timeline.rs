@@ -167,7 +167,7 @@ pub fn add_audit(journal: &mut Journal, log: &crate::remediate::audit::Log) {
         };
         if attempt.context != context
             || at < first
-            || at > last + AUDIT_SLACK
+            || last.checked_add(AUDIT_SLACK).is_ok_and(|end| at > end)
             || journalled(&attempt.backup, &attempt.action, &attempt.target, at)
         {
             continue;

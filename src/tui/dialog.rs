@@ -201,6 +201,16 @@ pub fn undo_choice(backup: &str, attempt: &remediate::audit::Attempt) -> Choice 
 /// One line on how an attempt ended, for the dialog's title and the footer.
 pub fn verdict_line(outcome: &Outcome) -> String {
     match &outcome.verdict {
+        // Never "done" while the record of it is missing.
+        Verdict::Done if outcome.audit.is_err() => format!(
+            "changed, NOT AUDITED: {}",
+            outcome
+                .audit
+                .as_ref()
+                .err()
+                .map(String::as_str)
+                .unwrap_or_default()
+        ),
         Verdict::Done => match &outcome.verification {
             Some(v) if v.put_back.is_some() => {
                 format!("done, but {}", v.put_back.as_deref().unwrap_or_default())
