@@ -236,6 +236,16 @@ async fn fix_killed_at_ten_points_leaves_a_record_and_a_way_back() {
         let state = running.dir.path().join("state");
         let original = config(&running).await;
         let seen = kill_at(&running, &state, point).await;
+        if matches!(point, Point::Pause("outcome-recorded")) {
+            // Done on record, its checks cut short: the log says so.
+            let listed = kube_rescue_offline(&state, &["audit"]).await;
+            assert!(
+                listed.stdout.contains("  done\n")
+                    && listed.stdout.contains("verification: none recorded"),
+                "{}",
+                listed.stdout
+            );
+        }
         after_a_kill(&running, &state, &original, &seen).await;
         // The killed run's lock went with it: the next change goes ahead.
         let next = kube_rescue(

@@ -39,8 +39,17 @@ pub fn text(log: &Log) -> String {
                 "    the run stopped after the attempt was recorded and before its outcome: the change may or may not have been made"
             );
         }
-        if let Some(v) = &a.verification {
-            let _ = writeln!(out, "    verification: {v}");
+        match &a.verification {
+            Some(v) => {
+                let _ = writeln!(out, "    verification: {v}");
+            }
+            None if a.result == "done" => {
+                let _ = writeln!(
+                    out,
+                    "    verification: none recorded (the run stopped before its checks ended: run `kube-rescue check`)"
+                );
+            }
+            None => {}
         }
         if let Some(backup) = &a.backup {
             let sha = a
