@@ -219,7 +219,13 @@ async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
         // Nothing answered as Kubernetes: a write probe would add nothing to that verdict.
         let observed = !diagnose::observation::Observation::of(&snapshot, false).nothing_observed;
         if !cluster.is_read_only() && !unreachable(&snapshot) && observed {
-            snapshot.write_probe = Some(probe::write_probe(&cluster, &snapshot).await);
+            // A probe cut by an apiserver restart is tried again (for up to 20 s), as the
+            // verification of a change does: a restart is not a verdict on writes.
+            let report = probe::through_restarts(|| async {
+                Ok(probe::write_probe(&cluster, &snapshot).await)
+            })
+            .await;
+            snapshot.write_probe = report.ok();
         }
         let inventory = Inventory::from_snapshot(&snapshot);
         let context = diagnose::Context {

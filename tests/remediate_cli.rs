@@ -675,19 +675,30 @@ async fn the_command_check_suggests_plans_the_fix() {
     says(&plan, "+  failurePolicy: Ignore");
 }
 
-/// The finding ids `check --output json` raises.
-async fn check_ids(running: &common::Running, state: &Path) -> Vec<String> {
+/// The exit code of `check --output json` and the finding ids it raises. A run that could not
+/// check (exit 3) or printed no report fails the test: it is never an empty list.
+async fn check_ids(running: &common::Running, state: &Path) -> (i32, Vec<String>) {
     let run = kube_rescue(running, state, &["check", "--output", "json"]).await;
-    serde_json::from_str::<Value>(&run.stdout)
-        .ok()
-        .and_then(|v| {
-            v["findings"].as_array().map(|fs| {
-                fs.iter()
-                    .filter_map(|f| f["id"].as_str().map(str::to_string))
-                    .collect()
-            })
+    assert!(
+        (0..=2).contains(&run.code()),
+        "check could not run ({}): {}",
+        run.code(),
+        run.stderr
+    );
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("check printed no JSON report ({e}):\n{}", run.stdout));
+    let ids = report["findings"]
+        .as_array()
+        .expect("a list of findings")
+        .iter()
+        .map(|f| {
+            f["id"]
+                .as_str()
+                .expect("every finding has an id")
+                .to_string()
         })
-        .unwrap_or_default()
+        .collect();
+    (run.code(), ids)
 }
 
 /// The founding incident, played out and then ended with the CLI: on the shipped outage (the
@@ -703,11 +714,13 @@ async fn deleting_the_webhook_ends_the_outage_for_a_new_check() {
         "node-heartbeats-stale",
         "nodes-not-ready",
         "apiserver-not-ready",
+        "apiserver-unreachable",
+        "observation-incomplete",
     ];
     // Let it take hold: heartbeats go stale.
     let started = std::time::Instant::now();
     loop {
-        let ids = check_ids(&running, &state).await;
+        let (_, ids) = check_ids(&running, &state).await;
         if ids
             .iter()
             .any(|i| i == "node-heartbeats-stale" || i == "nodes-not-ready")
@@ -735,7 +748,9 @@ async fn deleting_the_webhook_ends_the_outage_for_a_new_check() {
     says(&run, "- write probe: writes pass");
     let started = std::time::Instant::now();
     loop {
-        let ids = check_ids(&running, &state).await;
+        // A run that could not check, or printed no report, fails in check_ids: it never
+        // passes for an ended outage.
+        let (_, ids) = check_ids(&running, &state).await;
         let left: Vec<&String> = ids
             .iter()
             .filter(|i| outage.contains(&i.as_str()))

@@ -128,15 +128,20 @@ async fn release_requirement_kube_client_from_written_kubeconfig_lists_nodes_met
             .as_deref()
             .is_some_and(|rv| !rv.is_empty())
     );
-    // The request went out asking for metadata only.
+    // The request went out asking for metadata only, and was answered so.
     let (_, _, log) = raw(&client, "GET", "/sim/requests", None, None).await;
     let log: Value = serde_json::from_str(&log).unwrap();
+    let listed: Vec<&Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/api/v1/nodes" && r["status"] == 200)
+        .collect();
+    assert_eq!(listed.len(), 1, "{log}");
     assert!(
-        log["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["path"] == "/api/v1/nodes" && r["status"] == 200),
+        listed[0]["accept"]
+            .as_str()
+            .is_some_and(|a| a.contains("as=PartialObjectMetadataList")),
         "{log}"
     );
 }

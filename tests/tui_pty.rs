@@ -25,6 +25,11 @@ fn open_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
 
 /// [`open_demo`] with more global flags (`--runbooks DIR`).
 fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str) -> Tmux {
+    open_kube_rescue(name, state, width, height, &format!("{flags} demo"))
+}
+
+/// `kube-rescue --state-dir STATE ARGS` in a tmux window, then `echo EXIT=$?`.
+fn open_kube_rescue(name: &str, state: &Path, width: u16, height: u16, args: &str) -> Tmux {
     let tmux = Tmux {
         socket: format!("kube-rescue-{name}-{}", std::process::id()),
     };
@@ -47,7 +52,7 @@ fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str
         .success()
     );
     let command = format!(
-        "'{}' --state-dir '{}' {flags} demo; echo EXIT=$?",
+        "'{}' --state-dir '{}' {args}; echo EXIT=$?",
         env!("CARGO_BIN_EXE_kube-rescue"),
         state.display()
     );
@@ -454,5 +459,147 @@ fn a_huge_or_deeply_nested_team_runbook_never_holds_up_the_screen() {
         tmux.wait_for("the shell after quitting", Duration::from_secs(20), |s| {
             exit_code(s).is_some()
         });
+    }
+}
+
+const GATEKEEPER: &str = "gatekeeper-validating-webhook-configuration";
+
+/// The Webhooks view's row of the gatekeeper validating webhook, once it shows `policy`.
+fn gatekeeper_policy_is(tmux: &Tmux, policy: &str) {
+    tmux.keys(&["2"]);
+    tmux.wait_for(
+        &format!("validation.gatekeeper.sh with failurePolicy {policy}"),
+        Duration::from_secs(20),
+        |s| {
+            s.lines()
+                .any(|l| l.starts_with("V validation.gatekeeper.sh") && l.contains(policy))
+        },
+    );
+}
+
+/// Types the configuration's name into a plan and applies it; returns the finished dialog.
+fn confirm_gatekeeper(tmux: &Tmux) -> String {
+    tmux.wait_for("the plan", Duration::from_secs(30), |s| {
+        s.contains(&format!("Type {GATEKEEPER} to apply"))
+    });
+    tmux.keys(&["-l", GATEKEEPER]);
+    tmux.keys(&["Enter"]);
+    let finished = tmux.wait_for("the change to end", Duration::from_secs(60), |s| {
+        s.contains("audited in")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the dialog closed", Duration::from_secs(5), |s| {
+        !s.contains("audited in")
+    });
+    finished
+}
+
+#[test]
+fn a_change_is_undone_from_the_audit_view() {
+    if !common::tmux::available("a_change_is_undone_from_the_audit_view") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_kube_rescue("undo", dir.path(), 120, 40, "demo --scenario healthy");
+    gatekeeper_policy_is(&tmux, "Fail");
+    tmux.keys(&["a"]);
+    tmux.wait_for("the action menu", Duration::from_secs(5), |s| {
+        s.contains("fail-open: failurePolicy Ignore on webhook validation.gatekeeper.sh")
+    });
+    tmux.keys(&["Enter"]);
+    let finished = confirm_gatekeeper(&tmux);
+    assert!(finished.contains("replaced"), "{finished}");
+    gatekeeper_policy_is(&tmux, "Ignore");
+    // Undo: the Audit view restores the backup, through a plan that proves the backup.
+    tmux.keys(&["6"]);
+    tmux.wait_for(
+        "the change in the Audit view",
+        Duration::from_secs(5),
+        |s| s.contains("u: undo") && s.contains("fail-open"),
+    );
+    tmux.keys(&["u"]);
+    let plan = tmux.wait_for("the restore's plan", Duration::from_secs(30), |s| {
+        s.contains("Plan: restore")
+    });
+    assert!(plan.contains("sha256 matches the audit log"), "{plan}");
+    let finished = confirm_gatekeeper(&tmux);
+    assert!(finished.contains("replaced"), "{finished}");
+    gatekeeper_policy_is(&tmux, "Fail");
+    let log = kube_rescue::remediate::audit::read(dir.path());
+    let done: Vec<(&str, &str)> = log
+        .attempts
+        .iter()
+        .map(|a| (a.action.as_str(), a.result.as_str()))
+        .collect();
+    assert_eq!(done, [("fail-open", "done"), ("restore", "done")]);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(exit_code(&screen), Some(0), "{screen}");
+}
+
+/// The pid of the kube-rescue the window's shell runs.
+fn screen_pid(tmux: &Tmux) -> String {
+    let out = tmux.run(&["display", "-p", "-t", "demo", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = Command::new("pgrep")
+        .args(["-P", &shell, "kube-rescue"])
+        .output()
+        .expect("pgrep runs");
+    let pid = String::from_utf8_lossy(&children.stdout).trim().to_string();
+    assert!(
+        !pid.is_empty() && !pid.contains('\n'),
+        "one kube-rescue under the shell: {pid:?}"
+    );
+    pid
+}
+
+#[test]
+fn a_signal_or_ctrl_c_gives_the_terminal_back() {
+    if !common::tmux::available("a_signal_or_ctrl_c_gives_the_terminal_back") {
+        return;
+    }
+    for how in ["TERM", "HUP", "INT", "Ctrl-C"] {
+        let dir = tempfile::tempdir().unwrap();
+        let tmux = open_kube_rescue(
+            &format!("signal-{how}"),
+            dir.path(),
+            100,
+            30,
+            "demo --scenario healthy",
+        );
+        tmux.wait_for("the screen", Duration::from_secs(20), |s| {
+            s.contains("apiserver ready")
+        });
+        assert_eq!(tmux.alternate_on(), "1", "{how}: the screen is on");
+        if how == "Ctrl-C" {
+            tmux.keys(&["C-c"]);
+        } else {
+            let pid = screen_pid(&tmux);
+            let sent = Command::new("kill")
+                .args([&format!("-{how}"), &pid])
+                .status();
+            assert!(sent.is_ok_and(|s| s.success()), "{how}");
+        }
+        let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+            exit_code(s).is_some()
+        });
+        assert_eq!(exit_code(&screen), Some(0), "{how}: {screen}");
+        assert_eq!(
+            tmux.alternate_on(),
+            "0",
+            "{how}: the alternate screen is left"
+        );
+        // The terminal is back in its normal mode: lines are read whole, keys echo.
+        tmux.keys(&["stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; echo STTY=done", "Enter"]);
+        let modes = tmux.wait_for("stty's answer", Duration::from_secs(5), |s| {
+            s.lines().any(|l| l == "STTY=done")
+        });
+        let lines: Vec<&str> = modes.lines().collect();
+        assert!(
+            lines.contains(&"icanon") && lines.contains(&"echo"),
+            "{how}: raw mode left on:\n{modes}"
+        );
     }
 }

@@ -609,6 +609,33 @@ pub async fn write_probe(cluster: &Cluster, snapshot: &Snapshot) -> ProbeReport 
     WriteProbe::start(cluster, snapshot).finished().await
 }
 
+/// How long a write probe cut by an apiserver restart (connections refused or dropped under
+/// it) is tried again, and how long [`through_restarts`] waits between tries.
+pub const RESTART_RETRY_FOR: Duration = Duration::from_secs(20);
+pub const RESTART_RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs `probe`, and again while an apiserver restart cuts it, for up to
+/// [`RESTART_RETRY_FOR`]: returns the first answer that is a verdict on writes, else the last
+/// one (still cut: no verdict).
+pub async fn through_restarts<F, Fut>(mut probe: F) -> Result<ProbeReport, AccessError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<ProbeReport, AccessError>>,
+{
+    let give_up = tokio::time::Instant::now() + RESTART_RETRY_FOR;
+    loop {
+        let answer = probe().await;
+        let restarting = match &answer {
+            Ok(report) => report.cut_by_restart(),
+            Err(e) => e.apiserver_gone(),
+        };
+        if !restarting || tokio::time::Instant::now() + RESTART_RETRY_EVERY >= give_up {
+            return answer;
+        }
+        tokio::time::sleep(RESTART_RETRY_EVERY).await;
+    }
+}
+
 /// Reads the webhook configurations as they are now and runs the write probe against them:
 /// whether writes pass right after a change.
 pub async fn write_probe_now(cluster: &Cluster) -> Result<ProbeReport, AccessError> {
@@ -708,5 +735,59 @@ mod tests {
             h.latest("get").map(|s| s.took),
             Some(Duration::from_millis(LATENCY_HISTORY as u64 + 4))
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_cut_by_a_restart_is_tried_again_until_it_gives_a_verdict() {
+        use crate::cluster::ErrorKind;
+        let state = |state| NamespaceProbe {
+            namespace: "default".into(),
+            started_at: None,
+            deadline: Duration::from_secs(12),
+            fail_closed_webhooks: Vec::new(),
+            matching_webhooks: Vec::new(),
+            state,
+        };
+        let cut = || ProbeReport {
+            namespaces: vec![state(ProbeState::Failed {
+                took: Duration::from_millis(3),
+                failure: WriteFailure::Access {
+                    error: AccessError::new(ErrorKind::Refused, "connection refused"),
+                },
+            })],
+        };
+        let passed = ProbeReport {
+            namespaces: vec![state(ProbeState::Passed {
+                took: Duration::from_millis(4),
+            })],
+        };
+        // Cut twice, then an answer: the answer is the verdict, 4 s later.
+        let started = tokio::time::Instant::now();
+        let mut tries = 0;
+        let report = through_restarts(|| {
+            tries += 1;
+            let answer = if tries < 3 { cut() } else { passed.clone() };
+            async move { Ok(answer) }
+        })
+        .await
+        .unwrap();
+        assert_eq!((tries, report.all_pass()), (3, true));
+        assert_eq!(started.elapsed(), RESTART_RETRY_EVERY * 2);
+        // Never an answer: the last cut report, within the bound.
+        let started = tokio::time::Instant::now();
+        let mut tries = 0;
+        let report = through_restarts(|| {
+            tries += 1;
+            async { Ok(cut()) }
+        })
+        .await
+        .unwrap();
+        assert!(report.cut_by_restart());
+        assert!(
+            started.elapsed() < RESTART_RETRY_FOR,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(tries, 10);
     }
 }

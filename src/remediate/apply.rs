@@ -20,11 +20,6 @@ use super::plan::{self, Change, Plan, Rbac};
 pub const DEFAULT_WATCH: Duration = Duration::from_secs(3);
 /// How often the object is read while watching.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
-/// How long the verification keeps trying the write probe while the apiserver goes away under
-/// it (connections refused or dropped: a restart), and how long it waits between tries. After
-/// that it says so, and the screen's refreshes go on probing.
-const PROBE_RETRY_FOR: Duration = Duration::from_secs(20);
-const PROBE_RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// Where backups and the audit log go, and how long to watch afterwards.
 #[derive(Clone, Debug)]
@@ -550,22 +545,11 @@ fn describe_probe(report: &ProbeReport) -> String {
     format!("{verdict} ({})", each.join("; "))
 }
 
-/// The write probe, tried again while the apiserver restarts under it (up to
-/// [`PROBE_RETRY_FOR`]): a change made during a crash loop is judged on an apiserver that
-/// answers.
+/// The write probe, tried again while the apiserver restarts under it: a change made during a
+/// crash loop is judged on an apiserver that answers. After that the verification says so,
+/// and the screen's refreshes go on probing.
 async fn probe_through_restarts(cluster: &Cluster) -> Result<ProbeReport, AccessError> {
-    let give_up = tokio::time::Instant::now() + PROBE_RETRY_FOR;
-    loop {
-        let probe = probe::write_probe_now(cluster).await;
-        let restarting = match &probe {
-            Ok(report) => report.cut_by_restart(),
-            Err(e) => e.apiserver_gone(),
-        };
-        if !restarting || tokio::time::Instant::now() + PROBE_RETRY_EVERY >= give_up {
-            return probe;
-        }
-        tokio::time::sleep(PROBE_RETRY_EVERY).await;
-    }
+    probe::through_restarts(|| probe::write_probe_now(cluster)).await
 }
 
 /// Watches the object for `watch_for`: returns how a controller put it back, if one did.

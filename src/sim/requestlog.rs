@@ -22,6 +22,9 @@ pub struct RequestRecord {
     pub status: u16,
     pub latency_ms: f64,
     pub user_agent: String,
+    /// The Accept header (what representation was asked for: a table, metadata only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub accept: String,
 }
 
 #[derive(Default)]
@@ -82,6 +85,7 @@ mod tests {
             status: 200,
             latency_ms: 1.0,
             user_agent: String::new(),
+            accept: String::new(),
         }
     }
 

@@ -414,6 +414,12 @@ async fn handle(State(api): State<Arc<Apiserver>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let pairs = query_pairs(&query);
     let info = request_info(&method, &path, &pairs);
 
@@ -443,6 +449,7 @@ async fn handle(State(api): State<Arc<Apiserver>>, request: Request) -> Response
         status,
         latency_ms: elapsed.as_secs_f64() * 1000.0,
         user_agent,
+        accept,
     });
     record_request_metric(&api, &method, info.as_ref(), &pairs, status, elapsed);
     response
