@@ -14,6 +14,9 @@ use crate::cluster::snapshot::{Snapshot, Source, age_between, event_time};
 
 /// nodes-repair-loop: recreations (same name, new uid) are counted within this window.
 pub const REPAIR_LOOP_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// A repair loop has stopped once no node came back for this long and every node is Ready
+/// with a fresh heartbeat (in a loop, a recreated node goes stale again within its lease).
+pub const REPAIR_LOOP_SETTLED: Duration = Duration::from_secs(2 * 60);
 /// leaseDurationSeconds when a Lease does not say (the kubelet's default).
 pub const DEFAULT_LEASE_DURATION_SECONDS: i64 = 40;
 /// How many node names an evidence line lists before "and N more".
@@ -25,10 +28,21 @@ pub fn findings(context: &Context<'_>) -> Vec<Finding> {
     let Some(snapshot) = context.live else {
         return Vec::new();
     };
+    let not_ready = not_ready(snapshot, context.now);
+    let stale = heartbeats_stale(snapshot, context.now);
+    // Every node read now, Ready, with a fresh heartbeat.
+    let all_well = not_ready.is_none()
+        && stale.is_none()
+        && !snapshot.nodes.stale
+        && snapshot
+            .nodes
+            .value
+            .as_ref()
+            .is_some_and(|nodes| !nodes.is_empty());
     let mut out = Vec::new();
-    out.extend(repair_loop(snapshot, context.now));
-    out.extend(not_ready(snapshot, context.now));
-    out.extend(heartbeats_stale(snapshot, context.now));
+    out.extend(repair_loop(snapshot, context.now, all_well));
+    out.extend(not_ready);
+    out.extend(stale);
     out
 }
 
@@ -92,7 +106,7 @@ fn severity_of(affected: usize, total: usize) -> Severity {
     }
 }
 
-fn repair_loop(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
+fn repair_loop(snapshot: &Snapshot, now: Timestamp, all_well: bool) -> Option<Finding> {
     // Per name: how many times it came back with a new uid, and the latest identity.
     let mut recreated: BTreeMap<String, (usize, Option<Timestamp>)> = BTreeMap::new();
     for (name, count) in snapshot.node_identities.recreated(REPAIR_LOOP_WINDOW, now) {
@@ -181,16 +195,39 @@ fn repair_loop(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
             ));
         }
     }
-    let title = match list.as_slice() {
-        [one] => format!("Node {one} is being deleted and recreated (same name, new uid)"),
-        _ => format!(
+    // Stopped: nothing came back for a while and every node is well. Still worth knowing (what
+    // ended it, what it cost), but no longer an emergency.
+    let latest = recreated.values().filter_map(|(_, t)| *t).max();
+    let settled = latest.filter(|t| all_well && age_between(*t, now) > REPAIR_LOOP_SETTLED);
+    let title = match (list.as_slice(), settled) {
+        ([one], None) => format!("Node {one} is being deleted and recreated (same name, new uid)"),
+        (_, None) => format!(
             "{} nodes are being deleted and recreated (same name, new uid)",
             list.len()
         ),
+        ([one], Some(t)) => format!(
+            "Node {one} was deleted and recreated; the loop has stopped (none since {})",
+            time(t)
+        ),
+        (_, Some(t)) => format!(
+            "{} nodes were deleted and recreated; the loop has stopped (none since {})",
+            list.len(),
+            time(t)
+        ),
     };
+    if let Some(t) = settled {
+        evidence.push(format!(
+            "stopped: the latest came back {} ago, and every node is Ready with a fresh heartbeat",
+            ago(age_between(t, now))
+        ));
+    }
     Some(Finding {
         id: "nodes-repair-loop".into(),
-        severity: Severity::Critical,
+        severity: if settled.is_some() {
+            Severity::Info
+        } else {
+            Severity::Critical
+        },
         subject: nodes_subject(&list),
         title,
         evidence,
@@ -677,7 +714,10 @@ mod tests {
         s.node_identities.observe(&nodes, at(-60));
         s.node_identities.observe(&nodes, at(0));
         assert!(run(&s).is_empty());
-        let again = vec![node("a", "u2", "True")];
+        // Registered again a few seconds ago (a new uid is a new object: its creation time).
+        let mut again = vec![node("a", "u2", "True")];
+        again[0].metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(-5)));
         s.node_identities.observe(&again, at(0));
         let f = run(&s);
         assert_eq!(f.len(), 1);
@@ -713,5 +753,57 @@ mod tests {
         let f = run(&with_nodes(vec![n], vec![l]));
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].id, "nodes-repair-loop");
+    }
+
+    #[test]
+    fn a_loop_that_has_stopped_is_no_longer_critical() {
+        // `a` came back with a new uid `secs_ago` seconds ago; its lease renewed `renewed`.
+        let case = |secs_ago: i64, ready: &str, renewed: i64| {
+            let mut n = node("a", "new", ready);
+            n.metadata.creation_timestamp = Some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(-secs_ago)),
+            );
+            let mut l = lease("a", renewed, 40);
+            l.metadata.owner_references = Some(vec![
+                serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Node", "name": "a", "uid": "old"
+                }))
+                .unwrap(),
+            ]);
+            run(&with_nodes(vec![n], vec![l]))
+        };
+        let loop_of = |f: &[Finding]| {
+            f.iter()
+                .find(|f| f.id == "nodes-repair-loop")
+                .cloned()
+                .expect("the repair loop is raised")
+        };
+        // Recreated a minute ago: too soon to call it over.
+        let f = loop_of(&case(60, "True", -1));
+        assert_eq!(f.severity, Severity::Critical);
+        // Five minutes ago, Ready, heartbeat fresh: it has stopped.
+        let f = loop_of(&case(300, "True", -1));
+        assert_eq!(f.severity, Severity::Info, "{f:?}");
+        assert!(
+            f.title.contains("the loop has stopped (none since"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.starts_with("stopped: the latest came back 5 min ago")),
+            "{:?}",
+            f.evidence
+        );
+        // Five minutes ago, but the node is not Ready, or its heartbeat is stale: still on.
+        assert_eq!(
+            loop_of(&case(300, "Unknown", -1)).severity,
+            Severity::Critical
+        );
+        assert_eq!(
+            loop_of(&case(300, "True", -100)).severity,
+            Severity::Critical
+        );
     }
 }
