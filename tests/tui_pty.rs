@@ -30,6 +30,18 @@ fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str
 
 /// `kube-rescue --state-dir STATE ARGS` in a tmux window, then `echo EXIT=$?`.
 fn open_kube_rescue(name: &str, state: &Path, width: u16, height: u16, args: &str) -> Tmux {
+    open_kube_rescue_env(name, state, width, height, "", args)
+}
+
+/// [`open_kube_rescue`] with environment assignments before the command (`TMPDIR=...`).
+fn open_kube_rescue_env(
+    name: &str,
+    state: &Path,
+    width: u16,
+    height: u16,
+    env: &str,
+    args: &str,
+) -> Tmux {
     let tmux = Tmux {
         socket: format!("kube-rescue-{name}-{}", std::process::id()),
     };
@@ -52,7 +64,7 @@ fn open_kube_rescue(name: &str, state: &Path, width: u16, height: u16, args: &st
         .success()
     );
     let command = format!(
-        "'{}' --state-dir '{}' {args}; echo EXIT=$?",
+        "{env} '{}' --state-dir '{}' {args}; echo EXIT=$?",
         env!("CARGO_BIN_EXE_kube-rescue"),
         state.display()
     );
@@ -602,4 +614,87 @@ fn a_signal_or_ctrl_c_gives_the_terminal_back() {
             "{how}: raw mode left on:\n{modes}"
         );
     }
+}
+
+#[test]
+fn demo_read_only_plans_but_sends_no_write() {
+    if !common::tmux::available("demo_read_only_plans_but_sends_no_write") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let tmux = open_kube_rescue_env(
+        "read-only",
+        &dir.path().join("state"),
+        120,
+        40,
+        &format!("TMPDIR='{}'", tmp.display()),
+        "demo --read-only --scenario healthy",
+    );
+    tmux.wait_for("the read-only screen", Duration::from_secs(20), |s| {
+        s.contains("READ-ONLY") && s.contains("apiserver ready")
+    });
+    // The action menu and a plan work; applying it does not.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the webhooks", Duration::from_secs(10), |s| {
+        s.contains("validation.gatekeeper.sh")
+    });
+    tmux.keys(&["a"]);
+    tmux.wait_for("the action menu", Duration::from_secs(5), |s| {
+        s.contains("fail-open: failurePolicy Ignore")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the read-only plan", Duration::from_secs(30), |s| {
+        s.contains("READ-ONLY: nothing can be applied from here")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the refusal", Duration::from_secs(5), |s| {
+        s.contains("read-only: this screen cannot apply")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["r"]);
+    std::thread::sleep(Duration::from_secs(2));
+    // The demo's simulator, read through the kubeconfig it wrote: only reads ever reached it.
+    let kubeconfig = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".kubeconfig"))
+        .expect("the demo's kubeconfig");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let methods: Vec<String> = runtime.block_on(async {
+        use http_body_util::BodyExt;
+        let client = common::client_without_retry(&kubeconfig).await;
+        let request = http::Request::get("/sim/requests?since=0")
+            .body(kube::client::Body::from(Vec::new()))
+            .unwrap();
+        let body = client
+            .send(request)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        let log: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["method"].as_str().unwrap_or_default().to_string())
+            .collect()
+    });
+    assert!(
+        methods.len() > 20,
+        "the screen read the cluster: {methods:?}"
+    );
+    let writes: Vec<&String> = methods.iter().filter(|m| *m != "GET").collect();
+    assert!(writes.is_empty(), "writes in read-only mode: {writes:?}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(exit_code(&screen), Some(0), "{screen}");
 }
