@@ -120,7 +120,7 @@ impl fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 /// A string as Go's `%q` prints it.
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -1060,30 +1060,13 @@ async fn self_subject_access_review_is_allowed() {
     assert!(answer.status.unwrap().allowed);
 }
 
-const WEBHOOK_SCENARIO: &str = r#"
-name: validation
-cluster: {kubelets: false, nodeLifecycle: false}
-objects:
-  - {apiVersion: v1, kind: Namespace, metadata: {name: opa}}
-  - apiVersion: admissionregistration.k8s.io/v1
-    kind: ValidatingWebhookConfiguration
-    metadata: {name: opa-validating-webhook}
-    webhooks:
-      - name: validating-webhook.openpolicyagent.org
-        rules: [{operations: [CREATE, UPDATE], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"]}]
-        clientConfig: {service: {namespace: opa, name: opa, path: /}}
-        failurePolicy: Fail
-        sideEffects: None
-        admissionReviewVersions: [v1]
-"#;
-
 const VWC_PATH: &str =
     "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/opa-validating-webhook";
 
 /// PUTs `change(stored)` and returns the answer's status and body, and the object stored
 /// before and after.
 async fn put_webhook_change(change: impl Fn(&mut Value)) -> (u16, Value, Value, Value) {
-    let running = start_yaml(WEBHOOK_SCENARIO).await;
+    let running = start_yaml(common::WEBHOOK_SCENARIO).await;
     let client = client(&running.kubeconfig).await;
     let (_, _, before) = raw(&client, "GET", VWC_PATH, None, None).await;
     let before: Value = serde_json::from_str(&before).unwrap();
@@ -1170,7 +1153,7 @@ async fn a_field_of_the_wrong_type_is_a_bad_request_and_patches_are_validated() 
     );
     assert_eq!(after, before);
 
-    let running = start_yaml(WEBHOOK_SCENARIO).await;
+    let running = start_yaml(common::WEBHOOK_SCENARIO).await;
     let client = client(&running.kubeconfig).await;
     let (status, _, answer) = raw_as(
         &client,

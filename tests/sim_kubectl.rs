@@ -231,23 +231,6 @@ fn kubectl_sees_the_outage_and_the_fix() {
     drop(last);
 }
 
-const WEBHOOK_SCENARIO: &str = r#"
-name: validation
-cluster: {kubelets: false, nodeLifecycle: false}
-objects:
-  - {apiVersion: v1, kind: Namespace, metadata: {name: opa}}
-  - apiVersion: admissionregistration.k8s.io/v1
-    kind: ValidatingWebhookConfiguration
-    metadata: {name: opa-validating-webhook}
-    webhooks:
-      - name: validating-webhook.openpolicyagent.org
-        rules: [{operations: [CREATE, UPDATE], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"]}]
-        clientConfig: {service: {namespace: opa, name: opa, path: /}}
-        failurePolicy: Fail
-        sideEffects: None
-        admissionReviewVersions: [v1]
-"#;
-
 const BOGUS_POLICY: &str = r#"
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
@@ -266,7 +249,7 @@ webhooks:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_prints_the_apiservers_validation_errors() {
     let Some(kubectl) = kubectl() else { return };
-    let running = common::start_yaml(WEBHOOK_SCENARIO).await;
+    let running = common::start_yaml(common::WEBHOOK_SCENARIO).await;
     let bogus = running.dir.path().join("bogus.yaml");
     std::fs::write(&bogus, BOGUS_POLICY).unwrap();
     let empty = running.dir.path().join("empty.yaml");
@@ -333,7 +316,7 @@ async fn kubectl_prints_the_apiservers_validation_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_writes_are_recorded_in_managed_fields() {
     let Some(kubectl) = kubectl() else { return };
-    let running = common::start_yaml(WEBHOOK_SCENARIO).await;
+    let running = common::start_yaml(common::WEBHOOK_SCENARIO).await;
     let kubeconfig = running.kubeconfig.clone();
     let run = move |args: &'static [&'static str]| {
         let (kubectl, kubeconfig) = (kubectl.clone(), kubeconfig.clone());

@@ -258,7 +258,10 @@ impl HealthChecks {
             }
         }
         if !excluded.is_empty() {
-            let quoted: Vec<String> = excluded.iter().map(|n| go_quote(n)).collect();
+            let quoted: Vec<String> = excluded
+                .iter()
+                .map(|n| crate::validate::go_quote(n))
+                .collect();
             out.push_str(&format!(
                 "warn: some health checks cannot be excluded: no matches for {}\n",
                 quoted.join(",")
@@ -299,24 +302,6 @@ fn default_error(check: &str) -> String {
         _ if check.starts_with("poststarthook/") => "not finished".to_owned(),
         _ => "check failed".to_owned(),
     }
-}
-
-/// Go's `%q` for the plain names a query can carry.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `a=b&c&exclude=x%2Fy` -> pairs, percent- and plus-decoded (as Go's url.ParseQuery).

@@ -12,6 +12,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            output,
+        }
+    }
+}
+
 impl Run {
     pub fn code(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
@@ -44,11 +54,7 @@ async fn run_with_state(state: &Path, args: Vec<std::ffi::OsString>) -> Run {
     let output = tokio::task::spawn_blocking(move || command.output().expect("kube-rescue runs"))
         .await
         .unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
-    }
+    Run::from(output)
 }
 
 /// Writes (POST, PUT, PATCH, DELETE) in the request log that were not dry runs, and every

@@ -195,6 +195,25 @@ pub fn outage_held_still() -> Scenario {
     scenario
 }
 
+/// A namespace and one fail-closed validating webhook configuration (calling a Service with no
+/// backend), for the tests of how writes of webhook configurations are validated.
+pub const WEBHOOK_SCENARIO: &str = r#"
+name: validation
+cluster: {kubelets: false, nodeLifecycle: false}
+objects:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: opa}}
+  - apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingWebhookConfiguration
+    metadata: {name: opa-validating-webhook}
+    webhooks:
+      - name: validating-webhook.openpolicyagent.org
+        rules: [{operations: [CREATE, UPDATE], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"]}]
+        clientConfig: {service: {namespace: opa, name: opa, path: /}}
+        failurePolicy: Fail
+        sideEffects: None
+        admissionReviewVersions: [v1]
+"#;
+
 /// Makes the simulator's RBAC refuse deleting webhook configurations.
 pub fn deny_deleting_webhook_configurations(scenario: &mut Scenario) {
     use kube_rescue::sim::scenario::{FaultMatch, Verb};
