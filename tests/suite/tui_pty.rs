@@ -1,0 +1,700 @@
+//! The triage screen in a real terminal: `kube-rescue demo` inside tmux, read from the screen,
+//! driven with key presses, quit with `q`; the process must exit 0 and give the terminal back
+//! (alternate screen left). Skipped, loudly, when tmux is not installed.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::tmux::Tmux;
+
+/// The code the shell printed after `EXIT=` (the typed command line shows `EXIT=$?`).
+fn exit_code(screen: &str) -> Option<i32> {
+    screen.split("EXIT=").skip(1).find_map(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+/// `kube-rescue demo` in a tmux window of `width` x `height`, its state under `state`.
+fn open_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
+    open_demo_with(name, state, width, height, "")
+}
+
+/// [`open_demo`] with more global flags (`--runbooks DIR`).
+fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str) -> Tmux {
+    open_kube_rescue(name, state, width, height, &format!("{flags} demo"))
+}
+
+/// `kube-rescue --state-dir STATE ARGS` in a tmux window, then `echo EXIT=$?`.
+fn open_kube_rescue(name: &str, state: &Path, width: u16, height: u16, args: &str) -> Tmux {
+    open_kube_rescue_env(name, state, width, height, "", args)
+}
+
+/// [`open_kube_rescue`] with environment assignments before the command (`TMPDIR=...`).
+fn open_kube_rescue_env(
+    name: &str,
+    state: &Path,
+    width: u16,
+    height: u16,
+    env: &str,
+    args: &str,
+) -> Tmux {
+    let tmux = Tmux {
+        socket: format!("kube-rescue-{name}-{}", std::process::id()),
+    };
+    let (width, height) = (width.to_string(), height.to_string());
+    assert!(
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            &width,
+            "-y",
+            &height,
+            "env",
+            "PS1=$ ",
+            "sh",
+        ])
+        .status
+        .success()
+    );
+    let command = format!(
+        "{env} '{}' --state-dir '{}' {args}; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_kube-rescue"),
+        state.display()
+    );
+    tmux.keys(&[&command, "Enter"]);
+    tmux
+}
+
+const FINDING: &str = "Writes fail because of webhook validating-webhook.openpolicyagent.org";
+
+/// Waits for the outage's finding, then for it to take hold: node heartbeats stop and nodes go
+/// Unknown, or have already been recreated by auto-repair (a refresh can fall between the two:
+/// a node is Unknown for the few seconds before auto-repair). The Nodes view is left open.
+fn outage_takes_hold(tmux: &Tmux) {
+    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+        s.contains(FINDING)
+    });
+    tmux.keys(&["3"]);
+    tmux.wait_for(
+        "nodes going Unknown or recreated",
+        Duration::from_secs(90),
+        |s| {
+            s.lines()
+                .any(|l| l.starts_with("gke-") && (l.contains("Unknown") || l.contains("× ")))
+        },
+    );
+}
+
+/// Opens the Nodes view and waits until every node is Ready.
+fn nodes_ready_again(tmux: &Tmux) {
+    tmux.keys(&["3"]);
+    tmux.wait_for("every node Ready again", Duration::from_secs(120), |s| {
+        let nodes: Vec<&str> = s.lines().filter(|l| l.starts_with("gke-")).collect();
+        !nodes.is_empty() && nodes.iter().all(|l| l.contains(" True "))
+    });
+}
+
+/// Waits for the header's write probe to pass in every namespace (after a fail-open it takes
+/// the webhook's whole timeout, so it passes a probe or two after the nodes are back).
+fn writes_pass_again(tmux: &Tmux) {
+    tmux.wait_for("the write probe passing", Duration::from_secs(90), |s| {
+        s.lines()
+            .any(|l| l.starts_with(" writes ") && l.contains("passed in"))
+    });
+}
+
+/// Quits the screen, then prints the run's incident timeline with `kube-rescue report`.
+fn quit_and_report(tmux: &Tmux, state: &Path) -> String {
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    let report = Command::new(env!("CARGO_BIN_EXE_kube-rescue"))
+        .args(["report", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout).into_owned();
+    assert!(
+        report.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    text
+}
+
+#[test]
+fn demo_in_a_terminal() {
+    if !common::tmux::available("demo_in_a_terminal") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_demo("demo", dir.path(), 100, 30);
+
+    let screen = tmux.wait_for(
+        "apiserver status and webhook-blocking-writes finding",
+        Duration::from_secs(15),
+        |s| {
+            let status = s.lines().any(|l| {
+                l.trim_start().starts_with("apiserver ")
+                    && ["ready", "NOT READY", "UNREACHABLE"]
+                        .iter()
+                        .any(|w| l.contains(w))
+            });
+            status && s.contains(FINDING)
+        },
+    );
+    assert_eq!(tmux.alternate_on(), "1", "{screen}");
+
+    // Within a minute of the start the repair loop has recreated nodes: the Nodes view counts
+    // them (RECREATED `N× ... ago`) and charts the registrations.
+    tmux.keys(&["3"]);
+    tmux.wait_for("nodes recreated", Duration::from_secs(60), |s| {
+        s.contains("NODE")
+            && s.contains("node registrations per minute")
+            && s.lines().any(|l| l.starts_with("gke-") && l.contains("× "))
+    });
+    // The apiserver flaps on its ca-registration post-start hook.
+    tmux.keys(&["4"]);
+    tmux.wait_for(
+        "failing ca-registration check",
+        Duration::from_secs(60),
+        |s| {
+            s.lines()
+                .any(|l| l.contains("[-] poststarthook/ca-registration"))
+        },
+    );
+    // `:` jumps by name; the Events view lists the webhook's failures.
+    tmux.keys(&[":ev", "Enter"]);
+    tmux.wait_for("Events view", Duration::from_secs(5), |s| {
+        s.contains("REASON") && s.contains("FailedCreate")
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("Webhooks view", Duration::from_secs(5), |s| {
+        s.contains("KUBE-SYSTEM") && s.contains("intercepted")
+    });
+    tmux.keys(&["r"]);
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", Duration::from_secs(5), |s| {
+        s.contains("Reading the screen")
+    });
+    tmux.keys(&["1", "Enter"]);
+    tmux.wait_for("finding detail", Duration::from_secs(5), |s| {
+        s.contains("evidence") && s.contains("Runbook: ")
+    });
+    tmux.keys(&["Escape", "j", "k", "Tab", "q"]);
+
+    let after = tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(
+        exit_code(&after),
+        Some(0),
+        "kube-rescue did not exit 0:\n{after}"
+    );
+    assert_eq!(
+        tmux.alternate_on(),
+        "0",
+        "alternate screen not left:\n{after}"
+    );
+    assert!(
+        !after.contains("FINDING"),
+        "the triage screen is still visible after quitting:\n{after}"
+    );
+}
+
+/// The founding incident fixed from the screen: select the finding, choose delete, read the
+/// plan, type the name, watch it applied and verified, and the outage end. The apiserver of
+/// the demo restarts on purpose; a change cut by a restart is tried again.
+#[test]
+fn the_outage_is_ended_from_the_screen() {
+    if !common::tmux::available("the_outage_is_ended_from_the_screen") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_demo("fix", dir.path(), 120, 40);
+    outage_takes_hold(&tmux);
+    let mut done = None;
+    for attempt in 1..=3 {
+        // The top finding is the cause; its menu lists delete last.
+        tmux.keys(&["1", "g", "a"]);
+        tmux.wait_for("the action menu", Duration::from_secs(5), |s| {
+            s.contains("Actions")
+                && s.contains("delete validatingwebhookconfiguration/opa-validating-webhook")
+        });
+        tmux.keys(&["G", "Enter"]);
+        let planned = tmux.wait_for("the plan", Duration::from_secs(30), |s| {
+            s.contains("Type opa-validating-webhook to apply") || s.contains("No plan")
+        });
+        if planned.contains("No plan") {
+            eprintln!("attempt {attempt}: no plan (the apiserver restarting?):\n{planned}");
+            tmux.keys(&["Escape"]);
+            std::thread::sleep(Duration::from_secs(3));
+            continue;
+        }
+        assert!(planned.contains("kubectl"), "{planned}");
+        tmux.keys(&["-l", "opa-validating-webhook"]);
+        tmux.keys(&["Enter"]);
+        let finished = tmux.wait_for("the change to end", Duration::from_secs(60), |s| {
+            s.contains("audited in")
+        });
+        if finished.contains("backup written") && finished.contains("deleted") {
+            done = Some(finished);
+            break;
+        }
+        eprintln!("attempt {attempt} did not go through:\n{finished}");
+        tmux.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let finished = done.expect("the delete went through within 3 attempts");
+    // The backup is on disk, private, before the change; the attempt is audited.
+    let backups: Vec<_> = walk(&dir.path().join("backups"));
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", backups[0].display());
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"action\":\"delete\"") && l.contains("\"result\":\"done\"")),
+        "{audit}\n{finished}"
+    );
+    // Back on the findings: the outage ends (the webhook's finding goes, the apiserver is
+    // ready again), and the Audit view offers the undo.
+    // (Escape followed at once by a key reads as Alt+key: close with Enter.)
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the dialog closed", Duration::from_secs(5), |s| {
+        !s.contains("audited in")
+    });
+    nodes_ready_again(&tmux);
+    writes_pass_again(&tmux);
+    tmux.keys(&["1"]);
+    tmux.wait_for("the outage to end", Duration::from_secs(60), |s| {
+        let findings_shown = s.contains("FINDING (cause first)") || s.contains("No findings");
+        findings_shown && !s.contains(FINDING) && s.contains("apiserver ready")
+    });
+    tmux.keys(&["6"]);
+    tmux.wait_for(
+        "the change in the Audit view",
+        Duration::from_secs(5),
+        |s| s.contains("u: undo") && s.contains("done"),
+    );
+    // The run's journal, as the postmortem timeline.
+    let text = quit_and_report(&tmux, dir.path());
+    for needle in [
+        "# Incident timeline: kube-rescue-sim-opa-webhook-outage",
+        "- **Outage first seen** ",
+        "- **Change** ",
+        "delete validatingwebhookconfiguration/opa-validating-webhook: done",
+        "- **Recovered: writes pass** ",
+        "- **Recovered: nodes all Ready** ",
+        "after the change",
+        "kube-rescue closed",
+    ] {
+        assert!(
+            text.contains(needle),
+            "missing {needle:?} in the report:\n{text}"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The runbook opens with the finding; its fail-open step, run through the confirm flow, ends
+/// the outage and the steps whose checks pass show as done; the report tells the story.
+#[test]
+fn the_runbook_walks_the_outage_to_its_end() {
+    if !common::tmux::available("the_runbook_walks_the_outage_to_its_end") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_demo("runbook", dir.path(), 120, 40);
+    outage_takes_hold(&tmux);
+    let mut done = false;
+    for attempt in 1..=3 {
+        tmux.keys(&["1", "g", "Enter"]);
+        tmux.wait_for(
+            "the runbook beside the finding",
+            Duration::from_secs(5),
+            |s| {
+                s.contains("Runbook: An admission webhook is blocking writes")
+                    && s.contains("[ ] 3. Fail open")
+            },
+        );
+        // Step 3 is "Fail open"; Enter plans its action.
+        tmux.keys(&["j", "j"]);
+        tmux.wait_for("step 3 selected", Duration::from_secs(5), |s| {
+            s.contains("Enter: fail-open (plan first)")
+        });
+        tmux.keys(&["Enter"]);
+        let planned = tmux.wait_for("the plan", Duration::from_secs(30), |s| {
+            s.contains("Type opa-validating-webhook to apply") || s.contains("No plan")
+        });
+        if planned.contains("No plan") {
+            eprintln!("attempt {attempt}: no plan:\n{planned}");
+            tmux.keys(&["Enter"]);
+            std::thread::sleep(Duration::from_secs(3));
+            continue;
+        }
+        assert!(planned.contains("Plan: fail-open"), "{planned}");
+        tmux.keys(&["-l", "opa-validating-webhook"]);
+        tmux.keys(&["Enter"]);
+        let finished = tmux.wait_for("the change to end", Duration::from_secs(90), |s| {
+            s.contains("audited in")
+        });
+        tmux.keys(&["Enter"]);
+        // The dialog's title is the verdict: `done…`, or `refused: …` / `failed: …`.
+        if finished.contains("┌ done") {
+            done = true;
+            break;
+        }
+        eprintln!("attempt {attempt} did not go through:\n{finished}");
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    assert!(done, "fail-open went through within 3 attempts");
+    // The runbook is still open beside its finding, now cleared; the fail-open step is done by
+    // its check.
+    let after = tmux.wait_for(
+        "the fail-open step done by its check",
+        Duration::from_secs(120),
+        |s| s.contains("no longer raised") && s.contains("[✓] 3. Fail open"),
+    );
+    assert!(
+        after.contains("Runbook: An admission webhook is blocking writes"),
+        "{after}"
+    );
+    tmux.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    nodes_ready_again(&tmux);
+    writes_pass_again(&tmux);
+    let text = quit_and_report(&tmux, dir.path());
+    for needle in [
+        "- **Outage first seen** ",
+        "fail-open validatingwebhookconfiguration/opa-validating-webhook: done",
+        "- **Recovered: writes pass** ",
+        "- **Recovered: nodes all Ready** ",
+        "runbook webhook-outage: step \"Fail open\" done",
+    ] {
+        assert!(
+            text.contains(needle),
+            "missing {needle:?} in the report:\n{text}"
+        );
+    }
+}
+
+/// A team's runbook given with --runbooks replaces the shipped one of the same id on screen.
+#[test]
+fn a_team_runbook_shows_on_the_screen() {
+    if !common::tmux::available("a_team_runbook_shows_on_the_screen") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks/team");
+    let tmux = open_demo_with(
+        "team",
+        dir.path(),
+        120,
+        40,
+        &format!("--runbooks '{}'", team.display()),
+    );
+    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+        s.contains(FINDING)
+    });
+    tmux.keys(&["g", "Enter"]);
+    tmux.wait_for("the team's runbook", Duration::from_secs(5), |s| {
+        s.contains("Runbook: Webhook outage (platform team edition)")
+            && s.contains("from webhook-outage.md (overrides the shipped one) in")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell after quitting", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+}
+
+/// A team folder for the outage's first finding: a 9 MB runbook, or one with 10,000 levels of
+/// lists; either way the screen opens at once, shows the runbook's error beside the finding,
+/// and answers keys.
+#[test]
+fn a_huge_or_deeply_nested_team_runbook_never_holds_up_the_screen() {
+    if !common::tmux::available("a_huge_or_deeply_nested_team_runbook_never_holds_up_the_screen") {
+        return;
+    }
+    let head = "---\nid: webhook-outage\ntitle: Team outage\nfindings: [webhook-blocking-writes]\nseverity: critical\n---\n## Fail open\n\n";
+    let huge = format!("{head}{}", "Page the platform team now.\n".repeat(330_000));
+    let nested = format!("{head}{}deep\n", "- ".repeat(10_000));
+    for (name, text, error) in [
+        ("huge", huge, "larger than"),
+        ("nested", nested, "nested more than"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let team = dir.path().join("team");
+        std::fs::create_dir(&team).unwrap();
+        std::fs::write(team.join("webhook-outage.md"), text).unwrap();
+        let tmux = open_demo_with(
+            name,
+            &dir.path().join("state"),
+            120,
+            40,
+            &format!("--runbooks '{}'", team.display()),
+        );
+        tmux.wait_for("the finding", Duration::from_secs(20), |s| {
+            s.contains(FINDING)
+        });
+        tmux.keys(&["g", "Enter"]);
+        tmux.wait_for("the runbook's error", Duration::from_secs(20), |s| {
+            s.contains("Runbook webhook-outage is broken") && s.contains(error)
+        });
+        tmux.keys(&["?"]);
+        tmux.wait_for("the help", Duration::from_secs(20), |s| {
+            s.contains("Reading the screen")
+        });
+        tmux.keys(&["q"]);
+        tmux.wait_for("the shell after quitting", Duration::from_secs(20), |s| {
+            exit_code(s).is_some()
+        });
+    }
+}
+
+const GATEKEEPER: &str = "gatekeeper-validating-webhook-configuration";
+
+/// The Webhooks view's row of the gatekeeper validating webhook, once it shows `policy`.
+fn gatekeeper_policy_is(tmux: &Tmux, policy: &str) {
+    tmux.keys(&["2"]);
+    tmux.wait_for(
+        &format!("validation.gatekeeper.sh with failurePolicy {policy}"),
+        Duration::from_secs(20),
+        |s| {
+            s.lines()
+                .any(|l| l.starts_with("V validation.gatekeeper.sh") && l.contains(policy))
+        },
+    );
+}
+
+/// Types the configuration's name into a plan and applies it; returns the finished dialog.
+fn confirm_gatekeeper(tmux: &Tmux) -> String {
+    tmux.wait_for("the plan", Duration::from_secs(30), |s| {
+        s.contains(&format!("Type {GATEKEEPER} to apply"))
+    });
+    tmux.keys(&["-l", GATEKEEPER]);
+    tmux.keys(&["Enter"]);
+    let finished = tmux.wait_for("the change to end", Duration::from_secs(60), |s| {
+        s.contains("audited in")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the dialog closed", Duration::from_secs(5), |s| {
+        !s.contains("audited in")
+    });
+    finished
+}
+
+#[test]
+fn a_change_is_undone_from_the_audit_view() {
+    if !common::tmux::available("a_change_is_undone_from_the_audit_view") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_kube_rescue("undo", dir.path(), 120, 40, "demo --scenario healthy");
+    gatekeeper_policy_is(&tmux, "Fail");
+    tmux.keys(&["a"]);
+    tmux.wait_for("the action menu", Duration::from_secs(5), |s| {
+        s.contains("fail-open: failurePolicy Ignore on webhook validation.gatekeeper.sh")
+    });
+    tmux.keys(&["Enter"]);
+    let finished = confirm_gatekeeper(&tmux);
+    assert!(finished.contains("replaced"), "{finished}");
+    gatekeeper_policy_is(&tmux, "Ignore");
+    // Undo: the Audit view restores the backup, through a plan that proves the backup.
+    tmux.keys(&["6"]);
+    tmux.wait_for(
+        "the change in the Audit view",
+        Duration::from_secs(5),
+        |s| s.contains("u: undo") && s.contains("fail-open"),
+    );
+    tmux.keys(&["u"]);
+    let plan = tmux.wait_for("the restore's plan", Duration::from_secs(30), |s| {
+        s.contains("Plan: restore")
+    });
+    assert!(plan.contains("sha256 matches the audit log"), "{plan}");
+    let finished = confirm_gatekeeper(&tmux);
+    assert!(finished.contains("replaced"), "{finished}");
+    gatekeeper_policy_is(&tmux, "Fail");
+    let log = kube_rescue::remediate::audit::read(dir.path());
+    let done: Vec<(&str, &str)> = log
+        .attempts
+        .iter()
+        .map(|a| (a.action.as_str(), a.result.as_str()))
+        .collect();
+    assert_eq!(done, [("fail-open", "done"), ("restore", "done")]);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(exit_code(&screen), Some(0), "{screen}");
+}
+
+/// The pid of the kube-rescue the window's shell runs.
+fn screen_pid(tmux: &Tmux) -> String {
+    let out = tmux.run(&["display", "-p", "-t", "demo", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = Command::new("pgrep")
+        .args(["-P", &shell, "kube-rescue"])
+        .output()
+        .expect("pgrep runs");
+    let pid = String::from_utf8_lossy(&children.stdout).trim().to_string();
+    assert!(
+        !pid.is_empty() && !pid.contains('\n'),
+        "one kube-rescue under the shell: {pid:?}"
+    );
+    pid
+}
+
+#[test]
+fn a_signal_or_ctrl_c_gives_the_terminal_back() {
+    if !common::tmux::available("a_signal_or_ctrl_c_gives_the_terminal_back") {
+        return;
+    }
+    for how in ["TERM", "HUP", "INT", "Ctrl-C"] {
+        let dir = tempfile::tempdir().unwrap();
+        let tmux = open_kube_rescue(
+            &format!("signal-{how}"),
+            dir.path(),
+            100,
+            30,
+            "demo --scenario healthy",
+        );
+        tmux.wait_for("the screen", Duration::from_secs(20), |s| {
+            s.contains("apiserver ready")
+        });
+        assert_eq!(tmux.alternate_on(), "1", "{how}: the screen is on");
+        if how == "Ctrl-C" {
+            tmux.keys(&["C-c"]);
+        } else {
+            let pid = screen_pid(&tmux);
+            let sent = Command::new("kill")
+                .args([&format!("-{how}"), &pid])
+                .status();
+            assert!(sent.is_ok_and(|s| s.success()), "{how}");
+        }
+        let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+            exit_code(s).is_some()
+        });
+        assert_eq!(exit_code(&screen), Some(0), "{how}: {screen}");
+        assert_eq!(
+            tmux.alternate_on(),
+            "0",
+            "{how}: the alternate screen is left"
+        );
+        // The terminal is back in its normal mode: lines are read whole, keys echo.
+        tmux.keys(&["stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; echo STTY=done", "Enter"]);
+        let modes = tmux.wait_for("stty's answer", Duration::from_secs(5), |s| {
+            s.lines().any(|l| l == "STTY=done")
+        });
+        let lines: Vec<&str> = modes.lines().collect();
+        assert!(
+            lines.contains(&"icanon") && lines.contains(&"echo"),
+            "{how}: raw mode left on:\n{modes}"
+        );
+    }
+}
+
+#[test]
+fn demo_read_only_plans_but_sends_no_write() {
+    if !common::tmux::available("demo_read_only_plans_but_sends_no_write") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let tmux = open_kube_rescue_env(
+        "read-only",
+        &dir.path().join("state"),
+        120,
+        40,
+        &format!("TMPDIR='{}'", tmp.display()),
+        "demo --read-only --scenario healthy",
+    );
+    tmux.wait_for("the read-only screen", Duration::from_secs(20), |s| {
+        s.contains("READ-ONLY") && s.contains("apiserver ready")
+    });
+    // The action menu and a plan work; applying it does not.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the webhooks", Duration::from_secs(10), |s| {
+        s.contains("validation.gatekeeper.sh")
+    });
+    tmux.keys(&["a"]);
+    tmux.wait_for("the action menu", Duration::from_secs(5), |s| {
+        s.contains("fail-open: failurePolicy Ignore")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the read-only plan", Duration::from_secs(30), |s| {
+        s.contains("READ-ONLY: nothing can be applied from here")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the refusal", Duration::from_secs(5), |s| {
+        s.contains("read-only: this screen cannot apply")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["r"]);
+    std::thread::sleep(Duration::from_secs(2));
+    // The demo's simulator, read through the kubeconfig it wrote: only reads ever reached it.
+    let kubeconfig = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".kubeconfig"))
+        .expect("the demo's kubeconfig");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let methods: Vec<String> = runtime.block_on(async {
+        use http_body_util::BodyExt;
+        let client = common::client_without_retry(&kubeconfig).await;
+        let request = http::Request::get("/sim/requests?since=0")
+            .body(kube::client::Body::from(Vec::new()))
+            .unwrap();
+        let body = client
+            .send(request)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        let log: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["method"].as_str().unwrap_or_default().to_string())
+            .collect()
+    });
+    assert!(
+        methods.len() > 20,
+        "the screen read the cluster: {methods:?}"
+    );
+    let writes: Vec<&String> = methods.iter().filter(|m| *m != "GET").collect();
+    assert!(writes.is_empty(), "writes in read-only mode: {writes:?}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(exit_code(&screen), Some(0), "{screen}");
+}
