@@ -16,6 +16,7 @@ use crate::tui;
 /// channel closes.
 pub fn spawn(
     options: ConnectOptions,
+    policy: collect::RefreshPolicy,
     state_dir: PathBuf,
     updates: mpsc::Sender<tui::Update>,
     mut requests: mpsc::UnboundedReceiver<tui::Request>,
@@ -62,8 +63,7 @@ pub fn spawn(
         }
         read_audit(&state_dir, &updates).await;
         let (tx, mut rx) = mpsc::channel(4);
-        let refresher =
-            collect::Refresher::new(cluster.clone(), collect::RefreshPolicy::default()).spawn(tx);
+        let refresher = collect::Refresher::new(cluster.clone(), policy).spawn(tx);
         // Plans and changes run as tasks of their own: the refreshes go on meanwhile.
         let mut work = tokio::task::JoinSet::new();
         loop {

@@ -32,6 +32,9 @@ pub struct Cli {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -159,22 +162,66 @@ impl ClusterArgs {
     }
 }
 
+/// How often the triage screen reads the cluster and probes writes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RefreshArgs {
+    /// The wait between refreshes of the screen while the apiserver copes (it backs off to 60 s
+    /// while the apiserver struggles).
+    #[arg(long, default_value = "5s", value_parser = parse_interval, value_name = "DURATION")]
+    pub refresh: Duration,
+
+    /// How often the screen's dry-run write probe runs again.
+    #[arg(long, default_value = "30s", value_parser = parse_interval, value_name = "DURATION")]
+    pub probe_every: Duration,
+}
+
+/// An interval such as `5s`, `500ms` or `1m`, from 200 ms to 10 min.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    match crate::duration::parse_duration(text) {
+        Some(d) if d >= Duration::from_millis(200) && d <= Duration::from_secs(600) => Ok(d),
+        Some(_) => Err(format!("{text}: give an interval between 200ms and 10m")),
+        None => Err(format!("{text}: not a duration (use e.g. 5s, 500ms, 1m)")),
+    }
+}
+
+impl RefreshArgs {
+    /// Whether any flag differs from its default.
+    pub fn any_given(&self) -> bool {
+        self.refresh != crate::cluster::collect::DEFAULT_INTERVAL
+            || self.probe_every != crate::cluster::collect::DEFAULT_PROBE_INTERVAL
+    }
+
+    pub fn policy(&self) -> crate::cluster::collect::RefreshPolicy {
+        crate::cluster::collect::RefreshPolicy {
+            interval: self.refresh,
+            probe_interval: Some(self.probe_every),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TuiArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// A shipped scenario (opa-webhook-outage, healthy, apiservice-down, large[:nodes=N,...])
-    /// or a scenario file.
+    /// or a scenario file. `NAME:speed=N` runs a shipped scenario's clocks N times faster.
     #[arg(long, default_value = "opa-webhook-outage", value_name = "NAME|FILE")]
     pub scenario: String,
 
     /// Send no write at all to the simulator, not even the dry-run write probe.
     #[arg(long)]
     pub read_only: bool,
+
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -10,9 +10,10 @@ use std::io::IsTerminal;
 
 use kube_rescue::cli::{
     AuditArgs, AuditFormat, CheckArgs, CheckFormat, Cli, ClusterArgs, Command, DemoArgs, FixArgs,
-    RbacArgs, ReportArgs, ReportFormat, RestoreArgs, RunbooksArgs, RunbooksCommand, SimArgs,
-    SnapshotArgs, SnapshotFormat,
+    RbacArgs, RefreshArgs, ReportArgs, ReportFormat, RestoreArgs, RunbooksArgs, RunbooksCommand,
+    SimArgs, SnapshotArgs, SnapshotFormat,
 };
+use kube_rescue::cluster::collect::RefreshPolicy;
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot, collect, probe};
 use kube_rescue::diagnose::{self, Inventory};
 use kube_rescue::remediate::{self, Action, Target, Verdict};
@@ -487,6 +488,7 @@ fn run_report(args: ReportArgs, state: &Path) -> anyhow::Result<u8> {
 /// The triage screen on the cluster `options` name, until the user quits.
 async fn run_screen(
     options: ConnectOptions,
+    policy: RefreshPolicy,
     state: &Path,
     runbooks: &[PathBuf],
 ) -> anyhow::Result<u8> {
@@ -518,6 +520,7 @@ async fn run_screen(
     let (requests, requests_rx) = tokio::sync::mpsc::unbounded_channel();
     let background = background::spawn(
         options,
+        policy,
         state.to_path_buf(),
         updates_tx,
         requests_rx,
@@ -531,8 +534,13 @@ async fn run_screen(
     Ok(0)
 }
 
-async fn run_tui(args: ClusterArgs, state: &Path, runbooks: &[PathBuf]) -> anyhow::Result<u8> {
-    run_screen(args.connect_options(), state, runbooks).await
+async fn run_tui(
+    args: ClusterArgs,
+    refresh: RefreshArgs,
+    state: &Path,
+    runbooks: &[PathBuf],
+) -> anyhow::Result<u8> {
+    run_screen(args.connect_options(), refresh.policy(), state, runbooks).await
 }
 
 /// `demo`: the simulator in-process on loopback, and the screen on it.
@@ -553,7 +561,7 @@ async fn run_demo(args: DemoArgs, state: &Path, runbooks: &[PathBuf]) -> anyhow:
         read_only: args.read_only,
         ..Default::default()
     };
-    let result = run_screen(options, state, runbooks).await;
+    let result = run_screen(options, args.refresh.policy(), state, runbooks).await;
     simulator.stop().await;
     let _ = std::fs::remove_file(&kubeconfig);
     result
@@ -665,7 +673,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if cli.command.is_some() && cli.cluster.any_given() {
+    if cli.command.is_some() && (cli.cluster.any_given() || cli.refresh.any_given()) {
         errln!(
             "kube-rescue: cluster flags go after the command, e.g. `kube-rescue check --context C`"
         );
@@ -693,8 +701,10 @@ fn main() -> ExitCode {
     let runbook_dirs = cli.runbooks.clone();
     let result = runtime.block_on(async {
         match cli.command {
-            None => run_tui(cli.cluster, &state, &runbook_dirs).await,
-            Some(Command::Tui(args)) => run_tui(args.cluster, &state, &runbook_dirs).await,
+            None => run_tui(cli.cluster, cli.refresh, &state, &runbook_dirs).await,
+            Some(Command::Tui(args)) => {
+                run_tui(args.cluster, args.refresh, &state, &runbook_dirs).await
+            }
             Some(Command::Demo(args)) => run_demo(args, &state, &runbook_dirs).await,
             Some(Command::Check(args)) => run_check(args).await,
             Some(Command::Sim(args)) => run_sim(args).await.map(|()| 0),

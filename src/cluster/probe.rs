@@ -227,6 +227,10 @@ impl NamespaceProbe {
 #[serde(rename_all = "camelCase")]
 pub struct ProbeReport {
     pub namespaces: Vec<NamespaceProbe>,
+    /// Set by [`through_restarts`] when it gave up: every try within [`RESTART_RETRY_FOR`] was
+    /// cut by an apiserver restart, so this report is no verdict on writes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gave_up: bool,
 }
 
 impl ProbeReport {
@@ -522,6 +526,7 @@ impl WriteProbe {
                 .iter()
                 .map(|ns| plan(snapshot, ns, request_deadline))
                 .collect(),
+            gave_up: false,
         };
         if cluster.is_read_only() {
             for n in &mut report.namespaces {
@@ -616,7 +621,7 @@ pub const RESTART_RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs `probe`, and again while an apiserver restart cuts it, for up to
 /// [`RESTART_RETRY_FOR`]: returns the first answer that is a verdict on writes, else the last
-/// one (still cut: no verdict).
+/// one, still cut and marked [`ProbeReport::gave_up`] (no verdict).
 pub async fn through_restarts<F, Fut>(mut probe: F) -> Result<ProbeReport, AccessError>
 where
     F: FnMut() -> Fut,
@@ -624,12 +629,18 @@ where
 {
     let give_up = tokio::time::Instant::now() + RESTART_RETRY_FOR;
     loop {
-        let answer = probe().await;
+        let mut answer = probe().await;
         let restarting = match &answer {
             Ok(report) => report.cut_by_restart(),
             Err(e) => e.apiserver_gone(),
         };
-        if !restarting || tokio::time::Instant::now() + RESTART_RETRY_EVERY >= give_up {
+        if !restarting {
+            return answer;
+        }
+        if tokio::time::Instant::now() + RESTART_RETRY_EVERY >= give_up {
+            if let Ok(report) = &mut answer {
+                report.gave_up = true;
+            }
             return answer;
         }
         tokio::time::sleep(RESTART_RETRY_EVERY).await;
@@ -755,11 +766,13 @@ mod tests {
                     error: AccessError::new(ErrorKind::Refused, "connection refused"),
                 },
             })],
+            gave_up: false,
         };
         let passed = ProbeReport {
             namespaces: vec![state(ProbeState::Passed {
                 took: Duration::from_millis(4),
             })],
+            gave_up: false,
         };
         // Cut twice, then an answer: the answer is the verdict, 4 s later.
         let started = tokio::time::Instant::now();
@@ -771,7 +784,7 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!((tries, report.all_pass()), (3, true));
+        assert_eq!((tries, report.all_pass(), report.gave_up), (3, true, false));
         assert_eq!(started.elapsed(), RESTART_RETRY_EVERY * 2);
         // Never an answer: the last cut report, within the bound.
         let started = tokio::time::Instant::now();
@@ -782,7 +795,7 @@ mod tests {
         })
         .await
         .unwrap();
-        assert!(report.cut_by_restart());
+        assert!(report.cut_by_restart() && report.gave_up);
         assert!(
             started.elapsed() < RESTART_RETRY_FOR,
             "{:?}",

@@ -537,6 +537,7 @@ mod tests {
                     took: Duration::from_millis(2_500),
                 },
             }],
+            gave_up: false,
         });
         let f = run(&s);
         assert_eq!(f.len(), 1);

@@ -171,6 +171,18 @@ impl Observation {
             }
         }
         if let Some(probe) = &snapshot.write_probe {
+            if probe.gave_up && probe.cut_by_restart() {
+                out.blind.push(Blind {
+                    source: "write probe".into(),
+                    error: Some(AccessError::new(
+                        ErrorKind::Disconnected,
+                        format!(
+                            "no verdict: the apiserver restarted during the probe (every try for {} s was cut)",
+                            crate::cluster::probe::RESTART_RETRY_FOR.as_secs()
+                        ),
+                    )),
+                });
+            }
             for n in &probe.namespaces {
                 let ProbeState::Failed {
                     failure: WriteFailure::Access { error },
@@ -602,6 +614,44 @@ mod tests {
             );
         }
         assert!(!hidden_by("write probe in kube-system").is_empty());
+    }
+
+    #[test]
+    fn a_probe_cut_by_restarts_until_it_gave_up_is_no_verdict_and_says_so() {
+        use crate::cluster::probe::{NamespaceProbe, ProbeReport};
+        let mut report = ProbeReport {
+            namespaces: vec![NamespaceProbe {
+                namespace: "default".into(),
+                started_at: None,
+                deadline: Duration::from_secs(12),
+                fail_closed_webhooks: Vec::new(),
+                matching_webhooks: Vec::new(),
+                state: ProbeState::Failed {
+                    took: Duration::from_millis(3),
+                    failure: WriteFailure::Access {
+                        error: AccessError::new(ErrorKind::Refused, "connection refused"),
+                    },
+                },
+            }],
+            gave_up: false,
+        };
+        // One cut try is the apiserver's business (it is tried again), not a blind spot...
+        let mut s = complete();
+        s.write_probe = Some(report.clone());
+        assert_eq!(run(&s), []);
+        // ...but a probe that never got through is no verdict on writes: never an all-clear.
+        report.gave_up = true;
+        s.write_probe = Some(report);
+        let f = run(&s);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].id, "observation-incomplete");
+        assert!(
+            f[0].evidence[0].starts_with(
+                "write probe: no verdict: the apiserver restarted during the probe (every try for 20 s was cut); cannot raise webhook-blocking-writes"
+            ),
+            "{:?}",
+            f[0].evidence
+        );
     }
 
     #[test]

@@ -634,6 +634,7 @@ mod tests {
     fn report(states: Vec<ProbeState>) -> ProbeReport {
         ProbeReport {
             namespaces: states.into_iter().map(namespace).collect(),
+            gave_up: false,
         }
     }
 

@@ -51,6 +51,10 @@ pub enum ScenarioError {
         "bad parameters for the large scenario {text:?}: {message} (write e.g. large:nodes=5000,webhooks=300,events=50000)"
     )]
     LargeParams { text: String, message: String },
+    #[error(
+        "bad parameters for scenario {text:?}: {message} (write e.g. opa-webhook-outage:speed=5, a whole number from 1 to {MAX_SPEED})"
+    )]
+    Speed { text: String, message: String },
 }
 
 pub type Result<T, E = ScenarioError> = std::result::Result<T, E>;
@@ -865,6 +869,61 @@ const SHIPPED: &[Shipped] = &[
     },
 ];
 
+/// The fastest clock `NAME:speed=N` runs a shipped scenario at.
+pub const MAX_SPEED: u32 = 20;
+
+/// `speed=N` after a shipped scenario's name and a colon.
+fn parse_speed(text: &str, params: &str) -> Result<u32> {
+    let bad = |message: String| ScenarioError::Speed {
+        text: text.to_owned(),
+        message,
+    };
+    let (key, value) = params
+        .split_once('=')
+        .ok_or_else(|| bad(format!("{params:?} is not key=value")))?;
+    if key.trim() != "speed" {
+        return Err(bad(format!(
+            "unknown parameter {:?}; known: speed",
+            key.trim()
+        )));
+    }
+    match value.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_SPEED).contains(&n) => Ok(n),
+        _ => Err(bad(format!("speed {:?} is out of range", value.trim()))),
+    }
+}
+
+/// A webhook's `timeoutSeconds` when unset, by the configuration's apiVersion.
+fn default_webhook_timeout(object: &Value) -> u64 {
+    if object["apiVersion"] == "admissionregistration.k8s.io/v1beta1" {
+        30
+    } else {
+        10
+    }
+}
+
+/// Divides the `timeoutSeconds` of every webhook of a webhook configuration (unset ones from
+/// their default), rounding up, never below the API's minimum of 1 s.
+fn speed_up_webhook_timeouts(object: &mut Value, factor: u32) {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    if !matches!(
+        kind,
+        "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+    ) {
+        return;
+    }
+    let default = default_webhook_timeout(object);
+    if let Some(hooks) = object.get_mut("webhooks").and_then(Value::as_array_mut) {
+        for hook in hooks.iter_mut().filter(|h| h.is_object()) {
+            let timeout = hook
+                .get("timeoutSeconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(default);
+            hook["timeoutSeconds"] = Value::from(timeout.div_ceil(u64::from(factor)).max(1));
+        }
+    }
+}
+
 const LARGE_DESCRIPTION: &str = "Generated: 5000 nodes, 300 webhooks in 100 configurations, 50000 events (large:nodes=N,webhooks=N,events=N).";
 
 impl Scenario {
@@ -898,6 +957,14 @@ impl Scenario {
         if let Some(shipped) = SHIPPED.iter().find(|s| s.name == name_or_path) {
             return Self::from_yaml(shipped.yaml, &format!("builtin:{}", shipped.name));
         }
+        if let Some((name, params)) = name_or_path.split_once(':')
+            && let Some(shipped) = SHIPPED.iter().find(|s| s.name == name)
+        {
+            let factor = parse_speed(name_or_path, params)?;
+            let mut scenario = Self::from_yaml(shipped.yaml, &format!("builtin:{}", shipped.name))?;
+            scenario.speed_up(factor);
+            return Ok(scenario);
+        }
         if name_or_path == "large" || name_or_path.starts_with("large:") {
             return Ok(large(LargeParams::parse(name_or_path)?));
         }
@@ -919,6 +986,57 @@ impl Scenario {
             source,
         })?;
         Self::from_yaml(&text, name_or_path)
+    }
+
+    /// Runs every clock of the scenario `factor` times faster: the cluster's timings, the
+    /// timeline, backend and fault latencies, and the webhooks' timeouts (which the API counts
+    /// in whole seconds: rounded up, at least 1 s). Objects keep their contents otherwise.
+    pub fn speed_up(&mut self, factor: u32) {
+        let factor = factor.max(1);
+        if factor == 1 {
+            return;
+        }
+        let c = &mut self.cluster;
+        for timing in [
+            &mut c.lease_renew_seconds,
+            &mut c.lease_duration_seconds,
+            &mut c.node_monitor_grace_period_seconds,
+            &mut c.node_monitor_period_seconds,
+            &mut c.auto_repair_after_seconds,
+            &mut c.auto_repair_down_seconds,
+            &mut c.apiserver_restart_down_seconds,
+            &mut c.ca_registration_timeout_seconds,
+            &mut c.node_status_report_seconds,
+        ] {
+            *timing /= factor;
+        }
+        let factor_ms = u64::from(factor);
+        for object in &mut self.objects {
+            speed_up_webhook_timeouts(object, factor);
+        }
+        for backend in &mut self.backends {
+            backend.latency_ms /= factor_ms;
+        }
+        for fault in &mut self.faults {
+            fault.latency_ms /= factor_ms;
+        }
+        for entry in &mut self.timeline {
+            entry.at /= factor;
+            entry.every = entry.every.map(|d| d / factor);
+            entry.until = entry.until.map(|d| d / factor);
+            match &mut entry.action {
+                TimelineAction::ApiserverDown(down) => *down /= factor,
+                TimelineAction::SetBackend(backend) => backend.latency_ms /= factor_ms,
+                TimelineAction::AddFault(fault) => fault.latency_ms /= factor_ms,
+                TimelineAction::Apply(objects) => {
+                    for object in objects {
+                        speed_up_webhook_timeouts(object, factor);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.description = format!("{} (clocks {factor} times faster)", self.description);
     }
 
     /// The shipped scenarios (including the generated `large`): name and description.
@@ -1753,5 +1871,51 @@ reconcile:
         // A generous bound that catches a pathological slowdown even in a debug build.
         assert!(started.elapsed() < secs(20), "{:?}", started.elapsed());
         assert!(s.objects.len() > 60_000);
+    }
+
+    #[test]
+    fn a_shipped_scenario_runs_faster_with_speed() {
+        let real = Scenario::load("opa-webhook-outage").unwrap();
+        let fast = Scenario::load("opa-webhook-outage:speed=5").unwrap();
+        assert_eq!(fast.name, real.name);
+        assert!(fast.description.ends_with("(clocks 5 times faster)"));
+        let (c, r) = (&fast.cluster, &real.cluster);
+        assert_eq!(c.lease_duration_seconds, r.lease_duration_seconds / 5);
+        assert_eq!(c.ca_registration_timeout_seconds, Duration::from_secs(6));
+        assert_eq!(c.apiserver_restart_down_seconds, Duration::from_millis(600));
+        assert_eq!(fast.timeline[0].at, real.timeline[0].at / 5);
+        // Webhook timeouts: the unset 10 s default becomes 2 s; 3 s rounds up to 1 s.
+        let timeouts = |s: &Scenario| -> Vec<Option<u64>> {
+            s.objects
+                .iter()
+                .filter(|o| o["kind"] == "ValidatingWebhookConfiguration")
+                .flat_map(|o| o["webhooks"].as_array().cloned().unwrap_or_default())
+                .map(|h| h["timeoutSeconds"].as_u64())
+                .collect()
+        };
+        let (real_timeouts, fast_timeouts) = (timeouts(&real), timeouts(&fast));
+        assert!(real_timeouts.contains(&None) && !fast_timeouts.contains(&None));
+        for (r, f) in real_timeouts.iter().zip(&fast_timeouts) {
+            assert_eq!(f.unwrap(), r.unwrap_or(10).div_ceil(5).max(1));
+        }
+        // Same objects otherwise.
+        assert_eq!(fast.objects.len(), real.objects.len());
+    }
+
+    #[test]
+    fn a_bad_speed_is_refused_with_what_to_write() {
+        for bad in [
+            "opa-webhook-outage:speed=0",
+            "opa-webhook-outage:speed=21",
+            "opa-webhook-outage:speed=fast",
+            "opa-webhook-outage:pace=2",
+            "healthy:5",
+        ] {
+            let e = Scenario::load(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("bad parameters for scenario") && e.contains(":speed=5"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

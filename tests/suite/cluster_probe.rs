@@ -102,7 +102,11 @@ async fn the_probe_passes_quickly_on_a_healthy_cluster() {
     let started = Instant::now();
     let report = probe::write_probe(&cluster, &snapshot).await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(3), "probe took {took:?}");
+    // The promise: well under a second.
+    assert!(
+        took < common::bound(Duration::from_secs(1)),
+        "probe took {took:?}"
+    );
     assert_eq!(report.namespaces.len(), 2);
     for n in &report.namespaces {
         assert!(

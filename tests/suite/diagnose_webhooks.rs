@@ -324,6 +324,7 @@ fn a_failed_write_probe_names_the_webhook() {
         .expect("a webhook failure");
     let snapshot = Snapshot {
         write_probe: Some(ProbeReport {
+            gave_up: false,
             namespaces: vec![
                 probe(
                     "kube-system",
@@ -372,6 +373,7 @@ fn a_write_waiting_past_the_timeout_of_a_matching_fail_closed_webhook() {
     let inventory = load("opa-tutorial-v1.yaml");
     let waiting = |secs| Snapshot {
         write_probe: Some(ProbeReport {
+            gave_up: false,
             namespaces: vec![probe(
                 "kube-system",
                 ProbeState::Waiting {
@@ -656,6 +658,7 @@ fn outage_snapshot(policy: &str, probe_passed: bool) -> Snapshot {
     }
     if probe_passed {
         snapshot.write_probe = Some(ProbeReport {
+            gave_up: false,
             namespaces: vec![NamespaceProbe {
                 namespace: "kube-system".into(),
                 started_at: snapshot.taken_at,

@@ -3,6 +3,7 @@
 mod common;
 
 mod admission;
+mod build_profile;
 mod change_path;
 mod check_cli;
 mod check_file;

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
 
@@ -654,8 +654,8 @@ fn demo_read_only_plans_but_sends_no_write() {
     });
     tmux.keys(&["Escape"]);
     tmux.keys(&["r"]);
-    std::thread::sleep(Duration::from_secs(2));
-    // The demo's simulator, read through the kubeconfig it wrote: only reads ever reached it.
+    // The demo's simulator, read through the kubeconfig it wrote: only reads ever reached it,
+    // once the screen has read (at least) the nodes, the webhooks and the health endpoints.
     let kubeconfig = std::fs::read_dir(&tmp)
         .unwrap()
         .flatten()
@@ -663,34 +663,55 @@ fn demo_read_only_plans_but_sends_no_write() {
         .find(|p| p.to_string_lossy().ends_with(".kubeconfig"))
         .expect("the demo's kubeconfig");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let methods: Vec<String> = runtime.block_on(async {
-        use http_body_util::BodyExt;
-        let client = common::client_without_retry(&kubeconfig).await;
-        let request = http::Request::get("/sim/requests?since=0")
-            .body(kube::client::Body::from(Vec::new()))
-            .unwrap();
-        let body = client
-            .send(request)
-            .await
-            .unwrap()
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes();
-        let log: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        log["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["method"].as_str().unwrap_or_default().to_string())
-            .collect()
-    });
-    assert!(
-        methods.len() > 20,
-        "the screen read the cluster: {methods:?}"
-    );
-    let writes: Vec<&String> = methods.iter().filter(|m| *m != "GET").collect();
+    let requests = || -> Vec<String> {
+        runtime.block_on(async {
+            use http_body_util::BodyExt;
+            let client = common::client_without_retry(&kubeconfig).await;
+            let request = http::Request::get("/sim/requests?since=0")
+                .body(kube::client::Body::from(Vec::new()))
+                .unwrap();
+            let body = client
+                .send(request)
+                .await
+                .unwrap()
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes();
+            let log: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            log["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r["method"].as_str().unwrap_or_default(),
+                        r["path"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+    };
+    let read = [
+        "GET /api/v1/nodes",
+        "GET /apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+        "GET /readyz",
+    ];
+    let deadline = Instant::now() + common::bound(Duration::from_secs(10));
+    let methods = loop {
+        let seen = requests();
+        if read.iter().all(|r| seen.iter().any(|s| s.starts_with(r))) {
+            break seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the screen never read {read:?}: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let writes: Vec<&String> = methods.iter().filter(|m| !m.starts_with("GET ")).collect();
     assert!(writes.is_empty(), "writes in read-only mode: {writes:?}");
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {

@@ -14,6 +14,17 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube_rescue::sim::Simulator;
 use kube_rescue::sim::scenario::Scenario;
 
+/// The one allowance every timing bound of the tests makes for this machine: two cores, the
+/// suite's tests running eight at a time, and debug builds. A promise of "within `d`" is
+/// checked as "within `d` + MARGIN" ([`bound`]); waits for a condition that has no promised
+/// time use a bound of their own that only catches a hang.
+pub const MARGIN: Duration = Duration::from_secs(1);
+
+/// The bound a test checks a timing promise against: the promise plus [`MARGIN`].
+pub fn bound(promise: Duration) -> Duration {
+    promise + MARGIN
+}
+
 pub struct Running {
     pub sim: Simulator,
     pub dir: tempfile::TempDir,
