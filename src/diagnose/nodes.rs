@@ -14,9 +14,10 @@ use crate::cluster::snapshot::{Snapshot, Source, age_between, event_time};
 
 /// nodes-repair-loop: recreations (same name, new uid) are counted within this window.
 pub const REPAIR_LOOP_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// A repair loop has stopped once no node came back for this long and every node is Ready
-/// with a fresh heartbeat (in a loop, a recreated node goes stale again within its lease).
-pub const REPAIR_LOOP_SETTLED: Duration = Duration::from_secs(2 * 60);
+/// A repair loop has stopped once no node came back for this many lease durations (the
+/// cluster's leaseDurationSeconds: 2 min with the kubelet's default of 40 s) and every node is
+/// Ready with a fresh heartbeat: in a loop, a recreated node goes stale again within its lease.
+pub const REPAIR_LOOP_SETTLED_LEASES: u32 = 3;
 /// leaseDurationSeconds when a Lease does not say (the kubelet's default).
 pub const DEFAULT_LEASE_DURATION_SECONDS: i64 = 40;
 /// How many node names an evidence line lists before "and N more".
@@ -104,6 +105,20 @@ fn severity_of(affected: usize, total: usize) -> Severity {
     } else {
         Severity::Warning
     }
+}
+
+/// The cluster's lease duration: the longest leaseDurationSeconds any node Lease shows, else
+/// the kubelet's default.
+fn lease_duration(snapshot: &Snapshot) -> Duration {
+    let seconds = snapshot
+        .node_leases
+        .value
+        .iter()
+        .flatten()
+        .filter_map(|l| l.spec.as_ref()?.lease_duration_seconds)
+        .max()
+        .map_or(DEFAULT_LEASE_DURATION_SECONDS, i64::from);
+    Duration::from_secs(seconds.max(1) as u64)
 }
 
 fn repair_loop(snapshot: &Snapshot, now: Timestamp, all_well: bool) -> Option<Finding> {
@@ -198,7 +213,8 @@ fn repair_loop(snapshot: &Snapshot, now: Timestamp, all_well: bool) -> Option<Fi
     // Stopped: nothing came back for a while and every node is well. Still worth knowing (what
     // ended it, what it cost), but no longer an emergency.
     let latest = recreated.values().filter_map(|(_, t)| *t).max();
-    let settled = latest.filter(|t| all_well && age_between(*t, now) > REPAIR_LOOP_SETTLED);
+    let settle = lease_duration(snapshot) * REPAIR_LOOP_SETTLED_LEASES;
+    let settled = latest.filter(|t| all_well && age_between(*t, now) > settle);
     let title = match (list.as_slice(), settled) {
         ([one], None) => format!("Node {one} is being deleted and recreated (same name, new uid)"),
         (_, None) => format!(
@@ -406,12 +422,7 @@ fn heartbeats_stale(snapshot: &Snapshot, now: Timestamp) -> Option<Finding> {
     // the node controller (Ready Unknown): its kubelet could not create it.
     if let Some(nodes) = nodes {
         // The cluster's own lease duration when any Lease shows it, else the kubelet default.
-        let grace = leases
-            .iter()
-            .filter_map(|l| l.spec.as_ref()?.lease_duration_seconds)
-            .max()
-            .map_or(DEFAULT_LEASE_DURATION_SECONDS, i64::from);
-        let grace = Duration::from_secs(grace.max(1) as u64);
+        let grace = lease_duration(snapshot);
         for node in nodes {
             let name = node_name(node);
             if lease_names.contains(name) {
@@ -758,12 +769,12 @@ mod tests {
     #[test]
     fn a_loop_that_has_stopped_is_no_longer_critical() {
         // `a` came back with a new uid `secs_ago` seconds ago; its lease renewed `renewed`.
-        let case = |secs_ago: i64, ready: &str, renewed: i64| {
+        let case_with = |secs_ago: i64, ready: &str, renewed: i64, lease_seconds: i32| {
             let mut n = node("a", "new", ready);
             n.metadata.creation_timestamp = Some(
                 k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(-secs_ago)),
             );
-            let mut l = lease("a", renewed, 40);
+            let mut l = lease("a", renewed, lease_seconds);
             l.metadata.owner_references = Some(vec![
                 serde_json::from_value(json!({
                     "apiVersion": "v1", "kind": "Node", "name": "a", "uid": "old"
@@ -772,6 +783,8 @@ mod tests {
             ]);
             run(&with_nodes(vec![n], vec![l]))
         };
+        let case =
+            |secs_ago: i64, ready: &str, renewed: i64| case_with(secs_ago, ready, renewed, 40);
         let loop_of = |f: &[Finding]| {
             f.iter()
                 .find(|f| f.id == "nodes-repair-loop")
@@ -804,6 +817,15 @@ mod tests {
         assert_eq!(
             loop_of(&case(300, "True", -100)).severity,
             Severity::Critical
+        );
+        // The wait is three of the cluster's lease durations: 15 s with 5 s leases.
+        assert_eq!(
+            loop_of(&case_with(10, "True", -1, 5)).severity,
+            Severity::Critical
+        );
+        assert_eq!(
+            loop_of(&case_with(20, "True", -1, 5)).severity,
+            Severity::Info
         );
     }
 }

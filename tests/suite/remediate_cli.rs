@@ -678,15 +678,7 @@ async fn the_command_check_suggests_plans_the_fix() {
 /// The exit code of `check --output json` and the finding ids it raises. A run that could not
 /// check (exit 3) or printed no report fails the test: it is never an empty list.
 async fn check_ids(running: &common::Running, state: &Path) -> (i32, Vec<String>) {
-    let run = kube_rescue(running, state, &["check", "--output", "json"]).await;
-    assert!(
-        (0..=2).contains(&run.code()),
-        "check could not run ({}): {}",
-        run.code(),
-        run.stderr
-    );
-    let report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("check printed no JSON report ({e}):\n{}", run.stdout));
+    let (code, report) = check_report(running, state).await;
     let ids = report["findings"]
         .as_array()
         .expect("a list of findings")
@@ -698,26 +690,68 @@ async fn check_ids(running: &common::Running, state: &Path) -> (i32, Vec<String>
                 .to_string()
         })
         .collect();
-    (run.code(), ids)
+    (code, ids)
 }
 
-/// The founding incident, played out and then ended with the CLI: on the shipped outage (the
-/// apiserver restarting, leases going stale, nodes recreated), `fix delete` with the name ends
-/// it, and within the scenario's repair period a new `check` no longer raises the webhook,
-/// heartbeat, node or apiserver findings.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn deleting_the_webhook_ends_the_outage_for_a_new_check() {
-    let running = common::start(Scenario::load("opa-webhook-outage").unwrap()).await;
+/// `check --output json`: its exit code and report. A run that could not check, or printed no
+/// report, fails here: it never passes for an ended outage.
+async fn check_report(running: &common::Running, state: &Path) -> (i32, Value) {
+    let run = kube_rescue(running, state, &["check", "--output", "json"]).await;
+    assert!(
+        (0..=2).contains(&run.code()),
+        "check could not run ({}): {}",
+        run.code(),
+        run.stderr
+    );
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("check printed no JSON report ({e}):\n{}", run.stdout));
+    assert!(report["findings"].is_array(), "{report:#}");
+    (run.code(), report)
+}
+
+/// The findings of a report at warning or above: (id, severity, evidence).
+fn raised(report: &Value) -> Vec<(String, String, Vec<String>)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The findings of the control plane's outage: the apiserver crash-looping, heartbeats stale,
+/// nodes down and recreated.
+const CONTROL_PLANE_OUTAGE: [&str; 6] = [
+    "node-heartbeats-stale",
+    "nodes-not-ready",
+    "nodes-repair-loop",
+    "apiserver-not-ready",
+    "apiserver-unreachable",
+    "observation-incomplete",
+];
+
+/// The founding incident at five times its speed (every timing of the shipped outage, the
+/// webhook's timeout included), played out until `check` sees it take hold, then ended with
+/// `fix ACTION --confirm NAME` (tried again while the scenario's apiserver restart cuts it).
+/// Returns the first `check` report for which `ended` holds, within two minutes.
+async fn end_the_outage_with(
+    action: &str,
+    ended: impl Fn(i32, &Value) -> bool,
+) -> (common::Running, PathBuf, Value) {
+    let running = common::start(Scenario::load("opa-webhook-outage:speed=5").unwrap()).await;
     let state = running.dir.path().join("state");
-    let outage = [
-        "webhook-blocking-writes",
-        "node-heartbeats-stale",
-        "nodes-not-ready",
-        "apiserver-not-ready",
-        "apiserver-unreachable",
-        "observation-incomplete",
-    ];
-    // Let it take hold: heartbeats go stale.
     let started = std::time::Instant::now();
     loop {
         let (_, ids) = check_ids(&running, &state).await;
@@ -728,42 +762,131 @@ async fn deleting_the_webhook_ends_the_outage_for_a_new_check() {
             break;
         }
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(90),
+            started.elapsed() < std::time::Duration::from_secs(60),
             "the outage never took hold: {ids:?}"
         );
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    // The apiserver of this scenario restarts on purpose: a change it cut is tried again.
-    let mut deleted = None;
+    let mut done = None;
     for _ in 0..5 {
-        let run = fix_webhook_config(&running, &state, "delete", WEBHOOK_CONFIG).await;
+        let run = fix_webhook_config(&running, &state, action, WEBHOOK_CONFIG).await;
         if run.code() == 0 {
-            deleted = Some(run);
+            done = Some(run);
             break;
         }
-        eprintln!("fix cut short ({}): {}", run.code(), run.stderr.trim());
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        eprintln!("{action} cut short ({}): {}", run.code(), run.stderr.trim());
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    let run = deleted.expect("the delete went through within 5 attempts");
-    says(&run, "- write probe: writes pass");
+    let run = done.unwrap_or_else(|| panic!("{action} went through within 5 attempts"));
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("done")),
+        "{}",
+        run.stdout
+    );
     let started = std::time::Instant::now();
     loop {
-        // A run that could not check, or printed no report, fails in check_ids: it never
-        // passes for an ended outage.
-        let (_, ids) = check_ids(&running, &state).await;
-        let left: Vec<&String> = ids
-            .iter()
-            .filter(|i| outage.contains(&i.as_str()))
-            .collect();
-        if left.is_empty() {
-            break;
+        let (code, report) = check_report(&running, &state).await;
+        if ended(code, &report) {
+            return (running, state, report);
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(120),
-            "still raised two minutes after the fix: {left:?} (all: {ids:?})"
+            "not ended two minutes after {action} (exit {code}): {:#?}",
+            raised(&report)
         );
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// Whether the control plane's outage is over in a report: none of its findings is raised
+/// (a repair loop that has stopped stays as info), and the report has every source (a check
+/// that saw nothing raises observation-incomplete or apiserver-unreachable).
+fn control_plane_recovered(report: &Value) -> bool {
+    raised(report)
+        .iter()
+        .all(|(id, _, _)| !CONTROL_PLANE_OUTAGE.contains(&id.as_str()))
+}
+
+/// Deleting the webhook ends everything: a new `check` exits 0, with every node's heartbeat
+/// back and the loop stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_the_webhook_ends_the_whole_outage_and_check_exits_0() {
+    let (_running, _, report) = end_the_outage_with("delete", |code, _| code == 0).await;
+    assert_eq!(raised(&report), []);
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == "nodes-repair-loop"),
+        "only the stopped loop stays, as info: {report:#}"
+    );
+}
+
+/// Failing open ends the control plane's outage (the apiserver ready, heartbeats back, the
+/// loop stopped), and writes pass; they still wait out the hung webhook's timeout, which
+/// `check` says. Restoring the backup gives back `failurePolicy: Fail`, and the outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_open_ends_the_outage_and_restoring_brings_fail_back() {
+    let (running, state, report) =
+        end_the_outage_with("fail-open", |_, report| control_plane_recovered(report)).await;
+    let left = raised(&report);
+    assert!(
+        left.iter()
+            .all(|(id, severity, _)| id == "apiserver-slow" && severity == "warning"),
+        "{left:#?}"
+    );
+    let config = webhook_config(&running).await.expect("kept");
+    assert_eq!(config["webhooks"][0]["failurePolicy"], "Ignore");
+
+    let attempts = audit::read(&state).attempts;
+    let backup = attempts
+        .iter()
+        .find(|a| a.action == "fail-open")
+        .and_then(|a| a.backup.clone())
+        .expect("the fail-open's backup is in the audit log");
+    let run = kube_rescue(
+        &running,
+        &state,
+        &["restore", &backup, "--confirm", WEBHOOK_CONFIG],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let config = webhook_config(&running).await.expect("kept");
+    assert_eq!(config["webhooks"][0]["failurePolicy"], "Fail");
+    let (code, ids) = check_ids(&running, &state).await;
+    assert_eq!(
+        (code, ids.first().map(String::as_str)),
+        (2, Some("webhook-blocking-writes")),
+        "{ids:?}"
+    );
+}
+
+/// Excluding the system namespaces ends the control plane's outage: kube-system writes pass,
+/// so the apiserver's ca-registration and the kubelets' Lease renewals go through. Writes in
+/// the other namespaces still hang on the webhook, and `check` still says so, for them alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn excluding_system_namespaces_ends_the_control_plane_outage() {
+    let (_running, _, report) = end_the_outage_with("exclude-system-namespaces", |_, report| {
+        control_plane_recovered(report)
+    })
+    .await;
+    let left = raised(&report);
+    let blocking = left
+        .iter()
+        .find(|(id, _, _)| id == "webhook-blocking-writes")
+        .expect("writes outside the system namespaces still fail");
+    let probes: Vec<&String> = blocking
+        .2
+        .iter()
+        .filter(|e| e.starts_with("write probe:"))
+        .collect();
+    assert!(
+        !probes.is_empty() && probes.iter().all(|e| !e.contains(" in kube-system ")),
+        "{blocking:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,17 @@ fn open_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
     open_demo_with(name, state, width, height, "")
 }
 
+/// The demo's outage at five times its speed (the webhook's timeout 2 s, nodes recreated
+/// within about 10 s), refreshed every second and probed every five (a probe that waits out
+/// the webhook takes two): for the tests that play the outage to its end.
+/// `demo_in_a_terminal` keeps one run at the shipped speed.
+const FAST_DEMO: &str = "demo --scenario opa-webhook-outage:speed=5 --refresh 1s --probe-every 5s";
+
+/// [`open_demo`] on [`FAST_DEMO`].
+fn open_fast_demo(name: &str, state: &Path, width: u16, height: u16) -> Tmux {
+    open_kube_rescue(name, state, width, height, FAST_DEMO)
+}
+
 /// [`open_demo`] with more global flags (`--runbooks DIR`).
 fn open_demo_with(name: &str, state: &Path, width: u16, height: u16, flags: &str) -> Tmux {
     open_kube_rescue(name, state, width, height, &format!("{flags} demo"))
@@ -219,7 +230,7 @@ fn the_outage_is_ended_from_the_screen() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let tmux = open_demo("fix", dir.path(), 120, 40);
+    let tmux = open_fast_demo("fix", dir.path(), 120, 40);
     outage_takes_hold(&tmux);
     let mut done = None;
     for attempt in 1..=3 {
@@ -327,7 +338,7 @@ fn the_runbook_walks_the_outage_to_its_end() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let tmux = open_demo("runbook", dir.path(), 120, 40);
+    let tmux = open_fast_demo("runbook", dir.path(), 120, 40);
     outage_takes_hold(&tmux);
     let mut done = false;
     for attempt in 1..=3 {
