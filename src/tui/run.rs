@@ -67,6 +67,7 @@ async fn event_loop(
             _ = tick.tick() => Some(Action::Tick(Timestamp::now())),
             event = keys.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    panic_if_asked(&key);
                     action_for(&model, key)
                 }
                 Some(Ok(Event::Resize(width, height))) => Some(Action::Resize(width, height)),
@@ -96,6 +97,18 @@ async fn event_loop(
         }
     }
     Ok(())
+}
+
+/// A test seam: in test builds, the key named by `KUBE_RESCUE_TEST_PANIC_ON_KEY` panics here,
+/// so that the suite sees the terminal given back after a panic. A release build never panics
+/// here, whatever its environment.
+fn panic_if_asked(key: &crossterm::event::KeyEvent) {
+    if cfg!(debug_assertions)
+        && let crossterm::event::KeyCode::Char(c) = key.code
+        && std::env::var("KUBE_RESCUE_TEST_PANIC_ON_KEY").is_ok_and(|v| v.chars().eq([c]))
+    {
+        panic!("test panic on key {c:?}");
+    }
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> io::Result<tokio::signal::unix::Signal> {

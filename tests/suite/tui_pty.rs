@@ -730,3 +730,182 @@ fn demo_read_only_plans_but_sends_no_write() {
     });
     assert_eq!(exit_code(&screen), Some(0), "{screen}");
 }
+
+/// Asks the shell in the window whether the terminal is back in its normal mode (lines read
+/// whole, keys echoed), and returns the modes it printed.
+fn terminal_modes(tmux: &Tmux, what: &str) -> Vec<String> {
+    tmux.keys(&["stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; echo STTY=done", "Enter"]);
+    let modes = tmux.wait_for(
+        &format!("stty's answer ({what})"),
+        Duration::from_secs(5),
+        |s| s.lines().any(|l| l == "STTY=done"),
+    );
+    modes.lines().map(str::to_string).collect()
+}
+
+/// A panic in the screen's loop gives the terminal back (alternate screen left, raw mode off)
+/// and leaves the panic's message readable, with a non-zero exit.
+#[test]
+fn a_panic_gives_the_terminal_back_and_says_why() {
+    if !common::tmux::available("a_panic_gives_the_terminal_back_and_says_why") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_kube_rescue_env(
+        "panic",
+        dir.path(),
+        100,
+        30,
+        "KUBE_RESCUE_TEST_PANIC_ON_KEY=%",
+        "demo --scenario healthy",
+    );
+    tmux.wait_for("the screen", Duration::from_secs(20), |s| {
+        s.contains("apiserver ready")
+    });
+    assert_eq!(tmux.alternate_on(), "1");
+    tmux.keys(&["%"]);
+    let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(exit_code(&screen), Some(101), "{screen}");
+    // The message is above the backtrace (RUST_BACKTRACE may be set), in the scrollback.
+    let history = tmux.history();
+    assert!(history.contains("test panic on key '%'"), "{history}");
+    assert_eq!(tmux.alternate_on(), "0", "the alternate screen is left");
+    let modes = terminal_modes(&tmux, "after the panic");
+    assert!(
+        modes.iter().any(|l| l == "icanon") && modes.iter().any(|l| l == "echo"),
+        "raw mode left on: {modes:?}"
+    );
+}
+
+/// The screen follows the terminal's size: smaller, larger, too small (it says so), and back.
+#[test]
+fn a_resize_redraws_the_screen_at_the_new_size() {
+    if !common::tmux::available("a_resize_redraws_the_screen_at_the_new_size") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = open_kube_rescue("resize", dir.path(), 120, 40, "demo --scenario healthy");
+    let resize = |width: u16, height: u16| {
+        let (w, h) = (width.to_string(), height.to_string());
+        assert!(
+            tmux.run(&["resize-window", "-t", "demo", "-x", &w, "-y", &h])
+                .status
+                .success()
+        );
+    };
+    // The header's first line is padded to the width; the key bar is the last row.
+    let drawn_at = |s: &str, width: usize, height: usize| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.len() == height
+            && lines[0].trim_end().chars().count() <= width
+            && lines[0].contains("apiserver") | lines[1].contains("apiserver")
+            && !lines[height - 1].trim().is_empty()
+    };
+    tmux.wait_for("the screen at 120x40", Duration::from_secs(20), |s| {
+        s.contains("apiserver ready") && drawn_at(s, 120, 40)
+    });
+    for (width, height) in [(80u16, 24u16), (160, 45)] {
+        resize(width, height);
+        tmux.wait_for(
+            &format!("the screen redrawn at {width}x{height}"),
+            Duration::from_secs(5),
+            |s| s.contains("apiserver ready") && drawn_at(s, width.into(), height.into()),
+        );
+    }
+    resize(50, 15);
+    tmux.wait_for("the too-small notice", Duration::from_secs(5), |s| {
+        s.contains("too small")
+    });
+    resize(100, 30);
+    tmux.wait_for("the screen back at 100x30", Duration::from_secs(5), |s| {
+        s.contains("apiserver ready") && drawn_at(s, 100, 30)
+    });
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(exit_code(&screen), Some(0), "{screen}");
+}
+
+/// Nothing but the screen is drawn on the terminal while it runs: the log (at its most
+/// verbose) goes to its file, and an exec credential plugin's chatter on stderr is taken, not
+/// passed through.
+#[test]
+fn logs_and_plugin_chatter_never_reach_the_screen() {
+    if !common::tmux::available("logs_and_plugin_chatter_never_reach_the_screen") {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let running = runtime.block_on(common::start(
+        kube_rescue::sim::scenario::Scenario::load("healthy").unwrap(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("chatty-plugin");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho 'PLUGIN-CHATTER on stderr' >&2\ncat <<EOF\n{{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {{\"token\": \"{}\"}}}}\nEOF\n",
+            running.sim.token()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, running.sim.ca_pem()).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: chatty\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\ncontexts:\n- name: sim\n  context: {{cluster: sim, user: chatty}}\ncurrent-context: sim\n",
+            running.sim.url(),
+            ca.display(),
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("kube-rescue.log");
+    let tmux = open_kube_rescue_env(
+        "logs",
+        &dir.path().join("state"),
+        120,
+        40,
+        "KUBE_RESCUE_LOG=trace",
+        &format!(
+            "--log-file '{}' --kubeconfig '{}' --refresh 1s",
+            log.display(),
+            kubeconfig.display()
+        ),
+    );
+    tmux.wait_for("the screen", Duration::from_secs(20), |s| {
+        s.contains("apiserver ready")
+    });
+    // A few refreshes, each logged at trace level; the screen never shows a log line or the
+    // plugin's words.
+    let noise = ["PLUGIN-CHATTER", " TRACE ", " DEBUG ", " INFO ", " WARN "];
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let screen = tmux.screen();
+        for n in noise {
+            assert!(!screen.contains(n), "{n:?} on the screen:\n{screen}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit code", Duration::from_secs(10), |s| {
+        exit_code(s).is_some()
+    });
+    assert_eq!(exit_code(&screen), Some(0), "{screen}");
+    for n in noise {
+        assert!(!screen.contains(n), "{n:?} left on the terminal:\n{screen}");
+    }
+    // The log did get them: trace lines went to the file, not the terminal.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("TRACE") && logged.contains("DEBUG"),
+        "{logged}"
+    );
+    runtime.block_on(running.sim.stop());
+}

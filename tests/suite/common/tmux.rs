@@ -34,6 +34,12 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "demo"]).stdout).into()
     }
 
+    /// The screen with the window's whole scrollback above it.
+    pub fn history(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-S", "-", "-t", "demo"]);
+        String::from_utf8_lossy(&out.stdout).into()
+    }
+
     pub fn alternate_on(&self) -> String {
         let out = self.run(&["display", "-p", "-t", "demo", "#{alternate_on}"]);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
