@@ -89,7 +89,7 @@ const FINDING: &str = "Writes fail because of webhook validating-webhook.openpol
 /// Unknown, or have already been recreated by auto-repair (a refresh can fall between the two:
 /// a node is Unknown for the few seconds before auto-repair). The Nodes view is left open.
 fn outage_takes_hold(tmux: &Tmux) {
-    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+    tmux.wait_for("the finding", common::bound(Duration::from_secs(5)), |s| {
         s.contains(FINDING)
     });
     tmux.keys(&["3"]);
@@ -149,9 +149,10 @@ fn demo_in_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let tmux = open_demo("demo", dir.path(), 100, 30);
 
+    // The promise (README): within seconds the apiserver's state and, first, the webhook.
     let screen = tmux.wait_for(
         "apiserver status and webhook-blocking-writes finding",
-        Duration::from_secs(15),
+        common::bound(Duration::from_secs(5)),
         |s| {
             let status = s.lines().any(|l| {
                 l.trim_start().starts_with("apiserver ")
@@ -427,7 +428,7 @@ fn a_team_runbook_shows_on_the_screen() {
         40,
         &format!("--runbooks '{}'", team.display()),
     );
-    tmux.wait_for("the finding", Duration::from_secs(15), |s| {
+    tmux.wait_for("the finding", common::bound(Duration::from_secs(5)), |s| {
         s.contains(FINDING)
     });
     tmux.keys(&["g", "Enter"]);
