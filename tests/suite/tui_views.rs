@@ -1691,3 +1691,424 @@ fn undoing_over_a_colleagues_later_edit_keeps_it_unless_the_name_is_typed_twice(
         other => panic!("{other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// No text is cut without saying so
+
+/// The terminal sizes every screen is checked at.
+const SIZES: [(u16, u16); 4] = [(80, 24), (100, 30), (120, 40), (160, 45)];
+
+/// The screen's own words that can be too long for a narrow terminal: the footer's keys.
+const SCREEN_TEXT: [&str; 6] = [
+    "? help · 1-7 views · : jump · / filter · a actions · r refresh · q quit",
+    "j/k step · Enter run the step's action · m mark done · a actions · Esc back · q quit",
+    "j/k choose · Enter see the plan (nothing changes yet) · Esc cancel",
+    "type the name, Enter apply · ↑/↓ PgUp/PgDn scroll · Esc cancel",
+    "Enter shows the plan first: the diff, the dry run, the kubectl command. Nothing changes until you type the object's name.",
+    "u: undo — restore this backup (a plan first, then the name to confirm)",
+];
+
+/// Every full string a screen drawn from `model` may show, as the model holds it (the
+/// screen may shorten it, saying so, or wrap it over lines; it must not cut it silently).
+fn known_strings(model: &Model) -> Vec<String> {
+    let mut known: Vec<String> = SCREEN_TEXT.iter().map(|s| s.to_string()).collect();
+    let c = &model.connection;
+    known.push(c.context.clone());
+    known.push(c.server.trim_start_matches("https://").to_string());
+    if let Some(s) = &model.snapshot {
+        if let Some(v) = &s.apiserver_version.value {
+            known.push(v.git_version.clone());
+        }
+        for source in [&s.readyz, &s.livez] {
+            if let Some(h) = &source.value {
+                known.push(h.summary.clone());
+                known.extend(h.failing().map(str::to_string));
+            }
+        }
+        for (_, error) in s.source_errors() {
+            known.extend(error.map(|e| e.message.clone()));
+        }
+        for (_, check) in kube_rescue::tui::rows::health_rows(Some(s)) {
+            known.push(check.name.clone());
+            known.push(check.detail.clone());
+        }
+        if let Some(probe) = &s.write_probe {
+            for n in &probe.namespaces {
+                known.push(n.namespace.clone());
+                known.push(n.describe());
+            }
+        }
+        if let Some(m) = &s.metrics.value {
+            known.extend(m.webhooks.keys().cloned());
+        }
+    }
+    for f in &model.findings {
+        known.push(f.title.clone());
+        known.push(f.id.clone());
+        known.push(f.subject.name.clone());
+        known.push(f.runbook.clone());
+        known.extend(f.actions.iter().cloned());
+        known.extend(f.subject.webhook.clone());
+        known.extend(f.caused_by.clone());
+        known.extend(f.evidence.iter().cloned());
+        known.extend(
+            f.actions
+                .iter()
+                .map(|a| kube_rescue::report::describe_action(a, &f.subject)),
+        );
+    }
+    for w in &model.webhook_rows {
+        known.extend([
+            w.name.clone(),
+            w.configuration.clone(),
+            w.destination.clone(),
+            w.intercepts.clone(),
+        ]);
+        known.extend(w.backend_error.clone());
+        known.extend(w.last_error.as_ref().map(|(e, _)| e.clone()));
+        known.extend(w.selectors.iter().cloned());
+    }
+    for n in &model.node_rows {
+        known.push(n.name.clone());
+        known.extend(n.taints.iter().cloned());
+    }
+    for e in &model.event_rows {
+        known.extend([
+            e.reason.clone(),
+            e.object.clone(),
+            e.message.clone(),
+            e.namespace.clone(),
+            e.source.clone(),
+        ]);
+    }
+    for a in &model.audit {
+        known.extend([a.action.clone(), a.target.clone(), a.result.clone()]);
+        known.extend(a.backup.clone());
+        known.extend(a.verification.clone());
+    }
+    if let Some(runbook) = model.pinned_runbook() {
+        known.push(runbook.title.clone());
+        for step in &runbook.steps {
+            known.push(step.title.clone());
+            known.extend(step.action.as_ref().map(|a| a.name.clone()));
+            for block in &step.body {
+                if let kube_rescue::runbook::markdown::Block::Code { text, .. } = block {
+                    known.extend(text.lines().map(str::to_string));
+                }
+            }
+        }
+    }
+    match &model.dialog {
+        Some(Dialog::Menu { title, choices, .. }) => {
+            known.push(title.clone());
+            known.extend(choices.iter().map(|c| c.label.clone()));
+        }
+        Some(Dialog::Confirm { plan, .. }) => {
+            known.extend(
+                kube_rescue::report::plan::plan_text(plan)
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+        Some(Dialog::Finished { steps, outcome, .. }) => {
+            known.extend(steps.iter().cloned());
+            known.extend(outcome.backup.as_ref().map(|b| b.display().to_string()));
+            known.extend(outcome.audit.as_ref().ok().map(|a| a.display().to_string()));
+        }
+        Some(Dialog::Failed { what, error }) => known.extend([what.clone(), error.clone()]),
+        _ => {}
+    }
+    // Short words say little and match anywhere.
+    known.retain(|k| k.trim().chars().count() >= 4);
+    for k in &mut known {
+        *k = k.trim().to_string();
+    }
+    known.sort();
+    known.dedup();
+    known
+}
+
+/// The screen's cells, row by row.
+fn cells(model: &Model, width: u16, height: u16) -> Vec<Vec<char>> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| frame.render_widget(model, frame.area()))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol().chars().next().unwrap_or(' '))
+                .collect()
+        })
+        .collect()
+}
+
+/// Where drawn text stops: a blank, a border, the edge.
+fn stops(c: Option<&char>) -> bool {
+    c.is_none_or(|c| c.is_whitespace() || "│─┌┐└┘├┤".contains(*c))
+}
+
+/// How a known string starting at (row, column) shows: whole; shortened (it goes on to a
+/// `…`); cut (the text stops before its end and no next row goes on with it; the cells it
+/// covers); or it is not that string after all (it goes on with other text).
+enum Shown {
+    Whole(Vec<(usize, usize)>),
+    Shortened(Vec<(usize, usize)>),
+    Cut(Vec<(usize, usize)>),
+    Other,
+}
+
+fn follow(rows: &[Vec<char>], row: usize, column: usize, known: &[char]) -> Shown {
+    let (mut r, mut i, mut rest) = (row, column, known);
+    let mut covered = Vec::new();
+    loop {
+        let line = &rows[r];
+        let m = rest
+            .iter()
+            .zip(&line[i..])
+            .take_while(|(a, b)| a == b)
+            .count();
+        covered.extend(
+            (i..i + m)
+                .filter(|&x| !line[x].is_whitespace())
+                .map(|x| (r, x)),
+        );
+        if m == rest.len() {
+            return Shown::Whole(covered);
+        }
+        match line.get(i + m) {
+            Some('…') => return Shown::Shortened(covered),
+            next if !stops(next) => return Shown::Other,
+            _ => {}
+        }
+        let left: Vec<char> = rest[m..]
+            .iter()
+            .copied()
+            .skip_while(|c| c.is_whitespace())
+            .collect();
+        if left.is_empty() {
+            return Shown::Whole(covered);
+        }
+        // Wrapped: the next row goes on with it.
+        let probe = &left[..left.len().min(8)];
+        let next = rows
+            .get(r + 1)
+            .and_then(|next| next.windows(probe.len()).position(|w| w == probe));
+        match next {
+            Some(j) => {
+                r += 1;
+                i = j;
+                rest = &known[known.len() - left.len()..];
+            }
+            None => {
+                // The text ran into the edge or a border; or stopped inside a word, or before
+                // the end of its line, after more than a short word (a shorter word that
+                // starts the same, `ready` for `readyz`, is not a cut).
+                let after = &line[i + m..];
+                let edge = after.first().is_none_or(|c| "│┐┘┤".contains(*c));
+                let inside_word =
+                    m > 0 && rest[m - 1].is_alphanumeric() && rest[m].is_alphanumeric();
+                let line_ends = after.iter().all(|c| stops(Some(c)));
+                return if edge || (covered.len() >= 8 && (inside_word || line_ends)) {
+                    Shown::Cut(covered)
+                } else {
+                    Shown::Other
+                };
+            }
+        }
+    }
+}
+
+/// Every place where a known string is cut without saying so, one line each.
+fn silent_cuts(rows: &[Vec<char>], known: &[String]) -> Vec<String> {
+    let known: Vec<Vec<char>> = known.iter().map(|k| k.chars().collect()).collect();
+    let mut fine = std::collections::BTreeSet::new();
+    let mut cut = Vec::new();
+    for (r, line) in rows.iter().enumerate() {
+        for (i, _) in line.iter().enumerate() {
+            if i > 0 && line[i - 1].is_alphanumeric() {
+                continue;
+            }
+            for k in &known {
+                let anchor = &k[..k.len().min(4)];
+                if !line[i..].starts_with(anchor) {
+                    continue;
+                }
+                match follow(rows, r, i, k) {
+                    Shown::Whole(c) | Shown::Shortened(c) => fine.extend(c),
+                    Shown::Cut(c) => cut.push((k, c)),
+                    Shown::Other => {}
+                }
+            }
+        }
+    }
+    // A string cut inside another that shows whole (a name inside a wrapped message) is that
+    // other string's text.
+    let mut out: Vec<String> = cut
+        .into_iter()
+        .filter(|(_, c)| !c.iter().all(|cell| fine.contains(cell)))
+        .map(|(k, c)| {
+            // What shows of it on the row where it stops.
+            let (r, end) = c[c.len() - 1];
+            let start = c.iter().find(|(row, _)| *row == r).map_or(end, |&(_, x)| x);
+            let shown: String = rows[r][start..=end].iter().collect();
+            format!(
+                "row {r}: {:?} is cut to {shown:?}: {:?}",
+                k.iter().collect::<String>(),
+                rows[r].iter().collect::<String>()
+            )
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The header names the cluster: its context, version and server each show whole or
+/// shortened with `…`, never cut silently (nor dropped).
+fn header_cuts(model: &Model, rows: &[Vec<char>]) -> Vec<String> {
+    let header: String = rows[0].iter().collect();
+    let mut fields = vec![model.connection.context.clone()];
+    fields.push(
+        model
+            .connection
+            .server
+            .trim_start_matches("https://")
+            .to_string(),
+    );
+    if let Some(v) = model
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.apiserver_version.value.as_ref())
+    {
+        fields.push(v.git_version.clone());
+    }
+    fields
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .filter(|f| {
+            let chars: Vec<char> = f.chars().collect();
+            !header.contains(f.as_str())
+                && !(1..chars.len()).any(|j| {
+                    header.contains(&format!("{}…", chars[..j].iter().collect::<String>()))
+                })
+        })
+        .map(|f| format!("the header does not show {f:?}: {header:?}"))
+        .collect()
+}
+
+/// Each screen worth checking of the model `make` builds: every view, and a finding's detail
+/// beside its runbook, by name.
+fn screens(make: &dyn Fn() -> Model) -> Vec<(String, Model)> {
+    let mut out = Vec::new();
+    for view in [
+        View::Findings,
+        View::Webhooks,
+        View::Nodes,
+        View::Health,
+        View::Events,
+        View::Audit,
+        View::Help,
+    ] {
+        let mut m = make();
+        send(&mut m, [Action::GoTo(view)]);
+        out.push((view.title().to_lowercase(), m));
+    }
+    let mut detail = make();
+    send(&mut detail, [Action::GoTo(View::Findings), Action::Detail]);
+    out.push(("detail".into(), detail));
+    out
+}
+
+/// The outage with a change done, as the screen shows it: an audit record and the dialogs,
+/// with the long paths a real state directory has.
+fn outage_with_dialogs() -> Vec<(String, Model)> {
+    let long = "/home/oncall/.local/state/kube-rescue/backups/kube-rescue-sim-opa-webhook-outage/validatingwebhookconfiguration-opa-validating-webhook-20261126T084921Z.yaml";
+    let state = tempfile::tempdir().unwrap();
+    let mut record = AuditRecord::new(
+        RecordKind::Outcome,
+        Some("a".into()),
+        (
+            "oncall",
+            "kube-rescue-sim-opa-webhook-outage",
+            "https://127.0.0.1:6443",
+        ),
+        "fail-open",
+        "validatingwebhookconfiguration/opa-validating-webhook",
+        "u-1",
+        "done".into(),
+    );
+    record.backup = Some(long.into());
+    audit::append(state.path(), &record).unwrap();
+    let audited = audit::read(state.path());
+    let make = || {
+        let mut model = model_with(NOT_READY, false);
+        send(&mut model, [Action::Update(Update::Audit(audited.clone()))]);
+        model
+    };
+    let mut out = screens(&make);
+    let menu = || {
+        let mut m = make();
+        send(&mut m, [Action::OpenActions]);
+        m
+    };
+    out.push(("action menu".into(), menu()));
+    let confirm = || {
+        let mut m = menu();
+        send(
+            &mut m,
+            [
+                Action::Submit,
+                Action::Update(Update::Planned(Ok(sample_plan(false)))),
+            ],
+        );
+        m
+    };
+    out.push(("plan".into(), confirm()));
+    let mut done = confirm();
+    type_text(&mut done, "opa-validating-webhook");
+    send(&mut done, [Action::Submit]);
+    send(
+        &mut done,
+        [
+            Action::Update(Update::ApplyStep(format!("backup written: {long}"))),
+            Action::Update(Update::Applied(Box::new(Outcome {
+                verdict: Verdict::Done,
+                backup: Some(long.into()),
+                verification: None,
+                audit: Ok(format!("{long}.audit.jsonl").into()),
+            }))),
+        ],
+    );
+    out.push(("change done".into(), done));
+    out
+}
+
+#[test]
+fn no_text_is_cut_without_an_ellipsis() {
+    let mut problems = Vec::new();
+    for (fixture, _) in FIXTURES {
+        let mut all = screens(&|| model_with(fixture, false));
+        if fixture == NOT_READY {
+            all.extend(outage_with_dialogs());
+        }
+        for (screen, model) in &all {
+            let known = known_strings(model);
+            for (width, height) in SIZES {
+                let rows = cells(model, width, height);
+                for problem in header_cuts(model, &rows)
+                    .into_iter()
+                    .chain(silent_cuts(&rows, &known))
+                {
+                    problems.push(format!("{fixture} {screen} {width}x{height}: {problem}"));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} cuts without an ellipsis:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
