@@ -205,8 +205,14 @@ fn block_lines(block: &Block, layout: Layout) -> Vec<String> {
             .take(layout.max_lines)
             .map(|l| {
                 if layout.clip {
+                    // A line too long for the screen says so; `runbooks show` has it whole.
                     let room = layout.width.saturating_sub(4);
-                    format!("    {}", l.chars().take(room).collect::<String>())
+                    if l.chars().nth(room).is_some() {
+                        let kept: String = l.chars().take(room.saturating_sub(1)).collect();
+                        format!("    {kept}…")
+                    } else {
+                        format!("    {l}")
+                    }
                 } else {
                     format!("    {l}")
                 }

@@ -64,25 +64,30 @@ fn too_small(area: Rect, buf: &mut Buffer) {
         )),
         Line::from("Enlarge the window, or press q to quit."),
     ];
-    Paragraph::new(text)
-        .wrap(Wrap { trim: true })
-        .render(area, buf);
+    render_wrapped(Paragraph::new(text).wrap(Wrap { trim: true }), area, buf);
 }
 
 /// A list as a table under a bold header: only the rows that fit are built and drawn, around
-/// `selected`, which is highlighted.
+/// `selected`, which is highlighted. `row` gives an item's cells and the row's style; a cell
+/// too long for its column ends with `…`.
 fn list_table<T>(
     items: &[T],
     selected: usize,
     header: &[&'static str],
     widths: &[Constraint],
-    row: impl Fn(&T) -> Row<'static>,
+    row: impl Fn(&T) -> (Vec<Line<'static>>, Style),
     area: Rect,
     buf: &mut Buffer,
 ) {
     let shown = window(selected, items.len(), area.height);
-    let table = Table::new(items[shown.clone()].iter().map(row), widths.to_vec())
-        .header(Row::new(header.to_vec()).style(Style::new().bold()))
+    let columns = column_widths(widths, area.width);
+    let rows = items[shown.clone()].iter().map(|item| {
+        let (cells, style) = row(item);
+        fitted_row(cells, &columns).style(style)
+    });
+    let header = header.iter().map(|h| Line::from(*h)).collect();
+    let table = Table::new(rows, widths.to_vec())
+        .header(fitted_row(header, &columns).style(Style::new().bold()))
         .row_highlight_style(SELECTED);
     let mut state = TableState::default().with_selected(Some(selected - shown.start));
     StatefulWidget::render(table, area, buf, &mut state);
@@ -110,6 +115,141 @@ fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
             .collect::<String>()
             .into(),
     }
+}
+
+/// How many columns `c` takes on a terminal.
+fn char_width(c: char) -> usize {
+    let mut bytes = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut bytes)).width()
+}
+
+/// `line` as it fits in `width` columns: whole, or cut with `…` (styled as the text it ends).
+/// Nothing on the screen is cut silently: the edge of an area cuts only what this already
+/// shortened.
+fn fit_line(line: Line<'_>, width: usize) -> Line<'_> {
+    // Blanks at its end say nothing: the edge may take them.
+    let blanks: usize = line
+        .spans
+        .iter()
+        .rev()
+        .flat_map(|s| s.content.chars().rev())
+        .take_while(|c| *c == ' ')
+        .count();
+    if line.width().saturating_sub(blanks) <= width {
+        return line;
+    }
+    let Line {
+        spans,
+        style,
+        alignment,
+        ..
+    } = line;
+    let room = width.saturating_sub(1);
+    let mut used = 0;
+    let mut out: Vec<Span> = Vec::new();
+    let mut last_style = Style::new();
+    for span in spans {
+        if used >= room {
+            break;
+        }
+        last_style = span.style;
+        let mut kept = String::new();
+        for c in span.content.chars() {
+            let w = char_width(c);
+            if used + w > room {
+                used = room;
+                break;
+            }
+            kept.push(c);
+            used += w;
+        }
+        out.push(Span::styled(kept, span.style));
+    }
+    if width > 0 {
+        out.push(Span::styled("…", last_style));
+    }
+    let mut fitted = Line::from(out).style(style);
+    fitted.alignment = alignment;
+    fitted
+}
+
+/// Each of `lines` fitted to `width` columns.
+fn fit_lines<'a>(lines: impl IntoIterator<Item = Line<'a>>, width: u16) -> Vec<Line<'a>> {
+    lines
+        .into_iter()
+        .map(|l| fit_line(l, usize::from(width)))
+        .collect()
+}
+
+/// Draws one line in `area`, shortened with `…` when it does not fit.
+fn render_line(line: Line<'_>, area: Rect, buf: &mut Buffer) {
+    fit_line(line, usize::from(area.width)).render(area, buf);
+}
+
+/// Draws a paragraph that wraps its lines; when more lines follow than `area` holds, the last
+/// line shown ends with `…`.
+fn render_wrapped(paragraph: Paragraph<'_>, area: Rect, buf: &mut Buffer) {
+    if area.is_empty() {
+        return;
+    }
+    // One line more than the area: whether anything is left below.
+    let mut scratch = Buffer::empty(Rect {
+        height: area.height + 1,
+        ..area
+    });
+    paragraph.render(scratch.area, &mut scratch);
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            buf[(x, y)] = scratch[(x, y)].clone();
+        }
+    }
+    let below = area.bottom();
+    if (area.left()..area.right()).any(|x| scratch[(x, below)].symbol().trim() != "") {
+        mark_more(buf, area, below - 1);
+    }
+}
+
+/// Draws `block`, and inside it a paragraph that wraps its lines (see [`render_wrapped`]).
+fn render_block_wrapped(block: Block<'_>, paragraph: Paragraph<'_>, area: Rect, buf: &mut Buffer) {
+    let inner = block.inner(area);
+    block.render(area, buf);
+    render_wrapped(paragraph, inner, buf);
+}
+
+/// Ends row `y` of `area` with `…`: right after its text, or over its last column.
+fn mark_more(buf: &mut Buffer, area: Rect, y: u16) {
+    let last = (area.left()..area.right())
+        .rev()
+        .find(|&x| buf[(x, y)].symbol().trim() != "");
+    let x = match last {
+        Some(x) if x + 1 < area.right() => x + 1,
+        Some(x) => x,
+        None => area.left(),
+    };
+    let style = last.map_or(Style::new(), |l| buf[(l, y)].style());
+    buf[(x, y)].set_symbol("…").set_style(style);
+}
+
+/// The widths a Table gives its columns in `width` columns (spacing 1, no selection symbol).
+fn column_widths(widths: &[Constraint], width: u16) -> Vec<u16> {
+    Layout::horizontal(widths.to_vec())
+        .flex(ratatui::layout::Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, width, 1))
+        .iter()
+        .map(|r| r.width)
+        .collect()
+}
+
+/// A table row whose cells are fitted to `columns`: text too long for its column ends with
+/// `…`.
+fn fitted_row(cells: Vec<Line<'static>>, columns: &[u16]) -> Row<'static> {
+    Row::new(
+        cells
+            .into_iter()
+            .zip(columns)
+            .map(|(line, w)| Cell::from(fit_line(line, usize::from(*w)))),
+    )
 }
 
 /// The width of a name column: its longest name, kept between `min` and `max`.
@@ -145,9 +285,13 @@ fn severity_span(severity: Severity) -> Span<'static> {
 
 /// What a view shows before the first snapshot arrives.
 fn waiting_for_first_refresh(area: Rect, buf: &mut Buffer) {
-    Paragraph::new(" Waiting for the first refresh…")
-        .style(DIM)
-        .render(area, buf);
+    render_wrapped(
+        Paragraph::new(" Waiting for the first refresh…")
+            .style(DIM)
+            .wrap(Wrap { trim: false }),
+        area,
+        buf,
+    );
 }
 
 /// Why a list shows no row: its source could not be read, there is nothing, or the filter
@@ -160,7 +304,11 @@ fn nothing_listed(unread: bool, none: bool, says: [&str; 3], area: Rect, buf: &m
     } else {
         says[2]
     };
-    Paragraph::new(format!(" {text}")).render(area, buf);
+    render_wrapped(
+        Paragraph::new(format!(" {text}")).wrap(Wrap { trim: false }),
+        area,
+        buf,
+    );
 }
 
 /// One yellow line per source whose value is stale or missing: ` name: note`.
@@ -201,25 +349,25 @@ fn header(model: &Model, area: Rect, buf: &mut Buffer) {
     } else {
         format!(" {} ", c.context)
     };
-    let mut first = vec![Span::styled(name, Style::new().bold().reversed())];
+    let mut first = vec![("", name, Style::new().bold().reversed())];
     if model.connection.read_only {
-        first.push(" ".into());
-        first.push(Span::styled(
-            " READ-ONLY ",
+        first.push((
+            " ",
+            " READ-ONLY ".to_string(),
             Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
         ));
     }
-    // The version before the server: on a narrow terminal the server's tail is cut first.
+    // The version before the server: on a narrow terminal the server gives up its room first.
     if let Some(v) = model
         .snapshot
         .as_ref()
         .and_then(|s| s.apiserver_version.value.as_ref())
     {
-        first.push(format!(" {}", v.git_version).into());
+        first.push((" ", v.git_version.clone(), Style::new()));
     }
     if !c.server.is_empty() {
         let server = c.server.strip_prefix("https://").unwrap_or(&c.server);
-        first.push(Span::styled(format!(" {server}"), DIM));
+        first.push((" ", server.to_string(), DIM));
     }
     let refresh = refresh_line(model);
     let [left, right] = Layout::horizontal([
@@ -227,12 +375,49 @@ fn header(model: &Model, area: Rect, buf: &mut Buffer) {
         Constraint::Length(refresh.width() as u16),
     ])
     .areas(l1);
-    Line::from(first).render(left, buf);
+    Line::from(fit_pieces(first, usize::from(left.width))).render(left, buf);
     refresh.right_aligned().render(right, buf);
 
-    Line::from(apiserver_status(model)).render(l2, buf);
-    Line::from(write_probe_line(model)).render(l3, buf);
+    render_line(Line::from(apiserver_status(model)), l2, buf);
+    render_line(Line::from(write_probe_line(model)), l3, buf);
     latency_line(model, l4, buf);
+}
+
+/// Pieces of text (each after its separator) in `width` columns: whole when they all fit;
+/// else each keeps at least its first character and a `…`, and the room left goes to the
+/// earlier ones first.
+fn fit_pieces(pieces: Vec<(&'static str, String, Style)>, width: usize) -> Vec<Span<'static>> {
+    let full: Vec<usize> = pieces
+        .iter()
+        .map(|(sep, text, _)| sep.len() + Span::raw(text.as_str()).width())
+        .collect();
+    let least: Vec<usize> = pieces
+        .iter()
+        .zip(&full)
+        .map(|((sep, _, _), f)| (*f).min(sep.len() + 2))
+        .collect();
+    let mut room = width.saturating_sub(least.iter().sum());
+    let mut spans = Vec::new();
+    for (((sep, text, style), f), l) in pieces.into_iter().zip(&full).zip(&least) {
+        let extra = (f - l).min(room);
+        room -= extra;
+        let given = (l + extra).min(width.saturating_sub(spans_width(&spans)));
+        if given <= sep.len() {
+            break;
+        }
+        spans.push(Span::raw(sep));
+        let text = fit_line(Line::from(text), given - sep.len());
+        spans.extend(
+            text.spans
+                .into_iter()
+                .map(|s| Span::styled(s.content.into_owned(), style)),
+        );
+    }
+    spans
+}
+
+fn spans_width(spans: &[Span]) -> usize {
+    spans.iter().map(Span::width).sum()
 }
 
 fn refresh_line(model: &Model) -> Line<'static> {
@@ -495,9 +680,11 @@ fn tabs(model: &Model, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(title, style));
         spans.push(" ".into());
     }
-    Line::from(spans)
-        .style(Style::new().fg(Color::Cyan))
-        .render(area, buf);
+    render_line(
+        Line::from(spans).style(Style::new().fg(Color::Cyan)),
+        area,
+        buf,
+    );
 }
 
 fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
@@ -557,7 +744,7 @@ fn footer(model: &Model, area: Rect, buf: &mut Buffer) {
         ));
         Line::from(spans)
     };
-    line.render(area, buf);
+    render_line(line, area, buf);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -581,20 +768,29 @@ fn findings(model: &Model, area: Rect, buf: &mut Buffer) {
         } else {
             " No finding matches the filter."
         };
-        Paragraph::new(text).render(area, buf);
+        render_wrapped(Paragraph::new(text).wrap(Wrap { trim: false }), area, buf);
         return;
     }
     let list_height = (visible.len() as u16 + 1).clamp(3, area.height / 2);
     let [list_area, detail_area] =
         Layout::vertical([Constraint::Length(list_height), Constraint::Min(0)]).areas(area);
+    let widths = [Constraint::Length(4), Constraint::Min(10)];
+    let columns = column_widths(&widths, list_area.width);
     let rows = visible.iter().map(|f| {
-        Row::new(vec![
-            Cell::from(severity_span(f.severity)),
-            Cell::from(f.title.clone()),
-        ])
+        fitted_row(
+            vec![
+                Line::from(severity_span(f.severity)),
+                Line::from(f.title.clone()),
+            ],
+            &columns,
+        )
     });
-    let table = Table::new(rows, [Constraint::Length(4), Constraint::Min(10)])
-        .header(Row::new(vec!["SEV", "FINDING (cause first)"]).style(Style::new().bold()))
+    let header = fitted_row(
+        vec![Line::from("SEV"), Line::from("FINDING (cause first)")],
+        &columns,
+    );
+    let table = Table::new(rows, widths)
+        .header(header.style(Style::new().bold()))
         .row_highlight_style(SELECTED);
     let mut state = TableState::default().with_selected(Some(model.selection.findings));
     StatefulWidget::render(table, list_area, buf, &mut state);
@@ -638,9 +834,12 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
         } else {
             " No runbook answers this finding (add one with --runbooks DIR)."
         };
-        Paragraph::new(Span::styled(why, DIM))
-            .block(block.title(" runbook "))
-            .render(area, buf);
+        render_block_wrapped(
+            block.title(" runbook "),
+            Paragraph::new(Span::styled(why, DIM)).wrap(Wrap { trim: false }),
+            area,
+            buf,
+        );
         return;
     };
     let entry = model.runbooks.get(id);
@@ -676,23 +875,26 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
             used += height;
             lines.push(Line::from(line));
         }
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block.title(" runbook "))
-            .render(area, buf);
+        render_block_wrapped(
+            block.title(" runbook "),
+            Paragraph::new(lines).wrap(Wrap { trim: false }),
+            area,
+            buf,
+        );
         return;
     };
     let states = steps::states(runbook, &model.progress(), &model.marks);
     let done = states.iter().filter(|s| s.is_done()).count();
-    let title = format!(
-        " Runbook: {} · {done}/{} done ",
-        clip(&runbook.title, usize::from(area.width)),
-        runbook.steps.len()
+    // The runbook's title gives up its room first: how many steps are done stays in sight.
+    let count = format!(" · {done}/{} done ", runbook.steps.len());
+    let room = usize::from(area.width).saturating_sub(" Runbook: ".len() + count.chars().count());
+    let title = format!(" Runbook: {}{count}", clip(&runbook.title, room.max(2)));
+    let title = fit_line(
+        Line::from(Span::styled(title, Style::new().bold().fg(Color::Cyan))),
+        usize::from(area.width),
     );
     let mut inner = block.inner(area);
-    block
-        .title(Span::styled(title, Style::new().bold().fg(Color::Cyan)))
-        .render(area, buf);
+    block.title(title).render(area, buf);
     if let Some(e) = entry
         && let crate::runbook::Source::Folder(_) = &e.source
     {
@@ -713,11 +915,14 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
             .parent()
             .map(|d| d.display().to_string())
             .unwrap_or_default();
-        Line::from(Span::styled(
-            format!("from {name}{overrides} in {dir}"),
-            DIM,
-        ))
-        .render(source_area, buf);
+        render_line(
+            Line::from(Span::styled(
+                format!("from {name}{overrides} in {dir}"),
+                DIM,
+            )),
+            source_area,
+            buf,
+        );
         inner = rest;
     }
     let list_height = (runbook.steps.len() as u16).min(inner.height / 2).max(1);
@@ -727,22 +932,20 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
     let mut lines = Vec::new();
     for i in shown {
         let step = &runbook.steps[i];
+        // The step's title gives up its room before its action's name.
+        let number = format!(" {}. ", i + 1);
+        let action = step.action.as_ref().map(|a| format!("  ▶ {}", a.name));
+        let room = usize::from(list_area.width).saturating_sub(
+            3 + number.chars().count() + action.as_ref().map_or(0, |a| a.chars().count()),
+        );
         let mut spans = vec![
             step_marker(&states[i]),
-            format!(
-                " {}. {}",
-                i + 1,
-                clip(&step.title, usize::from(list_area.width))
-            )
-            .into(),
+            format!("{number}{}", clip(&step.title, room.max(2))).into(),
         ];
-        if let Some(a) = &step.action {
-            spans.push(Span::styled(
-                format!("  ▶ {}", a.name),
-                Style::new().fg(Color::Magenta),
-            ));
+        if let Some(a) = action {
+            spans.push(Span::styled(a, Style::new().fg(Color::Magenta)));
         }
-        let line = Line::from(spans);
+        let line = fit_line(Line::from(spans), usize::from(list_area.width));
         lines.push(if i == p.step {
             line.style(SELECTED)
         } else {
@@ -777,11 +980,15 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
         keys.trim_start_matches(" · ").to_string(),
         DIM,
     )));
-    // Only the lines the pane shows are laid out, whatever the step holds.
+    // Only the lines the pane shows are laid out, whatever the step holds, and one more to
+    // tell whether the step goes on below.
     let width = usize::from(step_area.width.max(20));
     let room = usize::from(step_area.height).saturating_sub(text.len());
-    let layout = crate::runbook::Layout::visible(width, room);
-    for line in crate::runbook::render::laid_out(&step.body, layout, true) {
+    let layout = crate::runbook::Layout::visible(width, room + 1);
+    let mut body = crate::runbook::render::laid_out(&step.body, layout, true);
+    let more = body.len() > room;
+    body.truncate(room);
+    for line in body {
         let style = if line.starts_with("    ") {
             Style::new().fg(Color::Cyan)
         } else {
@@ -789,7 +996,11 @@ fn runbook_pane(model: &Model, p: &Pinned, area: Rect, buf: &mut Buffer) {
         };
         text.push(Line::from(Span::styled(line, style)));
     }
-    Paragraph::new(text).render(step_area, buf);
+    let shown = text.len().min(usize::from(step_area.height));
+    Paragraph::new(fit_lines(text, step_area.width)).render(step_area, buf);
+    if more && shown > 0 {
+        mark_more(buf, step_area, step_area.top() + shown as u16 - 1);
+    }
 }
 
 fn finding_detail(model: &Model, f: &Finding, area: Rect, buf: &mut Buffer) {
@@ -847,10 +1058,12 @@ fn finding_detail(model: &Model, f: &Finding, area: Rect, buf: &mut Buffer) {
             )));
         }
     }
-    Paragraph::new(Text::from(lines))
-        .wrap(Wrap { trim: false })
-        .block(Block::new().borders(Borders::TOP).title(" detail "))
-        .render(area, buf);
+    render_block_wrapped(
+        Block::new().borders(Borders::TOP).title(" detail "),
+        Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }),
+        area,
+        buf,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -880,7 +1093,7 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
         Constraint::Min(0),
     ])
     .areas(area);
-    Paragraph::new(notes).render(notes_area, buf);
+    Paragraph::new(fit_lines(notes, notes_area.width)).render(notes_area, buf);
     if visible.is_empty() {
         let unread = s.validating_webhooks.value.is_none() || s.mutating_webhooks.value.is_none();
         let none = model.webhook_rows.is_empty();
@@ -926,8 +1139,8 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
                 }
                 None => Span::styled("?", DIM),
             };
-            let row = Row::new(vec![
-                Cell::from(
+            let cells = vec![
+                Line::from(
                     w.kind
                         .chars()
                         .next()
@@ -935,13 +1148,13 @@ fn webhooks(model: &Model, area: Rect, buf: &mut Buffer) {
                         .unwrap_or('?')
                         .to_string(),
                 ),
-                Cell::from(w.name.clone()),
-                Cell::from(Span::styled(short_default(&w.failure_policy), policy_style)),
-                Cell::from(short_default(&w.timeout)),
-                Cell::from(endpoints),
-                Cell::from(kube_system_span(w)),
-            ]);
-            if stale { row.style(DIM) } else { row }
+                Line::from(w.name.clone()),
+                Line::from(Span::styled(short_default(&w.failure_policy), policy_style)),
+                Line::from(short_default(&w.timeout)),
+                Line::from(endpoints),
+                Line::from(kube_system_span(w)),
+            ];
+            (cells, if stale { DIM } else { Style::new() })
         },
         list_area,
         buf,
@@ -1030,10 +1243,12 @@ fn webhook_detail(model: &Model, w: &WebhookRow, area: Rect, buf: &mut Buffer) {
             Span::styled(selector.clone(), DIM),
         ]));
     }
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .block(Block::new().borders(Borders::TOP))
-        .render(area, buf);
+    render_block_wrapped(
+        Block::new().borders(Borders::TOP),
+        Paragraph::new(lines).wrap(Wrap { trim: false }),
+        area,
+        buf,
+    );
 }
 
 /// `118 calls, 118 rejected (118 calling errors), 0 fail-open, mean 10.0s`.
@@ -1079,7 +1294,7 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
         Constraint::Min(0),
     ])
     .areas(area);
-    Paragraph::new(notes).render(notes_area, buf);
+    Paragraph::new(fit_lines(notes, notes_area.width)).render(notes_area, buf);
     churn_chart(model, churn_area, buf);
     let visible = model.visible_nodes();
     if visible.is_empty() {
@@ -1128,15 +1343,15 @@ fn nodes(model: &Model, area: Rect, buf: &mut Buffer) {
                 ),
                 (k, None) => Span::styled(format!("{k}×"), Style::new().fg(Color::Red)),
             };
-            let row = Row::new(vec![
-                Cell::from(fit_middle(&n.name, name_w)),
-                Cell::from(Span::styled(n.ready.clone(), ready_style)),
-                Cell::from(n.created.map_or("?".into(), |t| ago(t, now))),
-                Cell::from(recreated),
-                Cell::from(n.lease_renewed.map_or("-".into(), |t| ago(t, now))),
-                Cell::from(n.taints.join(", ")),
-            ]);
-            if s.nodes.stale { row.style(DIM) } else { row }
+            let cells = vec![
+                Line::from(fit_middle(&n.name, name_w)),
+                Line::from(Span::styled(n.ready.clone(), ready_style)),
+                Line::from(n.created.map_or("?".into(), |t| ago(t, now))),
+                Line::from(recreated),
+                Line::from(n.lease_renewed.map_or("-".into(), |t| ago(t, now))),
+                Line::from(n.taints.join(", ")),
+            ];
+            (cells, if s.nodes.stale { DIM } else { Style::new() })
         },
         list_area,
         buf,
@@ -1163,14 +1378,14 @@ fn churn_chart(model: &Model, area: Rect, buf: &mut Buffer) {
     } else {
         DIM
     };
-    Paragraph::new(vec![
+    let labels = vec![
         Line::from(" node registrations per minute".bold()),
         Line::from(Span::styled(
             format!(" {total} in the last {CHURN_MINUTES}m"),
             style,
         )),
-    ])
-    .render(label_area, buf);
+    ];
+    Paragraph::new(fit_lines(labels, label_area.width)).render(label_area, buf);
     let width = usize::from(chart_area.width.saturating_sub(8)).min(CHURN_MINUTES);
     let [spark_area, axis_area] =
         Layout::horizontal([Constraint::Length(width as u16), Constraint::Min(0)])
@@ -1180,11 +1395,11 @@ fn churn_chart(model: &Model, area: Rect, buf: &mut Buffer) {
         .max(counts.iter().copied().max().unwrap_or(0).max(1))
         .style(style.remove_modifier(Modifier::DIM).fg(Color::Magenta))
         .render(spark_area, buf);
-    Paragraph::new(vec![
+    let axis = vec![
         Line::from(format!(" max {}", counts.iter().max().unwrap_or(&0))),
         Line::from(Span::styled(" now", DIM)),
-    ])
-    .render(axis_area, buf);
+    ];
+    Paragraph::new(fit_lines(axis, axis_area.width)).render(axis_area, buf);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1230,7 +1445,7 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
         Constraint::Length(metrics_height),
     ])
     .areas(area);
-    Paragraph::new(notes).render(notes_area, buf);
+    Paragraph::new(fit_lines(notes, notes_area.width)).render(notes_area, buf);
     webhook_metrics(model, metrics_area, buf);
     let checks = rows::health_rows(Some(s));
     // The check's name as wide as the longest, leaving its detail at least 20 columns.
@@ -1239,6 +1454,13 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
         20,
         area.width.saturating_sub(6 + 3 + 20 + 3),
     );
+    let widths = [
+        Constraint::Length(6),
+        Constraint::Length(3),
+        Constraint::Length(name_w),
+        Constraint::Min(10),
+    ];
+    let columns = column_widths(&widths, list_area.width);
     let rows = checks.iter().map(|(endpoint, c)| {
         let stale = if *endpoint == "livez" {
             s.livez.stale
@@ -1250,24 +1472,18 @@ fn health(model: &Model, area: Rect, buf: &mut Buffer) {
         } else {
             ("[-]", Style::new().fg(Color::Red).bold())
         };
-        let row = Row::new(vec![
-            Cell::from(*endpoint),
-            Cell::from(Span::styled(mark, style)),
-            Cell::from(fit_middle(&c.name, name_w)),
-            Cell::from(c.detail.clone()),
-        ]);
+        let row = fitted_row(
+            vec![
+                Line::from(*endpoint),
+                Line::from(Span::styled(mark, style)),
+                Line::from(fit_middle(&c.name, name_w)),
+                Line::from(c.detail.clone()),
+            ],
+            &columns,
+        );
         if stale { row.style(DIM) } else { row }
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(6),
-            Constraint::Length(3),
-            Constraint::Length(name_w),
-            Constraint::Min(10),
-        ],
-    )
-    .row_highlight_style(SELECTED);
+    let table = Table::new(rows, widths).row_highlight_style(SELECTED);
     let mut state = TableState::default().with_selected(Some(model.selection.health));
     StatefulWidget::render(table, list_area, buf, &mut state);
 }
@@ -1278,28 +1494,47 @@ fn webhook_metrics(model: &Model, area: Rect, buf: &mut Buffer) {
     let Some(s) = &model.snapshot else {
         return;
     };
-    let block = Block::new()
-        .borders(Borders::TOP)
-        .title(" admission webhook metrics (apiserver /metrics) ");
+    let block = Block::new().borders(Borders::TOP).title(fit_line(
+        Line::from(" admission webhook metrics (apiserver /metrics) "),
+        usize::from(area.width),
+    ));
     let inner = block.inner(area);
     block.render(area, buf);
     let Some(metrics) = &s.metrics.value else {
         let why = staleness(&s.metrics, model.now).unwrap_or_else(|| "not read yet".into());
-        Paragraph::new(Span::styled(
-            format!(" {why}"),
-            Style::new().fg(Color::Yellow),
-        ))
-        .render(inner, buf);
+        render_wrapped(
+            Paragraph::new(Span::styled(
+                format!(" {why}"),
+                Style::new().fg(Color::Yellow),
+            ))
+            .wrap(Wrap { trim: false }),
+            inner,
+            buf,
+        );
         return;
     };
     if metrics.webhooks.is_empty() {
-        Paragraph::new(Span::styled(
-            " No admission webhook was called since the apiserver started.",
-            DIM,
-        ))
-        .render(inner, buf);
+        render_wrapped(
+            Paragraph::new(Span::styled(
+                " No admission webhook was called since the apiserver started.",
+                DIM,
+            ))
+            .wrap(Wrap { trim: false }),
+            inner,
+            buf,
+        );
         return;
     }
+    let widths = [
+        Constraint::Min(20),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(6),
+    ];
+    let columns = column_widths(&widths, inner.width);
     let mut list: Vec<(&String, &WebhookMetrics)> = metrics.webhooks.iter().collect();
     list.sort_by(|a, b| {
         b.1.calling_errors
@@ -1315,37 +1550,30 @@ fn webhook_metrics(model: &Model, area: Rect, buf: &mut Buffer) {
         } else {
             Style::new()
         };
-        let row = Row::new(vec![
-            Cell::from(name.clone()),
-            Cell::from(format!("{}", m.requests)),
-            Cell::from(delta.map_or("-".into(), |d| format!("+{}", d.requests))),
-            Cell::from(format!("{}", m.rejections)),
-            Cell::from(Span::styled(format!("{}", m.calling_errors), error_style)),
-            Cell::from(format!("{}", m.fail_open)),
-            Cell::from(m.mean_seconds().map_or("-".into(), |x| {
-                latency(std::time::Duration::from_secs_f64(x))
-            })),
-        ]);
+        let row = fitted_row(
+            vec![
+                Line::from(name.clone()),
+                Line::from(format!("{}", m.requests)),
+                Line::from(delta.map_or("-".into(), |d| format!("+{}", d.requests))),
+                Line::from(format!("{}", m.rejections)),
+                Line::from(Span::styled(format!("{}", m.calling_errors), error_style)),
+                Line::from(format!("{}", m.fail_open)),
+                Line::from(m.mean_seconds().map_or("-".into(), |x| {
+                    latency(std::time::Duration::from_secs_f64(x))
+                })),
+            ],
+            &columns,
+        );
         if s.metrics.stale { row.style(DIM) } else { row }
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(20),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(6),
-        ],
-    )
-    .header(
-        Row::new(vec![
-            "WEBHOOK", "CALLS", "NEW", "DENIED", "ERRORS", "OPEN", "MEAN",
-        ])
-        .style(Style::new().bold()),
-    );
+    let header = [
+        "WEBHOOK", "CALLS", "NEW", "DENIED", "ERRORS", "OPEN", "MEAN",
+    ]
+    .into_iter()
+    .map(Line::from)
+    .collect();
+    let table =
+        Table::new(rows, widths).header(fitted_row(header, &columns).style(Style::new().bold()));
     Widget::render(table, inner, buf);
 }
 
@@ -1368,7 +1596,7 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
         Constraint::Min(0),
     ])
     .areas(area);
-    Paragraph::new(notes).render(notes_area, buf);
+    Paragraph::new(fit_lines(notes, notes_area.width)).render(notes_area, buf);
     if visible.is_empty() {
         nothing_listed(
             s.warning_events.value.is_none(),
@@ -1401,25 +1629,28 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
             Constraint::Min(15),
         ],
         |e| {
-            let row = Row::new(vec![
-                Cell::from(e.last_seen.map_or("?".into(), |t| ago(t, now))),
-                Cell::from(Span::styled(
+            let cells = vec![
+                Line::from(e.last_seen.map_or("?".into(), |t| ago(t, now))),
+                Line::from(Span::styled(
                     e.reason.clone(),
                     Style::new().fg(Color::Yellow),
                 )),
-                Cell::from(fit_middle(&e.object, object_w)),
-                Cell::from(if e.count > 1 {
+                Line::from(fit_middle(&e.object, object_w)),
+                Line::from(if e.count > 1 {
                     format!("×{}", e.count)
                 } else {
                     String::new()
                 }),
-                Cell::from(e.message.clone()),
-            ]);
-            if s.warning_events.stale {
-                row.style(DIM)
-            } else {
-                row
-            }
+                Line::from(e.message.clone()),
+            ];
+            (
+                cells,
+                if s.warning_events.stale {
+                    DIM
+                } else {
+                    Style::new()
+                },
+            )
         },
         list_area,
         buf,
@@ -1432,10 +1663,13 @@ fn events(model: &Model, area: Rect, buf: &mut Buffer) {
         if !e.source.is_empty() {
             about.push(Span::styled(format!(" · from {}", e.source), DIM));
         }
-        Paragraph::new(vec![Line::from(about), Line::from(e.message.clone())])
-            .wrap(Wrap { trim: false })
-            .block(Block::new().borders(Borders::TOP))
-            .render(detail_area, buf);
+        render_block_wrapped(
+            Block::new().borders(Borders::TOP),
+            Paragraph::new(vec![Line::from(about), Line::from(e.message.clone())])
+                .wrap(Wrap { trim: false }),
+            detail_area,
+            buf,
+        );
     }
 }
 
@@ -1459,19 +1693,22 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
         let height = (lines.len() as u16).min(3);
         let [top, rest] =
             Layout::vertical([Constraint::Length(height), Constraint::Min(0)]).areas(area);
-        Paragraph::new(lines).render(top, buf);
+        let more = lines.len() > usize::from(top.height);
+        Paragraph::new(fit_lines(lines, top.width)).render(top, buf);
+        if more && top.height > 0 {
+            mark_more(buf, top, top.bottom() - 1);
+        }
         rest
     };
     if model.audit.is_empty() {
-        Paragraph::new(vec![
+        let text = Paragraph::new(vec![
             Line::from(" No change recorded yet."),
             Line::from(Span::styled(
                 " Every attempted change (done, refused or failed) is appended to <state dir>/audit.jsonl; press a on a finding, webhook or node to make one.",
                 DIM,
             )),
-        ])
-        .wrap(Wrap { trim: false })
-        .render(area, buf);
+        ]);
+        render_wrapped(text.wrap(Wrap { trim: false }), area, buf);
         return;
     }
     let result_style = |r: &Attempt| {
@@ -1498,12 +1735,13 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
             Constraint::Length(28),
         ],
         |r| {
-            Row::new(vec![
-                Cell::from(r.time.get(11..19).unwrap_or(&r.time).to_string()),
-                Cell::from(r.action.clone()),
-                Cell::from(r.target.clone()),
-                Cell::from(Span::styled(r.result.clone(), result_style(r))),
-            ])
+            let cells = vec![
+                Line::from(r.time.get(11..19).unwrap_or(&r.time).to_string()),
+                Line::from(r.action.clone()),
+                Line::from(r.target.clone()),
+                Line::from(Span::styled(r.result.clone(), result_style(r))),
+            ];
+            (cells, Style::new())
         },
         list_area,
         buf,
@@ -1548,10 +1786,12 @@ fn audit(model: &Model, area: Rect, buf: &mut Buffer) {
             Span::styled("none (nothing was changed)", DIM),
         ])),
     }
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .block(Block::new().borders(Borders::TOP))
-        .render(detail_area, buf);
+    render_block_wrapped(
+        Block::new().borders(Borders::TOP),
+        Paragraph::new(lines).wrap(Wrap { trim: false }),
+        detail_area,
+        buf,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1608,10 +1848,14 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
         ),
         Dialog::Failed { .. } => (" No plan ".to_string(), Color::Red),
     };
+    let title = fit_line(
+        Line::from(Span::styled(title, Style::new().bold())),
+        usize::from(area.width.saturating_sub(2)),
+    );
     let block = Block::new()
         .borders(Borders::ALL)
         .border_style(Style::new().fg(border))
-        .title(Span::styled(title, Style::new().bold()));
+        .title(title);
     let inner = block.inner(area);
     block.render(area, buf);
     let read_only = model.connection.read_only;
@@ -1647,12 +1891,10 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
                     Style::new().fg(Color::Yellow),
                 )));
             }
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .render(inner, buf);
+            render_wrapped(Paragraph::new(lines).wrap(Wrap { trim: false }), inner, buf);
         }
         Dialog::Planning { what, since } => {
-            Paragraph::new(vec![
+            let text = Paragraph::new(vec![
                 Line::from(format!("{what}…")),
                 Line::from(Span::styled(
                     format!(
@@ -1666,9 +1908,8 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
                     ),
                     DIM,
                 )),
-            ])
-            .wrap(Wrap { trim: false })
-            .render(inner, buf);
+            ]);
+            render_wrapped(text.wrap(Wrap { trim: false }), inner, buf);
         }
         Dialog::Confirm {
             plan,
@@ -1683,13 +1924,19 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
                 Constraint::Length(1),
             ])
             .areas(inner);
-            Paragraph::new(plan_lines(plan))
-                .wrap(Wrap { trim: false })
-                .scroll((*scroll, 0))
-                .render(text_area, buf);
+            render_wrapped(
+                Paragraph::new(plan_lines(plan))
+                    .wrap(Wrap { trim: false })
+                    .scroll((*scroll, 0)),
+                text_area,
+                buf,
+            );
             if let Some(n) = note {
-                Line::from(Span::styled(n.clone(), Style::new().fg(Color::Red)))
-                    .render(note_area, buf);
+                render_line(
+                    Line::from(Span::styled(n.clone(), Style::new().fg(Color::Red))),
+                    note_area,
+                    buf,
+                );
             }
             let input = if plan.read_only {
                 Line::from(Span::styled(
@@ -1707,7 +1954,7 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
                     Span::raw(format!("{typed}▏")),
                 ])
             };
-            input.render(input_area, buf);
+            render_line(input, input_area, buf);
         }
         Dialog::Applying { steps, since, .. } => {
             let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("• {s}"))).collect();
@@ -1715,9 +1962,7 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
                 format!("… working ({})", ago(*since, model.now)),
                 Style::new().fg(Color::Yellow),
             )));
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .render(inner, buf);
+            render_wrapped(Paragraph::new(lines).wrap(Wrap { trim: false }), inner, buf);
         }
         Dialog::Finished { steps, outcome, .. } => {
             let mut lines: Vec<Line> = steps.iter().map(|s| Line::from(format!("• {s}"))).collect();
@@ -1747,18 +1992,15 @@ fn dialog(model: &Model, d: &Dialog, body: Rect, buf: &mut Buffer) {
                     Style::new().fg(Color::Red),
                 ))),
             }
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .render(inner, buf);
+            render_wrapped(Paragraph::new(lines).wrap(Wrap { trim: false }), inner, buf);
         }
         Dialog::Failed { what, error } => {
-            Paragraph::new(vec![
+            let text = Paragraph::new(vec![
                 Line::from(what.clone()),
                 Line::from(Span::styled(error.clone(), Style::new().fg(Color::Red))),
                 Line::from(Span::styled("nothing was changed", DIM)),
-            ])
-            .wrap(Wrap { trim: false })
-            .render(inner, buf);
+            ]);
+            render_wrapped(text.wrap(Wrap { trim: false }), inner, buf);
         }
     }
 }
@@ -1841,15 +2083,60 @@ fn help(model: &Model, area: Rect, buf: &mut Buffer) {
         lines.push(Line::from(Span::styled(format!("   ✗ {problem}"), red)));
     }
     lines.push(Line::from(Span::styled("   j/k scroll this help", DIM)));
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .scroll((model.selection.help as u16, 0))
-        .render(area, buf);
+    render_wrapped(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((model.selection.help as u16, 0)),
+        area,
+        buf,
+    );
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{fit_middle, name_width, window};
+    use super::{Color, Line, Span, Style, fit_line, fit_middle, fit_pieces, name_width, window};
+
+    fn text(line: &Line) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn a_line_too_long_ends_with_an_ellipsis_in_the_style_it_cuts() {
+        let red = Style::new().fg(Color::Red);
+        let line = Line::from(vec![
+            Span::raw("apiserver "),
+            Span::styled("NOT READY", red),
+        ]);
+        assert_eq!(text(&fit_line(line.clone(), 19)), "apiserver NOT READY");
+        let cut = fit_line(line, 14);
+        assert_eq!(text(&cut), "apiserver NOT…");
+        assert_eq!(cut.width(), 14);
+        assert_eq!(cut.spans.last().unwrap().style, red);
+        // Blanks at the end are not text: the edge takes them, nothing is said.
+        assert_eq!(text(&fit_line(Line::from("7 Help "), 6)), "7 Help ");
+        assert_eq!(text(&fit_line(Line::from("kube-system"), 1)), "…");
+    }
+
+    #[test]
+    fn the_header_keeps_a_character_of_every_piece_and_gives_the_rest_in_order() {
+        let pieces = || {
+            vec![
+                ("", " prod-cluster ".to_string(), Style::new()),
+                (" ", "v1.31.4-gke.1000".to_string(), Style::new()),
+                (" ", "10.0.0.1:443".to_string(), Style::new()),
+            ]
+        };
+        let joined = |width| {
+            fit_pieces(pieces(), width)
+                .iter()
+                .map(|s| s.content.to_string())
+                .collect::<String>()
+        };
+        assert_eq!(joined(60), " prod-cluster  v1.31.4-gke.1000 10.0.0.1:443");
+        assert_eq!(joined(40), " prod-cluster  v1.31.4-gke.1000 10.0.0.…");
+        assert_eq!(joined(25), " prod-cluster  v1.31.… 1…");
+        assert_eq!(joined(20), " prod-cluster  v… 1…");
+    }
 
     #[test]
     fn a_long_name_keeps_its_start_and_its_end() {

@@ -1,5 +1,6 @@
 //! The triage screen's views, drawn with a fixed-size TestBackend from Snapshots saved under
-//! tests/fixtures/snapshots/ (taken from the simulator's shipped scenarios; regenerate with
+//! tests/fixtures/snapshots/ (taken from the simulator's shipped scenarios, each named by the
+//! state it holds and checked against that claim; regenerate with
 //! `cargo test --test suite -- --ignored tui_views::regenerate_fixtures`), at a fixed time, and
 //! compared with insta snapshots.
 
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use kube_rescue::cluster::collect::{RefreshPolicy, Refresher};
+use kube_rescue::cluster::error::ErrorKind;
 use kube_rescue::cluster::probe::ProbeState;
 use kube_rescue::cluster::{Cluster, ConnectOptions, Snapshot};
 use kube_rescue::remediate::audit::{self, AuditRecord, RecordKind};
@@ -22,6 +24,15 @@ use kube_rescue::tui::dialog::Dialog;
 use kube_rescue::tui::{Action, Connection, Model, Request, Update, View, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+
+/// The shipped outage while its apiserver answers: NOT READY, ca-registration failing, writes
+/// failing on the OPA webhook, nodes recreated (see `claim::outage_not_ready`).
+const NOT_READY: &str = "opa-webhook-outage-not-ready";
+/// The same outage during the seconds its apiserver is down (see `claim::outage_unreachable`).
+const OUTAGE_UNREACHABLE: &str = "opa-webhook-outage-unreachable";
+/// The outage's webhook, and the readyz check its timeouts fail.
+const OPA: &str = "validating-webhook.openpolicyagent.org";
+const CA_REGISTRATION: &str = "poststarthook/ca-registration";
 
 fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -91,62 +102,104 @@ fn send(model: &mut Model, actions: impl IntoIterator<Item = Action>) {
     }
 }
 
+/// What an on-call engineer must read in the outage's header: the apiserver answers but is
+/// not ready because ca-registration fails, and writes fail on the OPA webhook.
+fn assert_outage_header(screen: &str) {
+    let rows: Vec<&str> = screen.lines().collect();
+    assert!(rows[1].contains("apiserver NOT READY (500)"), "{screen}");
+    assert!(!screen.contains("UNREACHABLE"), "{screen}");
+    if rows[1].chars().count() >= 160 {
+        assert!(
+            rows[1].contains(&format!("failing: {CA_REGISTRATION}")),
+            "{screen}"
+        );
+        assert!(
+            rows[2].contains(&format!(
+                "failed after 10.0 s: webhook {OPA}: context deadline exceeded"
+            )),
+            "{screen}"
+        );
+    }
+}
+
+/// The outage's main state in every view, then a finding's detail beside its runbook, at
+/// 80x24 and 160x45.
 #[test]
-fn outage_findings() {
-    let model = model_with("opa-webhook-outage", false);
-    let screen = draw(&model, 80, 24);
-    assert!(
-        screen.contains("validating-webhook.openpolicyagent.org"),
-        "{screen}"
-    );
-    insta::assert_snapshot!("outage_findings_80x24", screen);
+fn outage_not_ready_in_every_view() {
+    for (width, height) in [(80, 24), (160, 45)] {
+        let mut model = model_with(NOT_READY, false);
+        for view in [
+            View::Findings,
+            View::Webhooks,
+            View::Nodes,
+            View::Health,
+            View::Events,
+        ] {
+            send(&mut model, [Action::GoTo(view)]);
+            let screen = draw(&model, width, height);
+            assert_outage_header(&screen);
+            let says = match view {
+                View::Findings => OPA.to_string(),
+                View::Webhooks => OPA.to_string(),
+                View::Nodes => "recreation(s) seen".to_string(),
+                View::Health => "[-] poststarthook/ca-registration".to_string(),
+                _ => "FailedCreate".to_string(),
+            };
+            assert!(
+                screen.contains(&says),
+                "{view:?} {width}x{height}: {screen}"
+            );
+            insta::assert_snapshot!(
+                format!(
+                    "outage_not_ready_{}_{width}x{height}",
+                    view.title().to_lowercase()
+                ),
+                screen
+            );
+        }
+        send(&mut model, [Action::GoTo(View::Findings), Action::Detail]);
+        let screen = draw(&model, width, height);
+        assert_outage_header(&screen);
+        assert!(screen.contains("Runbook: "), "{screen}");
+        insta::assert_snapshot!(
+            format!("outage_not_ready_finding_runbook_{width}x{height}"),
+            screen
+        );
+    }
 }
 
 #[test]
 fn outage_finding_detail_read_only() {
-    let mut model = model_with("opa-webhook-outage", true);
+    let mut model = model_with(NOT_READY, true);
     send(&mut model, [Action::Detail]);
     let screen = draw(&model, 80, 24);
     assert!(screen.contains("READ-ONLY"), "{screen}");
-    insta::assert_snapshot!("outage_finding_detail_80x24", screen);
+    insta::assert_snapshot!("outage_not_ready_finding_detail_read_only_80x24", screen);
 }
 
 #[test]
-fn outage_findings_large_terminal() {
-    let model = model_with("opa-webhook-outage", true);
-    insta::assert_snapshot!("outage_findings_120x40", draw(&model, 120, 40));
+fn outage_findings_large_terminal_read_only() {
+    let model = model_with(NOT_READY, true);
+    let screen = draw(&model, 120, 40);
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    insta::assert_snapshot!("outage_not_ready_findings_read_only_120x40", screen);
 }
 
+/// The same outage in the seconds its apiserver is down: UNREACHABLE, and what was last seen.
 #[test]
-fn outage_webhooks() {
-    let mut model = model_with("opa-webhook-outage", false);
-    send(&mut model, [Action::GoTo(View::Webhooks)]);
-    insta::assert_snapshot!("outage_webhooks_80x24", draw(&model, 80, 24));
-}
-
-#[test]
-fn outage_nodes() {
-    let mut model = model_with("opa-webhook-outage", false);
-    send(&mut model, [Action::GoTo(View::Nodes)]);
-    insta::assert_snapshot!("outage_nodes_80x24", draw(&model, 80, 24));
-}
-
-#[test]
-fn outage_health() {
-    let mut model = model_with("opa-webhook-outage", false);
-    send(&mut model, [Action::GoTo(View::Health)]);
+fn outage_unreachable_findings() {
+    let model = model_with(OUTAGE_UNREACHABLE, false);
     let screen = draw(&model, 80, 24);
-    assert!(screen.contains("[+]"), "{screen}");
-    insta::assert_snapshot!("outage_health_80x24", screen);
+    assert!(screen.contains("apiserver UNREACHABLE"), "{screen}");
+    insta::assert_snapshot!("outage_unreachable_findings_80x24", screen);
 }
 
 #[test]
 fn outage_events() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     send(&mut model, [Action::GoTo(View::Events)]);
     let screen = draw(&model, 80, 24);
     assert!(screen.contains("FailedCreate"), "{screen}");
-    insta::assert_snapshot!("outage_events_80x24", screen);
     // Newest first.
     let seen: Vec<_> = model.event_rows.iter().map(|e| e.last_seen).collect();
     assert!(seen.windows(2).all(|w| w[0] >= w[1]), "{seen:?}");
@@ -159,7 +212,10 @@ fn outage_events() {
     let visible = model.visible_events();
     assert!(!visible.is_empty());
     assert!(visible.iter().all(|e| e.message.contains("deadline")));
-    insta::assert_snapshot!("outage_events_filtered_80x24", draw(&model, 80, 24));
+    insta::assert_snapshot!(
+        "outage_not_ready_events_filtered_80x24",
+        draw(&model, 80, 24)
+    );
 }
 
 #[test]
@@ -170,7 +226,7 @@ fn healthy_views() {
 
 #[test]
 fn jump_to_a_view_by_name() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     let type_command = |model: &mut Model, text: &str| {
         send(model, [Action::StartCommand]);
         for c in text.chars() {
@@ -211,7 +267,7 @@ fn jump_to_a_view_by_name() {
 
 #[test]
 fn refresh_now_asks_the_background_once_per_press() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     assert!(work(&mut model).is_empty());
     // Not connected yet in this model: the snapshot connected it.
     send(&mut model, [Action::RefreshNow]);
@@ -222,7 +278,7 @@ fn refresh_now_asks_the_background_once_per_press() {
     // The next snapshot answers it.
     send(
         &mut model,
-        [Action::Update(Update::Snapshot(load("opa-webhook-outage")))],
+        [Action::Update(Update::Snapshot(load(NOT_READY)))],
     );
     assert!(model.refresh_requested.is_none());
     // Before any connection, there is nothing to refresh.
@@ -233,7 +289,7 @@ fn refresh_now_asks_the_background_once_per_press() {
 
 #[test]
 fn webhook_rows_carry_scope_metrics_and_last_error() {
-    let model = model_with("opa-webhook-outage", false);
+    let model = model_with(NOT_READY, false);
     let opa = model
         .webhook_rows
         .iter()
@@ -245,8 +301,12 @@ fn webhook_rows_carry_scope_metrics_and_last_error() {
         "{}",
         opa.intercepts
     );
+    // The latest: the write probe's, which waited out the webhook's timeout.
     let (error, _) = opa.last_error.as_ref().expect("a last error");
-    assert!(error.contains("failed calling webhook"), "{error}");
+    assert!(
+        error.contains(&format!("webhook {OPA}: context deadline exceeded")),
+        "{error}"
+    );
     assert!(opa.metrics.as_ref().is_some_and(|m| m.calling_errors > 0.0));
     // Failing first.
     assert_eq!(model.webhook_rows[0].name, opa.name);
@@ -313,7 +373,7 @@ fn before_the_first_refresh() {
 
 #[test]
 fn too_small() {
-    let model = model_with("opa-webhook-outage", false);
+    let model = model_with(NOT_READY, false);
     let screen = draw(&model, 60, 20);
     assert!(screen.contains("too small"), "{screen}");
     insta::assert_snapshot!("too_small_60x20", screen);
@@ -321,7 +381,7 @@ fn too_small() {
 
 #[test]
 fn moving_and_filtering() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     let n = model.findings.len();
     assert!(n > 2);
     send(&mut model, [Action::Down, Action::Down]);
@@ -342,7 +402,10 @@ fn moving_and_filtering() {
             .iter()
             .all(|f| f.title.to_lowercase().contains("timeout") || f.id.contains("timeout"))
     );
-    insta::assert_snapshot!("outage_findings_filtered_80x24", draw(&model, 80, 24));
+    insta::assert_snapshot!(
+        "outage_not_ready_findings_filtered_80x24",
+        draw(&model, 80, 24)
+    );
     send(&mut model, [Action::Back]);
     assert_eq!(model.visible_findings().len(), n);
     send(&mut model, [Action::Quit]);
@@ -350,30 +413,349 @@ fn moving_and_filtering() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fixture generation (run by hand; the fixtures are committed)
+// Fixtures, and the state each one's name claims
+//
+// The `regenerate_fixtures_*` tests (run by hand; the fixtures are committed) write a fixture
+// only when its claim holds, and panic with what they saw when it is not met in time: they
+// never write whatever they have. `every_fixture_holds_what_its_name_claims` checks the
+// committed files against the same claims, so a wrong fixture cannot be committed silently.
+
+/// The states a fixture can claim: each Ok when the snapshot is in it, else what is missing.
+mod claim {
+    use super::*;
+
+    /// A state a snapshot may be in: Ok when it is, else what is missing.
+    pub type Claim = fn(&Snapshot) -> Result<(), String>;
+
+    /// Ok when nothing is missing, else all that is.
+    pub fn verdict(missing: Vec<String>) -> Result<(), String> {
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
+    }
+
+    /// The shipped outage while its apiserver is up: readyz answers NOT READY because the
+    /// ca-registration post-start hook fails, the write probe finished and a write failed on the
+    /// OPA webhook, and nodes are being recreated (same name, new uid).
+    pub fn outage_not_ready(s: &Snapshot) -> Result<(), String> {
+        let mut missing = Vec::new();
+        match (&s.readyz.error, &s.readyz.value) {
+            (Some(e), _) => missing.push(format!("readyz did not answer: {}", e.message)),
+            (None, None) => missing.push("readyz was not read".into()),
+            (None, Some(h)) if h.passed() => {
+                missing.push(format!("readyz answered ready ({})", h.code));
+            }
+            (None, Some(h)) if !h.failing().any(|c| c == CA_REGISTRATION) => {
+                missing.push(format!(
+                    "readyz answered {} but {CA_REGISTRATION} is not among its failing checks {:?}",
+                    h.code,
+                    h.failing().collect::<Vec<_>>()
+                ));
+            }
+            (None, Some(_)) => {}
+        }
+        missing.extend(probe_failed_on(s, OPA).err());
+        missing.extend(nodes_recreated(s).err());
+        verdict(missing)
+    }
+
+    /// The shipped outage while its apiserver is down in the crash loop: readyz, nodes and the
+    /// webhook configurations cannot be reached, and the last readyz the apiserver answered
+    /// failed ca-registration (the loop, not the scenario's first restart).
+    pub fn outage_unreachable(s: &Snapshot) -> Result<(), String> {
+        let mut missing = Vec::new();
+        for (name, error) in [
+            ("readyz", &s.readyz.error),
+            ("nodes", &s.nodes.error),
+            (
+                "validatingwebhookconfigurations",
+                &s.validating_webhooks.error,
+            ),
+        ] {
+            match error {
+                Some(e) if e.kind.is_unreachable() => {}
+                Some(e) => {
+                    missing.push(format!("{name} failed, but not unreachable: {}", e.message))
+                }
+                None => missing.push(format!("{name} answered")),
+            }
+        }
+        if !s
+            .readyz
+            .value
+            .as_ref()
+            .is_some_and(|h| h.failing().any(|c| c == CA_REGISTRATION))
+        {
+            missing.push(format!(
+                "the last readyz answer did not fail {CA_REGISTRATION}"
+            ));
+        }
+        missing.extend(nodes_recreated(s).err());
+        verdict(missing)
+    }
+
+    /// A cluster that is well: readyz ready, every write passes, every source answered (a 404
+    /// is an answer: the simulator holds no Endpoints default/kubernetes), every node Ready,
+    /// every APIService Available.
+    pub fn healthy(s: &Snapshot) -> Result<(), String> {
+        let mut missing = Vec::new();
+        missing.extend(ready(s).err());
+        missing.extend(writes_pass(s).err());
+        missing.extend(s.source_states().into_iter().filter_map(|st| {
+            st.error
+                .filter(|e| e.kind != ErrorKind::NotFound)
+                .map(|e| format!("{} failed: {}", st.name, e.message))
+        }));
+        let not_ready: Vec<String> = s
+            .nodes
+            .value
+            .iter()
+            .flatten()
+            .filter(|n| {
+                condition(
+                    n.status.as_ref().and_then(|s| s.conditions.as_ref()),
+                    "Ready",
+                ) != Some("True")
+            })
+            .map(|n| n.metadata.name.clone().unwrap_or_default())
+            .collect();
+        if !not_ready.is_empty() {
+            missing.push(format!("nodes not Ready: {}", not_ready.join(", ")));
+        }
+        if s.nodes.value.as_ref().is_none_or(Vec::is_empty) {
+            missing.push("no node listed".into());
+        }
+        let unavailable = unavailable_apiservices(s);
+        if !unavailable.is_empty() {
+            missing.push(format!(
+                "APIServices unavailable: {}",
+                unavailable.join(", ")
+            ));
+        }
+        verdict(missing)
+    }
+
+    /// An aggregated APIService is unavailable; the apiserver is ready and writes pass.
+    pub fn apiservice_down(s: &Snapshot) -> Result<(), String> {
+        let mut missing = Vec::new();
+        missing.extend(ready(s).err());
+        missing.extend(writes_pass(s).err());
+        if s.api_services.error.is_some() || s.api_services.value.is_none() {
+            missing.push("the APIServices were not read".into());
+        } else if !unavailable_apiservices(s)
+            .iter()
+            .any(|a| a == "v1beta1.metrics.k8s.io")
+        {
+            missing.push("v1beta1.metrics.k8s.io is not unavailable".into());
+        }
+        verdict(missing)
+    }
+
+    /// Nothing answers and nothing was ever seen: every source failed as unreachable, none has a
+    /// value.
+    pub fn unreachable(s: &Snapshot) -> Result<(), String> {
+        let mut missing = Vec::new();
+        for st in s.source_states() {
+            match st.error {
+                Some(e) if e.kind.is_unreachable() => {}
+                Some(e) => missing.push(format!(
+                    "{} failed, but not unreachable: {}",
+                    st.name, e.message
+                )),
+                None => missing.push(format!("{} answered", st.name)),
+            }
+            if st.has_value {
+                missing.push(format!("{} has a value", st.name));
+            }
+        }
+        verdict(missing)
+    }
+
+    /// readyz answered, and ready.
+    pub fn ready(s: &Snapshot) -> Result<(), String> {
+        match (&s.readyz.error, &s.readyz.value) {
+            (Some(e), _) => Err(format!("readyz did not answer: {}", e.message)),
+            (None, Some(h)) if h.passed() => Ok(()),
+            (None, Some(h)) => Err(format!(
+                "readyz answered {}, failing {:?}",
+                h.code,
+                h.failing().collect::<Vec<_>>()
+            )),
+            (None, None) => Err("readyz was not read".into()),
+        }
+    }
+
+    /// Each probed namespace's outcome, for a message.
+    pub fn probe_seen(report: &kube_rescue::cluster::probe::ProbeReport) -> String {
+        report
+            .namespaces
+            .iter()
+            .map(|n| format!("{}: {}", n.namespace, n.describe()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The write probe finished, and every write passed.
+    pub fn writes_pass(s: &Snapshot) -> Result<(), String> {
+        match &s.write_probe {
+            None => Err("no write probe ran".into()),
+            Some(r) if r.is_finished() && r.all_pass() => Ok(()),
+            Some(r) => Err(format!("the writes did not all pass: {}", probe_seen(r))),
+        }
+    }
+
+    /// The write probe finished, and a write failed on `webhook`.
+    pub fn probe_failed_on(s: &Snapshot, webhook: &str) -> Result<(), String> {
+        let Some(report) = &s.write_probe else {
+            return Err("no write probe ran".into());
+        };
+        if !report.is_finished() {
+            return Err(format!(
+                "the write probe has not finished: {}",
+                probe_seen(report)
+            ));
+        }
+        let failed = report.namespaces.iter().any(|n| {
+            matches!(&n.state, ProbeState::Failed { failure, .. } if failure.webhook() == Some(webhook))
+        });
+        if failed && !report.gave_up {
+            Ok(())
+        } else {
+            Err(format!(
+                "no probed write failed on webhook {webhook}: {}",
+                probe_seen(report)
+            ))
+        }
+    }
+
+    /// Nodes are in a repair loop as the screen counts it (a name seen again with a new uid),
+    /// and every node seen is listed: not the seconds when auto-repair has deleted some and
+    /// they have not registered again (a short list of fresh nodes would look healthy).
+    pub fn nodes_recreated(s: &Snapshot) -> Result<(), String> {
+        let taken = s.taken_at.ok_or("the snapshot has no taken_at")?;
+        let mut missing = Vec::new();
+        if s.node_identities
+            .recreated(kube_rescue::tui::rows::RECREATION_WINDOW, taken)
+            .is_empty()
+        {
+            missing.push("no node was seen recreated (same name, new uid)".to_string());
+        }
+        let listed: Vec<&str> = s
+            .nodes
+            .value
+            .iter()
+            .flatten()
+            .filter_map(|n| n.metadata.name.as_deref())
+            .collect();
+        let gone: Vec<&str> = s
+            .node_identities
+            .nodes
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !listed.contains(name))
+            .collect();
+        if !gone.is_empty() {
+            missing.push(format!(
+                "nodes seen before are not listed (deleted, not registered again yet): {}",
+                gone.join(", ")
+            ));
+        }
+        verdict(missing)
+    }
+
+    pub fn condition<'a>(
+        conditions: Option<&'a Vec<k8s_openapi::api::core::v1::NodeCondition>>,
+        kind: &str,
+    ) -> Option<&'a str> {
+        conditions?
+            .iter()
+            .find(|c| c.type_ == kind)
+            .map(|c| c.status.as_str())
+    }
+
+    /// The APIServices whose Available condition is not True.
+    pub fn unavailable_apiservices(s: &Snapshot) -> Vec<String> {
+        s.api_services
+            .value
+            .iter()
+            .flatten()
+            .filter(|a| {
+                !a.status
+                    .as_ref()
+                    .and_then(|st| st.conditions.as_ref())
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "Available" && c.status == "True")
+                    })
+            })
+            .map(|a| a.metadata.name.clone().unwrap_or_default())
+            .collect()
+    }
+}
+
+/// The committed fixtures, each named by the state it claims.
+const FIXTURES: [(&str, claim::Claim); 5] = [
+    (NOT_READY, claim::outage_not_ready),
+    (OUTAGE_UNREACHABLE, claim::outage_unreachable),
+    ("healthy", claim::healthy),
+    ("apiservice-down", claim::apiservice_down),
+    ("unreachable", claim::unreachable),
+];
+
+#[test]
+fn every_fixture_holds_what_its_name_claims() {
+    for (name, claim) in FIXTURES {
+        if let Err(missing) = claim(&load(name)) {
+            panic!("tests/fixtures/snapshots/{name}.json is not what its name says: {missing}");
+        }
+    }
+    // The claims tell the states apart: no fixture holds another's.
+    for (name, claim) in FIXTURES {
+        for (other, _) in FIXTURES.iter().filter(|(other, _)| *other != name) {
+            assert!(
+                claim(&load(other)).is_err(),
+                "{other}.json holds the claim of {name}"
+            );
+        }
+    }
+}
 
 /// Ports vary from run to run; the fixtures carry a fixed one.
 fn normalise(json: &str, port: u16) -> String {
     json.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:6443")
 }
 
-fn quick_policy() -> RefreshPolicy {
+fn write_fixture(name: &str, snapshot: &Snapshot, port: u16) {
+    let json = serde_json::to_string_pretty(snapshot).unwrap();
+    std::fs::write(fixture_path(name), normalise(&json, port) + "\n").unwrap();
+}
+
+/// A refresh every second, the write probe every 15 s. A probe that waits out the OPA
+/// webhook's 10 s timeout must show finished in some snapshots: the Refresher replaces a
+/// finished report with the next probe's in the same refresh once `probe_interval` has passed
+/// since the finished one started.
+fn recording_policy() -> RefreshPolicy {
     RefreshPolicy {
         interval: Duration::from_secs(1),
         max_backoff: Duration::from_secs(2),
         jitter: 0.0,
-        probe_interval: Some(Duration::from_secs(2)),
+        probe_interval: Some(Duration::from_secs(15)),
     }
 }
 
-/// Runs a scenario until `good` accepts a snapshot (or `limit` passes, then the last one).
-async fn collect(name: &str, limit: Duration, good: impl Fn(&Snapshot) -> bool) {
+/// Runs `scenario` in-process and writes each fixture from the first snapshot its claim
+/// accepts. Panics when `limit` passes before every claim was met, with what each one lacked
+/// refresh by refresh; it writes no snapshot a claim rejects.
+async fn record(scenario: &str, fixtures: &[(&str, claim::Claim)], limit: Duration) {
     let sim = Simulator::start(
-        Scenario::load(name).unwrap(),
+        Scenario::load(scenario).unwrap(),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
     .unwrap();
+    let port = sim.address().port();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
@@ -384,53 +766,83 @@ async fn collect(name: &str, limit: Duration, good: impl Fn(&Snapshot) -> bool) 
     .await
     .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let handle = Refresher::new(cluster, quick_policy()).spawn(tx);
+    let handle = Refresher::new(cluster, recording_policy()).spawn(tx);
     let start = Instant::now();
-    let mut last = None;
-    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
-        let done = good(&s) || start.elapsed() > limit;
-        last = Some(s);
-        if done {
+    let mut pending = fixtures.to_vec();
+    let mut seen = Vec::new();
+    while !pending.is_empty() && start.elapsed() < limit {
+        let left = limit.saturating_sub(start.elapsed());
+        let Ok(next) = tokio::time::timeout(left, rx.recv()).await else {
             break;
-        }
+        };
+        let s = next.expect("the refresher runs until stopped");
+        let mut line = format!("{:>4}s #{}", start.elapsed().as_secs(), s.sequence);
+        pending.retain(|(name, claim)| match claim(&s) {
+            Ok(()) => {
+                write_fixture(name, &s, port);
+                line.push_str(&format!(" | {name}: recorded"));
+                false
+            }
+            Err(missing) => {
+                line.push_str(&format!(" | {name}: {missing}"));
+                true
+            }
+        });
+        eprintln!("{line}");
+        seen.push(line);
     }
     handle.stop().await;
-    let port = sim.address().port();
     sim.stop().await;
-    let json = serde_json::to_string_pretty(&*last.expect("a snapshot")).unwrap();
-    std::fs::write(fixture_path(name), normalise(&json, port) + "\n").unwrap();
+    let names: Vec<&str> = pending.iter().map(|(name, _)| *name).collect();
+    assert!(
+        names.is_empty(),
+        "{scenario}: no snapshot within {limit:?} held what {names:?} claim; refresh by refresh:\n{}",
+        seen.join("\n")
+    );
 }
 
 #[tokio::test]
 #[ignore = "regenerates the committed fixtures from the simulator"]
-async fn regenerate_fixtures() {
-    let answered = |s: &Snapshot| s.readyz.error.is_none() && s.readyz.value.is_some();
-    let probed = |s: &Snapshot| s.write_probe.as_ref().is_some_and(|p| p.is_finished());
-    let webhook_failed = |s: &Snapshot| {
-        s.write_probe.as_ref().is_some_and(|p| {
-            p.namespaces.iter().any(|n| {
-                matches!(&n.state, ProbeState::Failed { failure, .. } if failure.webhook().is_some())
-            })
-        })
-    };
-    collect("opa-webhook-outage", Duration::from_secs(150), |s| {
-        answered(s)
-            && webhook_failed(s)
-            && !s
-                .node_identities
-                .recreated(Duration::from_secs(3600), s.taken_at.unwrap())
-                .is_empty()
-    })
+async fn regenerate_fixtures_outage() {
+    // The shipped outage at real speed (not `:speed=N`): its apiserver answers NOT READY for
+    // the 30 s its ca-registration hook retries, is down 3 s, and starts again; both states,
+    // with nodes recreated, show within about two minutes.
+    record(
+        "opa-webhook-outage",
+        &[
+            (NOT_READY, claim::outage_not_ready),
+            (OUTAGE_UNREACHABLE, claim::outage_unreachable),
+        ],
+        Duration::from_secs(180),
+    )
     .await;
-    collect("healthy", Duration::from_secs(20), |s| {
-        answered(s) && probed(s)
-    })
-    .await;
-    collect("apiservice-down", Duration::from_secs(20), |s| {
-        answered(s) && probed(s)
-    })
-    .await;
+}
 
+#[tokio::test]
+#[ignore = "regenerates the committed fixtures from the simulator"]
+async fn regenerate_fixtures_healthy() {
+    record(
+        "healthy",
+        &[("healthy", claim::healthy)],
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "regenerates the committed fixtures from the simulator"]
+async fn regenerate_fixtures_apiservice_down() {
+    record(
+        "apiservice-down",
+        &[("apiservice-down", claim::apiservice_down)],
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "regenerates the committed fixtures from the simulator"]
+async fn regenerate_fixtures_unreachable() {
     // Every source failed: a client for a simulator that is gone.
     let sim = Simulator::start(
         Scenario::load("healthy").unwrap(),
@@ -450,8 +862,10 @@ async fn regenerate_fixtures() {
     .await
     .unwrap();
     let snapshot = kube_rescue::cluster::refresh(&cluster, None).await;
-    let json = serde_json::to_string_pretty(&snapshot).unwrap();
-    std::fs::write(fixture_path("unreachable"), normalise(&json, port) + "\n").unwrap();
+    if let Err(missing) = claim::unreachable(&snapshot) {
+        panic!("a refresh against a stopped simulator is not unreachable: {missing}");
+    }
+    write_fixture("unreachable", &snapshot, port);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -518,7 +932,7 @@ fn type_text(model: &mut Model, text: &str) {
 
 #[test]
 fn a_finding_is_fixed_through_plan_and_typed_name() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     assert!(work(&mut model).is_empty());
     send(&mut model, [Action::OpenActions]);
     let Some(Dialog::Menu { choices, .. }) = &model.dialog else {
@@ -540,7 +954,7 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
             "delete"
         ]
     );
-    insta::assert_snapshot!("outage_action_menu_80x24", draw(&model, 80, 24));
+    insta::assert_snapshot!("outage_not_ready_action_menu_80x24", draw(&model, 80, 24));
     // Nothing is asked of the cluster until a choice is made; then only a plan.
     assert!(work(&mut model).is_empty());
     send(&mut model, [Action::Bottom, Action::Submit]);
@@ -573,7 +987,7 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
         send(&mut model, [Action::TypeBackspace]);
     }
     type_text(&mut model, "opa-validating-webhook");
-    insta::assert_snapshot!("outage_plan_confirm_80x24", draw(&model, 80, 24));
+    insta::assert_snapshot!("outage_not_ready_plan_confirm_80x24", draw(&model, 80, 24));
     send(&mut model, [Action::Submit]);
     match work(&mut model).as_slice() {
         [Request::Apply { confirmation, .. }] => assert_eq!(confirmation, "opa-validating-webhook"),
@@ -596,14 +1010,14 @@ fn a_finding_is_fixed_through_plan_and_typed_name() {
     let requests = work(&mut model);
     assert!(requests.contains(&Request::RefreshNow), "{requests:?}");
     assert!(requests.contains(&Request::ReadAudit), "{requests:?}");
-    insta::assert_snapshot!("outage_change_done_80x24", draw(&model, 80, 24));
+    insta::assert_snapshot!("outage_not_ready_change_done_80x24", draw(&model, 80, 24));
     send(&mut model, [Action::Back]);
     assert!(model.dialog.is_none());
 }
 
 #[test]
 fn read_only_shows_the_plan_and_cannot_apply() {
-    let mut model = model_with("opa-webhook-outage", true);
+    let mut model = model_with(NOT_READY, true);
     send(
         &mut model,
         [Action::GoTo(View::Webhooks), Action::OpenActions],
@@ -624,12 +1038,12 @@ fn read_only_shows_the_plan_and_cannot_apply() {
     assert!(work(&mut model).is_empty());
     let screen = draw(&model, 80, 24);
     assert!(screen.contains("READ-ONLY"), "{screen}");
-    insta::assert_snapshot!("outage_plan_read_only_80x24", screen);
+    insta::assert_snapshot!("outage_not_ready_plan_read_only_80x24", screen);
 }
 
 #[test]
 fn a_plan_that_cannot_be_made_says_why() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     send(
         &mut model,
         [
@@ -654,7 +1068,7 @@ fn a_plan_that_cannot_be_made_says_why() {
 
 #[test]
 fn the_audit_view_undoes_a_change_by_restoring_its_backup() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     // Written and read back as the log is: a refusal, a change done, and a change whose run
     // was cut short after its attempt was recorded.
     let state = tempfile::tempdir().unwrap();
@@ -745,7 +1159,7 @@ fn the_audit_view_undoes_a_change_by_restoring_its_backup() {
 #[test]
 fn the_journal_hears_what_changed() {
     use kube_rescue::journal::Event;
-    let snapshot = load("opa-webhook-outage");
+    let snapshot = load(NOT_READY);
     let taken = snapshot.taken_at.unwrap();
     let mut model = Model::new(Connection::default(), taken);
     send(
@@ -778,16 +1192,48 @@ fn the_journal_hears_what_changed() {
         ),
         "{first:?}"
     );
+    // The apiserver answers, not ready: ca-registration fails; writes fail on the webhook.
     assert!(
-        first
-            .iter()
-            .any(|e| matches!(e, Event::Apiserver { status, .. } if status == "unreachable")),
+        first.iter().any(|e| matches!(
+            e,
+            Event::Apiserver { status, detail }
+                if status == "not ready" && detail == &format!("failing: {CA_REGISTRATION}")
+        )),
+        "{first:?}"
+    );
+    assert!(
+        first.iter().any(|e| matches!(
+            e,
+            Event::WriteProbe { passing: false, detail } if detail.contains(&format!("webhook {OPA}"))
+        )),
+        "{first:?}"
+    );
+    assert!(
+        first.contains(&Event::Nodes {
+            ready: 6,
+            total: 6,
+            all_ready: true
+        }),
         "{first:?}"
     );
     // The same refresh again: nothing changed, nothing to say.
     send(&mut model, [Action::Update(Update::Snapshot(snapshot))]);
     assert_eq!(events(&mut model), []);
-    // The healthy cluster: the outage's findings clear, the apiserver is ready, nodes Ready.
+    // The apiserver goes down in its crash loop.
+    send(
+        &mut model,
+        [Action::Update(Update::Snapshot(load(OUTAGE_UNREACHABLE)))],
+    );
+    let down = events(&mut model);
+    assert!(
+        down.iter().any(|e| matches!(
+            e,
+            Event::Apiserver { status, detail }
+                if status == "unreachable" && detail.contains("connection refused")
+        )),
+        "{down:?}"
+    );
+    // The healthy cluster: the outage's findings clear, the apiserver is ready, writes pass.
     send(
         &mut model,
         [Action::Update(Update::Snapshot(load("healthy")))],
@@ -805,14 +1251,9 @@ fn the_journal_hears_what_changed() {
             .any(|e| matches!(e, Event::Apiserver { status, .. } if status == "ready")),
         "{later:?}"
     );
+    // The nodes were Ready already: auto-repair had just recreated them.
     assert!(
-        later.iter().any(|e| matches!(
-            e,
-            Event::Nodes {
-                all_ready: true,
-                ..
-            }
-        )),
+        !later.iter().any(|e| matches!(e, Event::Nodes { .. })),
         "{later:?}"
     );
     assert!(
@@ -844,7 +1285,7 @@ fn the_journal_hears_what_changed() {
 fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
     use kube_rescue::journal::Event;
     use kube_rescue::tui::runbook::StepState;
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     // The cause is the top finding; Enter opens it with its runbook.
     assert_eq!(model.findings[0].id, "webhook-blocking-writes");
     send(&mut model, [Action::Detail]);
@@ -856,8 +1297,11 @@ fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
         screen.contains(&format!("Runbook: {}", runbook.title)),
         "{screen}"
     );
-    insta::assert_snapshot!("outage_finding_runbook_80x24", screen);
-    insta::assert_snapshot!("outage_finding_runbook_120x40", draw(&model, 120, 40));
+    // At 80x24 and 160x45 in outage_not_ready_in_every_view; side by side from 120 columns.
+    insta::assert_snapshot!(
+        "outage_not_ready_finding_runbook_120x40",
+        draw(&model, 120, 40)
+    );
     let fail_open = runbook
         .steps
         .iter()
@@ -942,7 +1386,7 @@ fn the_webhook_outage_runbook_opens_with_its_finding_and_tracks_the_fix() {
 #[test]
 fn a_team_runbook_overrides_the_shipped_one_on_the_screen() {
     let team = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks/team");
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     model.runbooks = Arc::new(kube_rescue::runbook::Catalog::load(&[team]));
     send(&mut model, [Action::Detail]);
     let screen = draw(&model, 120, 40);
@@ -961,7 +1405,7 @@ fn a_broken_runbook_is_shown_with_its_problems() {
         "---\nid: webhook-outage\ntitle: Broken\nfindings: [no-such-finding]\nseverity: critical\n---\n## A step\n",
     )
     .unwrap();
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     model.runbooks = Arc::new(kube_rescue::runbook::Catalog::load(&[dir
         .path()
         .to_path_buf()]));
@@ -1079,7 +1523,7 @@ fn draw_often(model: &Model, n: usize) -> String {
 fn the_team_runbooks_arrive_after_the_screen_opened_and_replace_the_open_one() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = team_runbook(dir.path(), "Page the team.\n");
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     model.runbooks_pending = true;
     send(&mut model, [Action::Detail, Action::Down]);
     let screen = draw(&model, 120, 40);
@@ -1110,7 +1554,7 @@ fn a_long_step_costs_a_frame_only_what_it_shows() {
     );
     let catalog = team_runbook(dir.path(), &body);
     assert!(!catalog.get("webhook-outage").unwrap().is_broken());
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     send(&mut model, [Action::Update(Update::Runbooks(catalog))]);
     send(&mut model, [Action::Detail]);
     let screen = draw_often(&model, 200);
@@ -1124,7 +1568,7 @@ fn a_runbook_past_the_limits_shows_its_errors_and_draws_quickly() {
     let catalog = team_runbook(dir.path(), &"Page the team now.\n".repeat(500_000));
     let entry = catalog.get("webhook-outage").unwrap();
     assert!(entry.problems[0].reason.starts_with("larger than 1 MiB"));
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     send(&mut model, [Action::Update(Update::Runbooks(catalog))]);
     send(&mut model, [Action::Detail]);
     let screen = draw_often(&model, 200);
@@ -1157,7 +1601,7 @@ fn a_runbook_past_the_limits_shows_its_errors_and_draws_quickly() {
 
 #[test]
 fn undoing_over_a_colleagues_later_edit_keeps_it_unless_the_name_is_typed_twice() {
-    let mut model = model_with("opa-webhook-outage", false);
+    let mut model = model_with(NOT_READY, false);
     let state = tempfile::tempdir().unwrap();
     for (kind, result) in [
         (RecordKind::Attempt, "attempted"),
@@ -1246,4 +1690,425 @@ fn undoing_over_a_colleagues_later_edit_keeps_it_unless_the_name_is_typed_twice(
         [Request::Apply { plan, .. }] => assert!(plan.later.as_ref().unwrap().overwritten),
         other => panic!("{other:?}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// No text is cut without saying so
+
+/// The terminal sizes every screen is checked at.
+const SIZES: [(u16, u16); 4] = [(80, 24), (100, 30), (120, 40), (160, 45)];
+
+/// The screen's own words that can be too long for a narrow terminal: the footer's keys.
+const SCREEN_TEXT: [&str; 6] = [
+    "? help · 1-7 views · : jump · / filter · a actions · r refresh · q quit",
+    "j/k step · Enter run the step's action · m mark done · a actions · Esc back · q quit",
+    "j/k choose · Enter see the plan (nothing changes yet) · Esc cancel",
+    "type the name, Enter apply · ↑/↓ PgUp/PgDn scroll · Esc cancel",
+    "Enter shows the plan first: the diff, the dry run, the kubectl command. Nothing changes until you type the object's name.",
+    "u: undo — restore this backup (a plan first, then the name to confirm)",
+];
+
+/// Every full string a screen drawn from `model` may show, as the model holds it (the
+/// screen may shorten it, saying so, or wrap it over lines; it must not cut it silently).
+fn known_strings(model: &Model) -> Vec<String> {
+    let mut known: Vec<String> = SCREEN_TEXT.iter().map(|s| s.to_string()).collect();
+    let c = &model.connection;
+    known.push(c.context.clone());
+    known.push(c.server.trim_start_matches("https://").to_string());
+    if let Some(s) = &model.snapshot {
+        if let Some(v) = &s.apiserver_version.value {
+            known.push(v.git_version.clone());
+        }
+        for source in [&s.readyz, &s.livez] {
+            if let Some(h) = &source.value {
+                known.push(h.summary.clone());
+                known.extend(h.failing().map(str::to_string));
+            }
+        }
+        for (_, error) in s.source_errors() {
+            known.extend(error.map(|e| e.message.clone()));
+        }
+        for (_, check) in kube_rescue::tui::rows::health_rows(Some(s)) {
+            known.push(check.name.clone());
+            known.push(check.detail.clone());
+        }
+        if let Some(probe) = &s.write_probe {
+            for n in &probe.namespaces {
+                known.push(n.namespace.clone());
+                known.push(n.describe());
+            }
+        }
+        if let Some(m) = &s.metrics.value {
+            known.extend(m.webhooks.keys().cloned());
+        }
+    }
+    for f in &model.findings {
+        known.push(f.title.clone());
+        known.push(f.id.clone());
+        known.push(f.subject.name.clone());
+        known.push(f.runbook.clone());
+        known.extend(f.actions.iter().cloned());
+        known.extend(f.subject.webhook.clone());
+        known.extend(f.caused_by.clone());
+        known.extend(f.evidence.iter().cloned());
+        known.extend(
+            f.actions
+                .iter()
+                .map(|a| kube_rescue::report::describe_action(a, &f.subject)),
+        );
+    }
+    for w in &model.webhook_rows {
+        known.extend([
+            w.name.clone(),
+            w.configuration.clone(),
+            w.destination.clone(),
+            w.intercepts.clone(),
+        ]);
+        known.extend(w.backend_error.clone());
+        known.extend(w.last_error.as_ref().map(|(e, _)| e.clone()));
+        known.extend(w.selectors.iter().cloned());
+    }
+    for n in &model.node_rows {
+        known.push(n.name.clone());
+        known.extend(n.taints.iter().cloned());
+    }
+    for e in &model.event_rows {
+        known.extend([
+            e.reason.clone(),
+            e.object.clone(),
+            e.message.clone(),
+            e.namespace.clone(),
+            e.source.clone(),
+        ]);
+    }
+    for a in &model.audit {
+        known.extend([a.action.clone(), a.target.clone(), a.result.clone()]);
+        known.extend(a.backup.clone());
+        known.extend(a.verification.clone());
+    }
+    if let Some(runbook) = model.pinned_runbook() {
+        known.push(runbook.title.clone());
+        for step in &runbook.steps {
+            known.push(step.title.clone());
+            known.extend(step.action.as_ref().map(|a| a.name.clone()));
+            for block in &step.body {
+                if let kube_rescue::runbook::markdown::Block::Code { text, .. } = block {
+                    known.extend(text.lines().map(str::to_string));
+                }
+            }
+        }
+    }
+    match &model.dialog {
+        Some(Dialog::Menu { title, choices, .. }) => {
+            known.push(title.clone());
+            known.extend(choices.iter().map(|c| c.label.clone()));
+        }
+        Some(Dialog::Confirm { plan, .. }) => {
+            known.extend(
+                kube_rescue::report::plan::plan_text(plan)
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+        Some(Dialog::Finished { steps, outcome, .. }) => {
+            known.extend(steps.iter().cloned());
+            known.extend(outcome.backup.as_ref().map(|b| b.display().to_string()));
+            known.extend(outcome.audit.as_ref().ok().map(|a| a.display().to_string()));
+        }
+        Some(Dialog::Failed { what, error }) => known.extend([what.clone(), error.clone()]),
+        _ => {}
+    }
+    // Short words say little and match anywhere.
+    known.retain(|k| k.trim().chars().count() >= 4);
+    for k in &mut known {
+        *k = k.trim().to_string();
+    }
+    known.sort();
+    known.dedup();
+    known
+}
+
+/// The screen's cells, row by row.
+fn cells(model: &Model, width: u16, height: u16) -> Vec<Vec<char>> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| frame.render_widget(model, frame.area()))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol().chars().next().unwrap_or(' '))
+                .collect()
+        })
+        .collect()
+}
+
+/// Where drawn text stops: a blank, a border, the edge.
+fn stops(c: Option<&char>) -> bool {
+    c.is_none_or(|c| c.is_whitespace() || "│─┌┐└┘├┤".contains(*c))
+}
+
+/// How a known string starting at (row, column) shows: whole; shortened (it goes on to a
+/// `…`); cut (the text stops before its end and no next row goes on with it; the cells it
+/// covers); or it is not that string after all (it goes on with other text).
+enum Shown {
+    Whole(Vec<(usize, usize)>),
+    Shortened(Vec<(usize, usize)>),
+    Cut(Vec<(usize, usize)>),
+    Other,
+}
+
+fn follow(rows: &[Vec<char>], row: usize, column: usize, known: &[char]) -> Shown {
+    let (mut r, mut i, mut rest) = (row, column, known);
+    let mut covered = Vec::new();
+    loop {
+        let line = &rows[r];
+        let m = rest
+            .iter()
+            .zip(&line[i..])
+            .take_while(|(a, b)| a == b)
+            .count();
+        covered.extend(
+            (i..i + m)
+                .filter(|&x| !line[x].is_whitespace())
+                .map(|x| (r, x)),
+        );
+        if m == rest.len() {
+            return Shown::Whole(covered);
+        }
+        match line.get(i + m) {
+            Some('…') => return Shown::Shortened(covered),
+            next if !stops(next) => return Shown::Other,
+            _ => {}
+        }
+        let left: Vec<char> = rest[m..]
+            .iter()
+            .copied()
+            .skip_while(|c| c.is_whitespace())
+            .collect();
+        if left.is_empty() {
+            return Shown::Whole(covered);
+        }
+        // Wrapped: the next row goes on with it.
+        let probe = &left[..left.len().min(8)];
+        let next = rows
+            .get(r + 1)
+            .and_then(|next| next.windows(probe.len()).position(|w| w == probe));
+        match next {
+            Some(j) => {
+                r += 1;
+                i = j;
+                rest = &known[known.len() - left.len()..];
+            }
+            None => {
+                // The text ran into the edge or a border; or stopped inside a word, or before
+                // the end of its line, after more than a short word (a shorter word that
+                // starts the same, `ready` for `readyz`, is not a cut).
+                let after = &line[i + m..];
+                let edge = after.first().is_none_or(|c| "│┐┘┤".contains(*c));
+                let inside_word =
+                    m > 0 && rest[m - 1].is_alphanumeric() && rest[m].is_alphanumeric();
+                let line_ends = after.iter().all(|c| stops(Some(c)));
+                return if edge || (covered.len() >= 8 && (inside_word || line_ends)) {
+                    Shown::Cut(covered)
+                } else {
+                    Shown::Other
+                };
+            }
+        }
+    }
+}
+
+/// Every place where a known string is cut without saying so, one line each.
+fn silent_cuts(rows: &[Vec<char>], known: &[String]) -> Vec<String> {
+    let known: Vec<Vec<char>> = known.iter().map(|k| k.chars().collect()).collect();
+    let mut fine = std::collections::BTreeSet::new();
+    let mut cut = Vec::new();
+    for (r, line) in rows.iter().enumerate() {
+        for (i, _) in line.iter().enumerate() {
+            if i > 0 && line[i - 1].is_alphanumeric() {
+                continue;
+            }
+            for k in &known {
+                let anchor = &k[..k.len().min(4)];
+                if !line[i..].starts_with(anchor) {
+                    continue;
+                }
+                match follow(rows, r, i, k) {
+                    Shown::Whole(c) | Shown::Shortened(c) => fine.extend(c),
+                    Shown::Cut(c) => cut.push((k, c)),
+                    Shown::Other => {}
+                }
+            }
+        }
+    }
+    // A string cut inside another that shows whole (a name inside a wrapped message) is that
+    // other string's text.
+    let mut out: Vec<String> = cut
+        .into_iter()
+        .filter(|(_, c)| !c.iter().all(|cell| fine.contains(cell)))
+        .map(|(k, c)| {
+            // What shows of it on the row where it stops.
+            let (r, end) = c[c.len() - 1];
+            let start = c.iter().find(|(row, _)| *row == r).map_or(end, |&(_, x)| x);
+            let shown: String = rows[r][start..=end].iter().collect();
+            format!(
+                "row {r}: {:?} is cut to {shown:?}: {:?}",
+                k.iter().collect::<String>(),
+                rows[r].iter().collect::<String>()
+            )
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The header names the cluster: its context, version and server each show whole or
+/// shortened with `…`, never cut silently (nor dropped).
+fn header_cuts(model: &Model, rows: &[Vec<char>]) -> Vec<String> {
+    let header: String = rows[0].iter().collect();
+    let mut fields = vec![model.connection.context.clone()];
+    fields.push(
+        model
+            .connection
+            .server
+            .trim_start_matches("https://")
+            .to_string(),
+    );
+    if let Some(v) = model
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.apiserver_version.value.as_ref())
+    {
+        fields.push(v.git_version.clone());
+    }
+    fields
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .filter(|f| {
+            let chars: Vec<char> = f.chars().collect();
+            !header.contains(f.as_str())
+                && !(1..chars.len()).any(|j| {
+                    header.contains(&format!("{}…", chars[..j].iter().collect::<String>()))
+                })
+        })
+        .map(|f| format!("the header does not show {f:?}: {header:?}"))
+        .collect()
+}
+
+/// Each screen worth checking of the model `make` builds: every view, and a finding's detail
+/// beside its runbook, by name.
+fn screens(make: &dyn Fn() -> Model) -> Vec<(String, Model)> {
+    let mut out = Vec::new();
+    for view in [
+        View::Findings,
+        View::Webhooks,
+        View::Nodes,
+        View::Health,
+        View::Events,
+        View::Audit,
+        View::Help,
+    ] {
+        let mut m = make();
+        send(&mut m, [Action::GoTo(view)]);
+        out.push((view.title().to_lowercase(), m));
+    }
+    let mut detail = make();
+    send(&mut detail, [Action::GoTo(View::Findings), Action::Detail]);
+    out.push(("detail".into(), detail));
+    out
+}
+
+/// The outage with a change done, as the screen shows it: an audit record and the dialogs,
+/// with the long paths a real state directory has.
+fn outage_with_dialogs() -> Vec<(String, Model)> {
+    let long = "/home/oncall/.local/state/kube-rescue/backups/kube-rescue-sim-opa-webhook-outage/validatingwebhookconfiguration-opa-validating-webhook-20261126T084921Z.yaml";
+    let state = tempfile::tempdir().unwrap();
+    let mut record = AuditRecord::new(
+        RecordKind::Outcome,
+        Some("a".into()),
+        (
+            "oncall",
+            "kube-rescue-sim-opa-webhook-outage",
+            "https://127.0.0.1:6443",
+        ),
+        "fail-open",
+        "validatingwebhookconfiguration/opa-validating-webhook",
+        "u-1",
+        "done".into(),
+    );
+    record.backup = Some(long.into());
+    audit::append(state.path(), &record).unwrap();
+    let audited = audit::read(state.path());
+    let make = || {
+        let mut model = model_with(NOT_READY, false);
+        send(&mut model, [Action::Update(Update::Audit(audited.clone()))]);
+        model
+    };
+    let mut out = screens(&make);
+    let menu = || {
+        let mut m = make();
+        send(&mut m, [Action::OpenActions]);
+        m
+    };
+    out.push(("action menu".into(), menu()));
+    let confirm = || {
+        let mut m = menu();
+        send(
+            &mut m,
+            [
+                Action::Submit,
+                Action::Update(Update::Planned(Ok(sample_plan(false)))),
+            ],
+        );
+        m
+    };
+    out.push(("plan".into(), confirm()));
+    let mut done = confirm();
+    type_text(&mut done, "opa-validating-webhook");
+    send(&mut done, [Action::Submit]);
+    send(
+        &mut done,
+        [
+            Action::Update(Update::ApplyStep(format!("backup written: {long}"))),
+            Action::Update(Update::Applied(Box::new(Outcome {
+                verdict: Verdict::Done,
+                backup: Some(long.into()),
+                verification: None,
+                audit: Ok(format!("{long}.audit.jsonl").into()),
+            }))),
+        ],
+    );
+    out.push(("change done".into(), done));
+    out
+}
+
+#[test]
+fn no_text_is_cut_without_an_ellipsis() {
+    let mut problems = Vec::new();
+    for (fixture, _) in FIXTURES {
+        let mut all = screens(&|| model_with(fixture, false));
+        if fixture == NOT_READY {
+            all.extend(outage_with_dialogs());
+        }
+        for (screen, model) in &all {
+            let known = known_strings(model);
+            for (width, height) in SIZES {
+                let rows = cells(model, width, height);
+                for problem in header_cuts(model, &rows)
+                    .into_iter()
+                    .chain(silent_cuts(&rows, &known))
+                {
+                    problems.push(format!("{fixture} {screen} {width}x{height}: {problem}"));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} cuts without an ellipsis:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
