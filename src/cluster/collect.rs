@@ -998,6 +998,8 @@ impl Refresher {
         let mut probe: Option<super::probe::WriteProbe> = None;
         let mut probe_started: Option<Instant> = None;
         let mut probe_recorded = false;
+        // The latest finished round, shown while the next one has not waited longer.
+        let mut last_probe: Option<super::probe::ProbeReport> = None;
         loop {
             let refreshed = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -1008,6 +1010,7 @@ impl Refresher {
                 let report = p.report();
                 if report.is_finished() && !probe_recorded {
                     probe_recorded = true;
+                    last_probe = Some(report.clone());
                     let now = Timestamp::now();
                     for n in &report.namespaces {
                         match &n.state {
@@ -1026,7 +1029,7 @@ impl Refresher {
                         }
                     }
                 }
-                snapshot.write_probe = Some(report);
+                snapshot.write_probe = Some(report.over(last_probe.as_ref()));
             }
             let overloaded = is_overloaded(&snapshot);
             backoff = next_backoff(&self.policy, backoff, overloaded);
@@ -1054,7 +1057,7 @@ impl Refresher {
                 probe_started = Some(Instant::now());
                 probe_recorded = false;
                 if let Some(p) = &probe {
-                    snapshot.write_probe = Some(p.report());
+                    snapshot.write_probe = Some(p.report().over(last_probe.as_ref()));
                 }
             }
             let snapshot = Arc::new(snapshot);

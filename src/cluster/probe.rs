@@ -265,6 +265,32 @@ impl ProbeReport {
         cut
     }
 
+    /// What to show of this report, a round still running, after `last`, the latest finished
+    /// round: a namespace that has waited no longer than its last answer took shows that
+    /// answer, so that a new round never hides the last verdict behind "no answer after 0 s".
+    /// A wait longer than the last answer took is news, and shows.
+    pub fn over(mut self, last: Option<&ProbeReport>) -> ProbeReport {
+        let Some(last) = last else {
+            return self;
+        };
+        for n in &mut self.namespaces {
+            let ProbeState::Waiting { waited } = n.state else {
+                continue;
+            };
+            let Some(before) = last.namespace(&n.namespace) else {
+                continue;
+            };
+            let took = match before.state {
+                ProbeState::Passed { took } | ProbeState::Failed { took, .. } => took,
+                ProbeState::Waiting { .. } | ProbeState::Skipped { .. } => continue,
+            };
+            if waited <= took {
+                *n = before.clone();
+            }
+        }
+        self
+    }
+
     /// Whether every namespace has an outcome (none is waiting).
     pub fn is_finished(&self) -> bool {
         !self
@@ -746,6 +772,54 @@ mod tests {
             h.latest("get").map(|s| s.took),
             Some(Duration::from_millis(LATENCY_HISTORY as u64 + 4))
         );
+    }
+
+    #[test]
+    fn a_new_round_shows_the_last_answer_until_it_has_waited_longer() {
+        let ns = |namespace: &str, state| NamespaceProbe {
+            namespace: namespace.into(),
+            started_at: None,
+            deadline: Duration::from_secs(12),
+            fail_closed_webhooks: Vec::new(),
+            matching_webhooks: Vec::new(),
+            state,
+        };
+        let failed = ProbeState::Failed {
+            took: Duration::from_secs(10),
+            failure: WriteFailure::Access {
+                error: AccessError::new(crate::cluster::ErrorKind::Timeout, "no answer"),
+            },
+        };
+        let last = ProbeReport {
+            namespaces: vec![
+                ns("kube-system", failed.clone()),
+                ns(
+                    "default",
+                    ProbeState::Passed {
+                        took: Duration::from_millis(5),
+                    },
+                ),
+            ],
+            gave_up: false,
+        };
+        let waiting = |secs| ProbeState::Waiting {
+            waited: Duration::from_secs(secs),
+        };
+        let running = |a, b| ProbeReport {
+            namespaces: vec![ns("kube-system", waiting(a)), ns("default", waiting(b))],
+            gave_up: false,
+        };
+        // 3 s into the round: kube-system's last answer took 10 s, so it still shows; default
+        // answered in 5 ms last time, so waiting 3 s is news.
+        let shown = running(3, 3).over(Some(&last));
+        assert_eq!(shown.namespaces[0].state, failed);
+        assert_eq!(shown.namespaces[1].state, waiting(3));
+        // Past the last answer's time, the wait shows; with no earlier round, it always does.
+        assert_eq!(
+            running(11, 0).over(Some(&last)).namespaces[0].state,
+            waiting(11)
+        );
+        assert_eq!(running(0, 0).over(None), running(0, 0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube_rescue::cluster::collect::{self, requests_per_refresh};
+use kube_rescue::cluster::probe::ProbeState;
 use kube_rescue::cluster::{ErrorKind, Snapshot};
 use kube_rescue::sim::scenario::{Fault, Scenario};
 use serde_json::{Value, json};
@@ -508,4 +509,72 @@ async fn refreshes_never_overlap() {
     assert!((2..=4).contains(&sequences.len()), "{sequences:?}");
     let expected: Vec<u64> = (1..=sequences.len() as u64).collect();
     assert_eq!(sequences, expected);
+}
+
+/// A fail-closed webhook whose backend hangs, 1 s timeout, matching ConfigMaps everywhere.
+const HANGING_WEBHOOK: &str = r#"
+name: hanging-webhook
+backends:
+  - service: opa/opa
+    behavior: hang
+objects:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: default, labels: {kubernetes.io/metadata.name: default}}}
+  - {apiVersion: v1, kind: Namespace, metadata: {name: kube-system, labels: {kubernetes.io/metadata.name: kube-system}}}
+  - {apiVersion: v1, kind: Namespace, metadata: {name: opa, labels: {kubernetes.io/metadata.name: opa}}}
+  - {apiVersion: v1, kind: Service, metadata: {name: opa, namespace: opa}, spec: {ports: [{port: 443}]}}
+  - apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingWebhookConfiguration
+    metadata: {name: blocker}
+    webhooks:
+      - name: blocker.example.com
+        clientConfig: {service: {namespace: opa, name: opa, path: /validate}}
+        rules:
+          - {apiGroups: [""], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [configmaps]}
+        failurePolicy: Fail
+        timeoutSeconds: 1
+        sideEffects: None
+        admissionReviewVersions: [v1]
+"#;
+
+/// The write probe's verdict reaches the screen and stays there while the next round runs,
+/// even when rounds follow each other back to back: a new round never hides the last answer
+/// behind "no answer after 0 s".
+#[tokio::test]
+async fn the_probes_verdict_stays_shown_while_the_next_round_runs() {
+    let running = start_yaml(HANGING_WEBHOOK).await;
+    let cluster = connect(&running, Duration::from_secs(3), false).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let policy = collect::RefreshPolicy {
+        probe_interval: Some(Duration::from_millis(200)),
+        ..quick_policy(200, 800)
+    };
+    let handle = collect::Refresher::new(cluster, policy).spawn(tx);
+    let failed_on_webhook = |n: &kube_rescue::cluster::probe::NamespaceProbe| {
+        matches!(&n.state, ProbeState::Failed { failure, .. }
+            if failure.webhook() == Some("blocker.example.com"))
+    };
+    let started = Instant::now();
+    let mut seen = false;
+    let mut after = Vec::new();
+    while started.elapsed() < Duration::from_secs(6) {
+        let s = next(&mut rx).await;
+        let Some(report) = s.write_probe else {
+            continue;
+        };
+        if seen {
+            after.push(report);
+        } else {
+            seen = report.namespaces.iter().all(failed_on_webhook);
+        }
+    }
+    handle.stop().await;
+    assert!(seen, "no snapshot ever showed the probe's verdict");
+    assert!(after.len() >= 5, "{after:#?}");
+    for report in &after {
+        assert!(
+            report.namespaces.iter().all(|n| failed_on_webhook(n)
+                || matches!(n.state, ProbeState::Waiting { waited } if waited >= Duration::from_secs(1))),
+            "a later snapshot hid the verdict: {report:#?}"
+        );
+    }
 }
