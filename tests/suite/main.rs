@@ -3,6 +3,7 @@
 mod common;
 
 mod admission;
+mod apiserver_wording;
 mod build_profile;
 mod change_path;
 mod check_cli;
