@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster;
 pub mod diagnose;
 pub mod duration;
+pub mod failure;
 pub mod journal;
 pub mod jsonl;
 pub mod managed_fields;

@@ -99,51 +99,31 @@ impl WriteFailure {
     }
 }
 
-/// Parses the apiserver's message of a failed write for the webhook it names.
+/// Parses the apiserver's message of a failed write for the admission webhook it names, in
+/// the wording of any Kubernetes since 1.9 (see [`crate::failure`]).
 pub fn parse_webhook_failure(message: &str) -> Option<WriteFailure> {
-    const CALLING: &str = "failed calling webhook \"";
-    const DENIED: &str = "admission webhook \"";
-    if let Some(at) = message.find(CALLING) {
-        let rest = &message[at + CALLING.len()..];
-        let (webhook, rest) = rest.split_once('"')?;
-        let rest = rest.trim_start_matches(':').trim_start();
-        let rest = rest
-            .strip_prefix("failed to call webhook:")
-            .map(str::trim_start)
-            .unwrap_or(rest);
-        let (url, cause) = match rest.strip_prefix("Post \"") {
-            Some(post) => match post.split_once('"') {
-                Some((url, cause)) => (
-                    Some(url.to_string()),
-                    cause.trim_start_matches(':').trim().to_string(),
-                ),
-                None => (None, post.to_string()),
-            },
-            None => (None, rest.trim().to_string()),
-        };
-        return Some(WriteFailure::WebhookCall {
-            webhook: webhook.to_string(),
+    match crate::failure::parse(message, None) {
+        crate::failure::Cause::WebhookCall {
+            webhook: Some(webhook),
             url,
-            cause,
+            detail,
+            ..
+        } => Some(WriteFailure::WebhookCall {
+            webhook,
+            url,
+            cause: detail,
             message: message.to_string(),
-        });
-    }
-    if let Some(at) = message.find(DENIED) {
-        let rest = &message[at + DENIED.len()..];
-        let (webhook, rest) = rest.split_once('"')?;
-        let reason = rest
-            .trim_start()
-            .strip_prefix("denied the request:")
-            .map(str::trim)
-            .unwrap_or(rest.trim())
-            .to_string();
-        return Some(WriteFailure::WebhookDenied {
-            webhook: webhook.to_string(),
-            reason,
+        }),
+        crate::failure::Cause::WebhookDenied {
+            webhook,
+            message: said,
+        } => Some(WriteFailure::WebhookDenied {
+            webhook,
+            reason: said.unwrap_or_else(|| "denied the request without explanation".into()),
             message: message.to_string(),
-        });
+        }),
+        _ => None,
     }
-    None
 }
 
 /// Where the probe of one namespace stands.
@@ -754,6 +734,25 @@ mod tests {
         assert_eq!(webhook, "deny.example.com");
         assert_eq!(reason, "no configmaps here");
         assert!(parse_webhook_failure("etcdserver: request timed out").is_none());
+    }
+
+    #[test]
+    fn older_apiservers_wordings_of_a_call_failure_parse() {
+        // Kubernetes 1.9-1.12 said `failed calling admission webhook`: a call failure, not a
+        // denial; Go before 1.14 printed the URL unquoted: it is not part of the cause.
+        let m = "Internal error occurred: failed calling admission webhook \"w.example.com\": Post https://svc.ns.svc:443/v?timeout=30s: context deadline exceeded";
+        let Some(WriteFailure::WebhookCall {
+            webhook,
+            url,
+            cause,
+            ..
+        }) = parse_webhook_failure(m)
+        else {
+            panic!("not a call failure: {:?}", parse_webhook_failure(m));
+        };
+        assert_eq!(webhook, "w.example.com");
+        assert_eq!(url.as_deref(), Some("https://svc.ns.svc:443/v?timeout=30s"));
+        assert_eq!(cause, "context deadline exceeded");
     }
 
     #[test]

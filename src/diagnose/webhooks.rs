@@ -42,13 +42,15 @@ pub fn events_by_webhook(snapshot: Option<&Snapshot>) -> BTreeMap<&str, Vec<&Eve
         let Some(message) = event.message.as_deref() else {
             continue;
         };
-        let mut rest = message;
-        while let Some(at) = rest.find(FAILED_CALLING) {
-            rest = &rest[at + FAILED_CALLING.len()..];
-            if let Some(end) = rest.find('"') {
-                let list = by_webhook.entry(&rest[..end]).or_default();
-                if !list.iter().any(|e| std::ptr::eq(*e, event)) {
-                    list.push(event);
+        for needle in FAILED_CALLING {
+            let mut rest = message;
+            while let Some(at) = rest.find(needle) {
+                rest = &rest[at + needle.len()..];
+                if let Some(end) = rest.find('"') {
+                    let list = by_webhook.entry(&rest[..end]).or_default();
+                    if !list.iter().any(|e| std::ptr::eq(*e, event)) {
+                        list.push(event);
+                    }
                 }
             }
         }
@@ -56,7 +58,11 @@ pub fn events_by_webhook(snapshot: Option<&Snapshot>) -> BTreeMap<&str, Vec<&Eve
     by_webhook
 }
 
-const FAILED_CALLING: &str = "failed calling webhook \"";
+/// A call that failed, as Kubernetes 1.13 and later word it, and as 1.9-1.12 did.
+const FAILED_CALLING: [&str; 2] = [
+    "failed calling webhook \"",
+    "failed calling admission webhook \"",
+];
 
 /// Every webhook finding, in the order the webhooks are listed (ranking happens later).
 pub fn findings(context: &Context<'_>) -> Vec<Finding> {
