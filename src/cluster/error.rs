@@ -168,7 +168,15 @@ impl AccessError {
             ErrorKind::Unauthorized => {
                 " (the credentials were not accepted: log in again or check the kubeconfig's user)"
             }
-            ErrorKind::Forbidden => " (this user may not do this: ask for RBAC access)",
+            // A webhook's or a policy's "no", or a quota, is no reason to ask for RBAC access.
+            ErrorKind::Forbidden => match crate::failure::parse(message, Some(code)) {
+                crate::failure::Cause::RbacDenied { .. } => RBAC_HINT,
+                crate::failure::Cause::IamDenied { .. } => {
+                    " (the cloud provider's IAM refused: grant this user the permission it names)"
+                }
+                crate::failure::Cause::Unparsed if !message.contains("forbidden:") => RBAC_HINT,
+                _ => "",
+            },
             ErrorKind::TooManyRequests => " (the apiserver is shedding load; backing off)",
             _ => "",
         };
@@ -190,6 +198,8 @@ impl AccessError {
         }
     }
 }
+
+const RBAC_HINT: &str = " (this user may not do this: ask for RBAC access)";
 
 /// Walks an error's source chain for the transport failure it hides.
 fn find_in_chain(error: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind, String)> {
@@ -334,6 +344,22 @@ fn tls_failure(error: &rustls::Error) -> (ErrorKind, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_rbac_gets_the_rbac_hint() {
+        let rbac = "configmaps is forbidden: User \"u\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"default\"";
+        let hint = |m: &str| AccessError::from_status("create", 403, "Forbidden", m).message;
+        assert!(hint(rbac).contains("ask for RBAC access"), "{}", hint(rbac));
+        for not_rbac in [
+            "configmaps \"p\" is forbidden: admission webhook \"w.example.com\" denied the request: no",
+            "configmaps \"p\" is forbidden: ValidatingAdmissionPolicy 'p' with binding 'b' denied request: no",
+            "pods \"p\" is forbidden: exceeded quota: q, requested: limits.cpu=1",
+        ] {
+            assert!(!hint(not_rbac).contains("RBAC"), "{}", hint(not_rbac));
+        }
+        let iam = "pods is forbidden: User \"u\" cannot create resource \"pods\" in API group \"\" in the namespace \"s\": requires one of [\"container.pods.create\"] permission(s).";
+        assert!(hint(iam).contains("IAM"), "{}", hint(iam));
+    }
 
     #[test]
     fn statuses_map_to_kinds_with_hints() {

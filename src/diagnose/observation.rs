@@ -20,6 +20,7 @@ const WEBHOOK_FINDINGS: &[&str] = &[
     "webhook-backend-single-replica",
     "webhook-backend-no-liveness",
     "webhook-self-deadlock",
+    "writes-denied-by-policy",
 ];
 
 /// The findings that cannot be raised while the source named `source` (a name from
@@ -47,7 +48,11 @@ pub fn hidden_by(source: &str) -> &'static [&'static str] {
             "webhook-backend-single-replica",
             "webhook-backend-no-liveness",
         ],
-        ("write", true) => &["webhook-blocking-writes", "apiserver-slow"],
+        ("write", true) => &[
+            "webhook-blocking-writes",
+            "writes-denied-by-policy",
+            "apiserver-slow",
+        ],
         _ => &[],
     }
 }

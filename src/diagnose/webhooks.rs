@@ -1,6 +1,7 @@
 //! Webhook findings: webhook-blocking-writes, webhook-backend-unavailable,
 //! webhook-intercepts-control-plane, webhook-self-deadlock, webhook-long-timeout,
-//! webhook-backend-single-replica, webhook-backend-no-liveness (meanings in DESIGN.md).
+//! webhook-backend-single-replica, webhook-backend-no-liveness (meanings in DESIGN.md),
+//! writes-denied-by-policy.
 //! Pure: reads the inventory (and, live, the snapshot's probe, events and metrics); never
 //! calls a cluster. Offline, what the input does not show is unknown, never "missing".
 
@@ -25,9 +26,11 @@ pub const LONG_TIMEOUT: &str = "webhook-long-timeout";
 pub const SINGLE_REPLICA: &str = "webhook-backend-single-replica";
 pub const NO_LIVENESS: &str = "webhook-backend-no-liveness";
 pub const CA_BUNDLE_INVALID: &str = "webhook-ca-bundle-invalid";
+pub const WRITES_DENIED: &str = "writes-denied-by-policy";
 
 const OUTAGE_RUNBOOK: &str = "webhook-outage";
 const HARDENING_RUNBOOK: &str = "webhook-hardening";
+const POLICY_RUNBOOK: &str = "policy-denial";
 
 /// Warning events that say `failed calling webhook "NAME"`, by NAME, in the snapshot's order
 /// (newest first): read once, not once per webhook (a large cluster has hundreds of webhooks
@@ -74,6 +77,10 @@ pub fn findings(context: &Context<'_>) -> Vec<Finding> {
             .as_ref()
             .map(|service| Backend::resolve(context, service));
         out.extend(blocking_writes(context, &hook, &events));
+        let denied = denies_writes(context, &hook);
+        let denying = denied.is_some();
+        out.extend(denied);
+        let first = out.len();
         out.extend(
             backend
                 .as_ref()
@@ -93,6 +100,13 @@ pub fn findings(context: &Context<'_>) -> Vec<Finding> {
         );
         out.extend(backend.as_ref().and_then(|b| no_liveness(&hook, b)));
         out.extend(ca_bundle_invalid(context, &hook));
+        // A webhook seen saying no is obeyed whatever its failurePolicy: failing it open is no
+        // remedy anyone should be offered for it now.
+        if denying {
+            for f in &mut out[first..] {
+                f.actions.retain(|a| a != "fail-open");
+            }
+        }
     }
     out
 }
@@ -299,7 +313,11 @@ fn blocking_writes(
     if let Some(report) = &snapshot.write_probe {
         for probe in &report.namespaces {
             match &probe.state {
-                ProbeState::Failed { took, failure } if failure.webhook() == Some(hook.name) => {
+                // A denial is the webhook's answer, not a failure to get one: writes-denied-by-policy.
+                ProbeState::Failed { took, failure }
+                    if failure.webhook() == Some(hook.name)
+                        && !matches!(failure, WriteFailure::WebhookDenied { .. }) =>
+                {
                     let what = match failure {
                         WriteFailure::WebhookCall { cause, .. } => format!("call failed: {cause}"),
                         WriteFailure::WebhookDenied { reason, .. } => {
@@ -442,6 +460,75 @@ fn blocking_writes(
         evidence,
         OUTAGE_RUNBOOK,
         &actions,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// writes-denied-by-policy (live only)
+
+/// A webhook that answers, and says no. failurePolicy governs only calls that fail, so
+/// failing open (or restarting the backend) changes nothing: the remedy is the policy, or, for
+/// the control plane's own namespaces, keeping them out of the webhook's reach.
+fn denies_writes(context: &Context<'_>, hook: &EffectiveWebhook<'_>) -> Option<Finding> {
+    let report = context.live?.write_probe.as_ref()?;
+    let mut evidence = Vec::new();
+    let mut namespaces = Vec::new();
+    for probe in &report.namespaces {
+        if let ProbeState::Failed {
+            failure: WriteFailure::WebhookDenied {
+                webhook, reason, ..
+            },
+            ..
+        } = &probe.state
+            && webhook == hook.name
+        {
+            namespaces.push(probe.namespace.as_str());
+            evidence.push(format!(
+                "write probe: dry-run ConfigMap create in {} denied by webhook {}: {reason}",
+                probe.namespace, hook.name
+            ));
+        }
+    }
+    if namespaces.is_empty() {
+        return None;
+    }
+    let system = namespaces
+        .iter()
+        .any(|n| crate::remediate::change::SYSTEM_NAMESPACES.contains(n));
+    evidence.push(
+        "failurePolicy does not apply: the webhook answers, and its answer is no; failing open or restarting its backend changes nothing"
+            .into(),
+    );
+    evidence.push(format!(
+        "the policy: the rules behind {} (kubectl get {} {} -o yaml; its constraint or policy objects say what it requires)",
+        hook.destination(),
+        hook.kind.to_lowercase(),
+        hook.configuration
+    ));
+    if system {
+        evidence.push(
+            "it denies writes in a namespace the control plane writes to (Leases, the apiserver's own ConfigMaps): exclude the system namespaces from the webhook, or change the policy"
+                .into(),
+        );
+    }
+    let title = format!(
+        "Webhook {} denies writes in {}",
+        hook.name,
+        namespaces.join(" and ")
+    );
+    let (severity, actions): (Severity, &[&str]) = if system {
+        (Severity::Critical, &["exclude-system-namespaces"])
+    } else {
+        (Severity::Warning, &[])
+    };
+    Some(finding(
+        WRITES_DENIED,
+        severity,
+        hook,
+        title,
+        evidence,
+        POLICY_RUNBOOK,
+        actions,
     ))
 }
 

@@ -46,6 +46,10 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../runbooks/observation-incomplete.md"),
     ),
     (
+        "policy-denial.md",
+        include_str!("../../runbooks/policy-denial.md"),
+    ),
+    (
         "webhook-hardening.md",
         include_str!("../../runbooks/webhook-hardening.md"),
     ),

@@ -48,6 +48,7 @@ pub const FINDING_IDS: &[&str] = &[
     "webhook-ca-bundle-invalid",
     "webhook-backend-unavailable",
     "webhook-blocking-writes",
+    "writes-denied-by-policy",
     "apiserver-unreachable",
     "apiserver-not-ready",
     "apiserver-slow",

@@ -863,6 +863,11 @@ const SHIPPED: &[Shipped] = &[
         yaml: include_str!("../../assets/scenarios/healthy.yaml"),
     },
     Shipped {
+        name: "policy-denies-system-writes",
+        description: "A freeze policy webhook denies every write in kube-system, the apiserver's own ca-registration included: a denial, not an outage of the webhook.",
+        yaml: include_str!("../../assets/scenarios/policy-denies-system-writes.yaml"),
+    },
+    Shipped {
         name: "apiservice-down",
         description: "The metrics-server APIService is unavailable (FailedDiscoveryCheck) because metrics-server crash-loops.",
         yaml: include_str!("../../assets/scenarios/apiservice-down.yaml"),

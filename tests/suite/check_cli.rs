@@ -153,6 +153,71 @@ async fn a_healthy_cluster_passes() {
     running.sim.stop().await;
 }
 
+/// A webhook that denies kube-system writes is a policy, with its own finding and remedy:
+/// never fail-open, never the RBAC hint; and the apiserver it keeps from being ready says so.
+#[tokio::test]
+async fn a_policy_denying_system_writes_is_a_denial_not_an_outage() {
+    let running = common::start(
+        kube_rescue::sim::scenario::Scenario::load("policy-denies-system-writes").unwrap(),
+    )
+    .await;
+    let args = vec![
+        "--kubeconfig".to_string(),
+        running.kubeconfig.to_string_lossy().into_owned(),
+        "--output".into(),
+        "json".into(),
+    ];
+    let dir = running.dir.path().to_path_buf();
+    // The scenario restarts its apiserver 3 s in; its ca-registration is then denied.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let (output, _) = check_async(args.clone(), dir.clone()).await;
+        let report = json_of(&output);
+        let found = ids(&report);
+        if found.iter().any(|i| i == "apiserver-not-ready") {
+            assert_eq!(output.status.code(), Some(2), "{report:#}");
+            break report;
+        }
+        assert!(Instant::now() < deadline, "never not ready: {report:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let found = ids(&report);
+    assert!(
+        !found.iter().any(|i| i == "webhook-blocking-writes"),
+        "{found:?}"
+    );
+    let denied = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "writes-denied-by-policy")
+        .unwrap_or_else(|| panic!("no denial finding: {report:#}"));
+    assert_eq!(denied["severity"], "critical");
+    assert_eq!(
+        denied["subject"]["webhook"],
+        "system-guard.policy.example.com"
+    );
+    assert_eq!(denied["runbook"], "policy-denial");
+    assert_eq!(
+        denied["actions"],
+        serde_json::json!(["exclude-system-namespaces"])
+    );
+    let evidence = denied["evidence"].to_string();
+    assert!(
+        evidence.contains("changes need ticket CHG-1042"),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("RBAC"), "{evidence}");
+    for finding in report["findings"].as_array().unwrap() {
+        assert!(
+            !finding["actions"].to_string().contains("fail-open")
+                || finding["subject"]["webhook"] != "system-guard.policy.example.com",
+            "fail-open offered for a denial: {finding:#}"
+        );
+    }
+    running.sim.stop().await;
+}
+
 #[tokio::test]
 async fn an_unavailable_aggregated_api_is_raised() {
     let running =

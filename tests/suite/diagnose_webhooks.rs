@@ -368,6 +368,65 @@ fn a_failed_write_probe_names_the_webhook() {
     );
 }
 
+/// A webhook that answers "no" is a policy, not an outage: its own finding, with the policy's
+/// words and no fail-open (failurePolicy only governs calls that fail).
+#[test]
+fn a_denial_is_a_policy_not_an_outage() {
+    let inventory = load("opa-tutorial-v1.yaml");
+    let denied = |namespace: &str| {
+        let message = format!(
+            "configmaps \"kube-rescue-probe\" is forbidden: admission webhook \"{OPA}\" denied the request: [denied by system-guard] changes in {namespace} need a ticket"
+        );
+        probe(
+            namespace,
+            ProbeState::Failed {
+                took: Duration::from_millis(30),
+                failure: kube_rescue::cluster::probe::parse_webhook_failure(&message)
+                    .expect("a denial"),
+            },
+            &[OPA],
+        )
+    };
+    let snapshot = |namespaces: Vec<NamespaceProbe>| Snapshot {
+        write_probe: Some(ProbeReport {
+            gave_up: false,
+            namespaces,
+        }),
+        ..Snapshot::default()
+    };
+    let passed = probe(
+        "default",
+        ProbeState::Passed {
+            took: Duration::from_millis(20),
+        },
+        &[],
+    );
+    let findings = live(&inventory, &snapshot(vec![denied("kube-system"), passed]));
+    assert!(
+        !ids(&findings).contains("webhook-blocking-writes"),
+        "{findings:#?}"
+    );
+    let f = only(&findings, "writes-denied-by-policy");
+    // The control plane's own namespace: critical, and the one change that helps is keeping
+    // the system namespaces out of the webhook's reach.
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.subject.webhook.as_deref(), Some(OPA));
+    assert_eq!(f.runbook, "policy-denial");
+    assert_eq!(f.actions, ["exclude-system-namespaces"]);
+    let text = f.evidence.join("\n");
+    assert!(
+        text.contains("[denied by system-guard] changes in kube-system need a ticket"),
+        "{text}"
+    );
+    assert!(text.contains("failurePolicy does not apply"), "{text}");
+    assert!(!text.contains("fail-open"), "{text}");
+    // Elsewhere: a warning, with nothing to change from here.
+    let findings = live(&inventory, &snapshot(vec![denied("default")]));
+    let f = only(&findings, "writes-denied-by-policy");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.actions.is_empty(), "{:?}", f.actions);
+}
+
 #[test]
 fn a_write_waiting_past_the_timeout_of_a_matching_fail_closed_webhook() {
     let inventory = load("opa-tutorial-v1.yaml");

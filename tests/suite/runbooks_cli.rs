@@ -40,7 +40,7 @@ fn the_shipped_runbooks_lint_clean_and_answer_every_finding() {
         stdout(&out),
         stderr(&out)
     );
-    assert_eq!(stdout(&out), "10 runbooks, no errors\n");
+    assert_eq!(stdout(&out), "11 runbooks, no errors\n");
     let catalog = Catalog::shipped();
     for id in FINDING_IDS {
         assert!(
@@ -175,7 +175,7 @@ fn show_of_an_unknown_id_names_the_known_ones() {
         stderr(&out),
         "kube-rescue: no runbook \"webhook-panic\"; known: aggregated-api, apiserver-credentials, \
          apiserver-down, apiserver-not-ready, apiserver-overloaded, apiserver-slow, node-repair-loop, \
-         observation-incomplete, webhook-hardening, webhook-outage\n"
+         observation-incomplete, policy-denial, webhook-hardening, webhook-outage\n"
     );
 }
 

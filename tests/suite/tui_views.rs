@@ -1415,13 +1415,13 @@ fn a_broken_runbook_is_shown_with_its_problems() {
     assert!(screen.contains("no-such-finding"), "{screen}");
     // The help lists it too, at the end.
     send(&mut model, [Action::ToggleHelp]);
-    for _ in 0..14 {
+    for _ in 0..15 {
         send(&mut model, [Action::Down]);
     }
     let screen = draw(&model, 80, 24);
     assert!(
         screen.contains("webhook-outage (broken)")
-            && screen.contains("10 runbooks: 9 shipped, 1 from"),
+            && screen.contains("11 runbooks: 10 shipped, 1 from"),
         "{screen}"
     );
 }
