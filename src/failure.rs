@@ -178,6 +178,13 @@ fn quoted<'a>(text: &'a str, open: &str, close: char) -> Option<(&'a str, &'a st
     Some((&rest[..end], &rest[end + close.len_utf8()..]))
 }
 
+/// The start of a failed admission webhook call, up to the webhook's name: as Kubernetes 1.13
+/// and later word it, and as 1.9-1.12 did.
+pub const FAILED_CALLING: [&str; 2] = [
+    "failed calling webhook \"",
+    "failed calling admission webhook \"",
+];
+
 fn webhook_call(message: &str) -> Option<Cause> {
     if let Some(at) = message.find("conversion webhook for ") {
         let rest = &message[at + "conversion webhook for ".len()..];
@@ -191,12 +198,9 @@ fn webhook_call(message: &str) -> Option<Cause> {
             detail,
         });
     }
-    let (webhook, tail) = [
-        "failed calling admission webhook \"",
-        "failed calling webhook \"",
-    ]
-    .iter()
-    .find_map(|open| quoted(message, open, '"'))?;
+    let (webhook, tail) = FAILED_CALLING
+        .iter()
+        .find_map(|open| quoted(message, open, '"'))?;
     let tail = tail.trim_start_matches(':').trim_start();
     let tail = tail
         .strip_prefix("failed to call webhook:")

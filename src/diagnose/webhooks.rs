@@ -45,7 +45,7 @@ pub fn events_by_webhook(snapshot: Option<&Snapshot>) -> BTreeMap<&str, Vec<&Eve
         let Some(message) = event.message.as_deref() else {
             continue;
         };
-        for needle in FAILED_CALLING {
+        for needle in crate::failure::FAILED_CALLING {
             let mut rest = message;
             while let Some(at) = rest.find(needle) {
                 rest = &rest[at + needle.len()..];
@@ -60,12 +60,6 @@ pub fn events_by_webhook(snapshot: Option<&Snapshot>) -> BTreeMap<&str, Vec<&Eve
     }
     by_webhook
 }
-
-/// A call that failed, as Kubernetes 1.13 and later word it, and as 1.9-1.12 did.
-const FAILED_CALLING: [&str; 2] = [
-    "failed calling webhook \"",
-    "failed calling admission webhook \"",
-];
 
 /// Every webhook finding, in the order the webhooks are listed (ranking happens later).
 pub fn findings(context: &Context<'_>) -> Vec<Finding> {
@@ -313,16 +307,11 @@ fn blocking_writes(
     if let Some(report) = &snapshot.write_probe {
         for probe in &report.namespaces {
             match &probe.state {
-                // A denial is the webhook's answer, not a failure to get one: writes-denied-by-policy.
-                ProbeState::Failed { took, failure }
-                    if failure.webhook() == Some(hook.name)
-                        && !matches!(failure, WriteFailure::WebhookDenied { .. }) =>
-                {
+                ProbeState::Failed { took, failure } if failure.webhook() == Some(hook.name) => {
                     let what = match failure {
                         WriteFailure::WebhookCall { cause, .. } => format!("call failed: {cause}"),
-                        WriteFailure::WebhookDenied { reason, .. } => {
-                            format!("denied the request: {reason}")
-                        }
+                        // The webhook's answer, not a failure to get one: writes-denied-by-policy.
+                        WriteFailure::WebhookDenied { .. } => continue,
                         WriteFailure::Access { error } => error.message.clone(),
                     };
                     evidence.push(format!(

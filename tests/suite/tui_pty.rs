@@ -616,14 +616,10 @@ fn a_signal_or_ctrl_c_gives_the_terminal_back() {
             "{how}: the alternate screen is left"
         );
         // The terminal is back in its normal mode: lines are read whole, keys echo.
-        tmux.keys(&["stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; echo STTY=done", "Enter"]);
-        let modes = tmux.wait_for("stty's answer", Duration::from_secs(5), |s| {
-            s.lines().any(|l| l == "STTY=done")
-        });
-        let lines: Vec<&str> = modes.lines().collect();
+        let modes = terminal_modes(&tmux, how);
         assert!(
-            lines.contains(&"icanon") && lines.contains(&"echo"),
-            "{how}: raw mode left on:\n{modes}"
+            modes.iter().any(|l| l == "icanon") && modes.iter().any(|l| l == "echo"),
+            "{how}: raw mode left on: {modes:?}"
         );
     }
 }
@@ -676,35 +672,16 @@ fn demo_read_only_plans_but_sends_no_write() {
         .expect("the demo's kubeconfig");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let requests = || -> Vec<String> {
-        runtime.block_on(async {
-            use http_body_util::BodyExt;
-            let client = common::client_without_retry(&kubeconfig).await;
-            let request = http::Request::get("/sim/requests?since=0")
-                .body(kube::client::Body::from(Vec::new()))
-                .unwrap();
-            let body = client
-                .send(request)
-                .await
-                .unwrap()
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes();
-            let log: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            log["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} {}",
-                        r["method"].as_str().unwrap_or_default(),
-                        r["path"].as_str().unwrap_or_default()
-                    )
-                })
-                .collect()
-        })
+        let (log, _) = runtime.block_on(common::request_log_at(&kubeconfig, 0));
+        log.iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["method"].as_str().unwrap_or_default(),
+                    r["path"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
     };
     let read = [
         "GET /api/v1/nodes",

@@ -154,8 +154,13 @@ pub async fn connect(
 
 /// The simulator's request log after `since`: (records, last sequence number).
 pub async fn request_log(running: &Running, since: u64) -> (Vec<serde_json::Value>, u64) {
+    request_log_at(&running.kubeconfig, since).await
+}
+
+/// [`request_log`] of the simulator a kubeconfig points at (a demo's, started by the binary).
+pub async fn request_log_at(kubeconfig: &Path, since: u64) -> (Vec<serde_json::Value>, u64) {
     use http_body_util::BodyExt;
-    let client = client_without_retry(&running.kubeconfig).await;
+    let client = client_without_retry(kubeconfig).await;
     let request = http::Request::get(format!("/sim/requests?since={since}"))
         .body(kube::client::Body::from(Vec::new()))
         .expect("request");
