@@ -173,3 +173,32 @@ fn every_failed_call_event_is_counted_against_its_webhook() {
     assert!(read >= 5, "{read}");
     assert!(missed.is_empty(), "not counted:\n{}", missed.join("\n"));
 }
+
+/// Hostile or damaged text never trips the reader: every message cut at every character, an
+/// empty one, and a huge one full of half-quotes are each read (as something, or unparsed),
+/// the huge one at once.
+#[test]
+fn cut_empty_and_huge_messages_are_read_without_fail() {
+    use kube_rescue::failure::{Cause, parse};
+    assert_eq!(parse("", None), Cause::Unparsed);
+    for case in cases() {
+        let Some(message) = case["message"].as_str() else {
+            continue;
+        };
+        for (at, _) in message.char_indices() {
+            let _ = parse(&message[..at], Some(500));
+        }
+    }
+    let huge = "failed calling webhook \"x\": Post \"https://a".repeat(100_000)
+        + &"admission webhook \"".repeat(100_000)
+        + &"ValidatingAdmissionPolicy '".repeat(100_000);
+    let started = std::time::Instant::now();
+    let cause = parse(&huge, Some(403));
+    // A generous bound that catches a quadratic reading of a 9 MB text.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(cause.webhook(), Some("x"));
+}
